@@ -1,0 +1,40 @@
+package io.kvpilot.engine;
+
+import io.kvpilot.kvcache.KvCompressionSpec;
+import java.util.List;
+
+/**
+ * What the scheduler needs from a loaded model. There is no decoding phase nor prefill phase for the caller: it
+ * prefills new sequences and then, step after step, decodes one token for every running sequence in one batched
+ * forward pass. Every method is called from the scheduler's single engine thread, never from a Netty event loop.
+ *
+ * <p>A sequence owns its KV cache from {@link #prefill} until {@link #release}; {@code release} is idempotent and
+ * returns every byte to the pool, whether the sequence finished, was cancelled or failed.
+ */
+public interface GenerationEngine extends AutoCloseable {
+
+    ModelInfo modelInfo();
+
+    TextCodec textCodec();
+
+    /** A new sequence holding no KV yet. {@code promptIds} must fit the context window with at least one token left. */
+    Sequence newSequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression);
+
+    /**
+     * Runs the prompts of {@code sequences} (batched where possible), compresses each cache by its spec, and appends
+     * each sequence's first generated token. A sequence may finish here (EOS, stop string, {@code max_tokens == 1}).
+     */
+    void prefill(List<Sequence> sequences);
+
+    /** Appends one token to every unfinished sequence of {@code batch}, in one forward pass. */
+    void decode(List<Sequence> batch);
+
+    /** Frees the sequence's KV cache (idempotent). */
+    void release(Sequence sequence);
+
+    /** KV bytes held by all live sequences now. */
+    long kvBytesInUse();
+
+    @Override
+    void close();
+}

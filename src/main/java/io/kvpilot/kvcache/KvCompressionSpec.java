@@ -1,0 +1,52 @@
+package io.kvpilot.kvcache;
+
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/**
+ * What one sequence's KV cache should be compressed to: a method (by its snake_case name), the fraction of cached
+ * entries it removes (kvpress's {@code compression_ratio}), and the bit width entries are stored at.
+ *
+ * <p>Immutable and validated; per-sequence state never lives here.
+ *
+ * @param method snake_case method name ({@code none}, {@code streaming_llm}, {@code snapkv}, ...)
+ * @param ratio fraction of entries removed, {@code 0 <= ratio < 1}
+ * @param bits 16 (no quantization), 8, 4 or 2
+ */
+public record KvCompressionSpec(String method, double ratio, int bits) {
+
+    public static final KvCompressionSpec NONE = new KvCompressionSpec("none", 0.0, 16);
+
+    private static final Pattern METHOD_NAME = Pattern.compile("[a-z][a-z0-9_]*");
+
+    public KvCompressionSpec {
+        Objects.requireNonNull(method, "method");
+        if (!METHOD_NAME.matcher(method).matches()) {
+            throw new IllegalArgumentException("method must be a snake_case name, got '" + method + "'");
+        }
+        if (!(ratio >= 0.0 && ratio < 1.0)) {
+            throw new IllegalArgumentException("ratio must be in [0, 1), got " + ratio);
+        }
+        if (bits != 16 && bits != 8 && bits != 4 && bits != 2) {
+            throw new IllegalArgumentException("bits must be 16, 8, 4 or 2, got " + bits);
+        }
+        if (method.equals("none") && ratio != 0.0) {
+            throw new IllegalArgumentException("method 'none' takes ratio 0, got " + ratio);
+        }
+    }
+
+    /** True when the cache is stored exactly as the model computes it. */
+    public boolean isIdentity() {
+        return ratio == 0.0 && bits == 16;
+    }
+
+    /**
+     * Upper estimate of the bytes {@code tokens} cached tokens take under this spec, for admission. Quantized
+     * formats add their scales; the estimate is refined by what the cache really holds once it exists.
+     */
+    public long estimateBytes(long tokens, long uncompressedBytesPerToken) {
+        double kept = Math.ceil(tokens * (1.0 - ratio));
+        double perToken = uncompressedBytesPerToken * (bits / 16.0) * (bits < 16 ? 1.15 : 1.0);
+        return (long) Math.ceil(kept * perToken);
+    }
+}

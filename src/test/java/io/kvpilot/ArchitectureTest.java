@@ -1,0 +1,37 @@
+package io.kvpilot;
+
+import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.junit.AnalyzeClasses;
+import com.tngtech.archunit.junit.ArchTest;
+import com.tngtech.archunit.lang.ArchRule;
+
+/** Keeps the package directions of README's layout: api → serving → engine → kvcache; policy reads telemetry. */
+@AnalyzeClasses(packages = "io.kvpilot", importOptions = ImportOption.DoNotIncludeTests.class)
+class ArchitectureTest {
+
+    @ArchTest
+    static final ArchRule layers = layeredArchitecture()
+            .consideringOnlyDependenciesInLayers()
+            .withOptionalLayers(true)
+            .layer("api").definedBy("io.kvpilot.api..")
+            .layer("serving").definedBy("io.kvpilot.serving..")
+            .layer("policy").definedBy("io.kvpilot.policy..")
+            .layer("telemetry").definedBy("io.kvpilot.telemetry..")
+            .layer("engine").definedBy("io.kvpilot.engine..")
+            .layer("kvcache").definedBy("io.kvpilot.kvcache..")
+            .whereLayer("api").mayNotBeAccessedByAnyLayer()
+            .whereLayer("serving").mayOnlyBeAccessedByLayers("api")
+            .whereLayer("policy").mayOnlyBeAccessedByLayers("serving", "api")
+            .whereLayer("telemetry").mayOnlyBeAccessedByLayers("policy", "serving", "api")
+            .whereLayer("engine").mayOnlyBeAccessedByLayers("serving", "api", "policy")
+            .whereLayer("kvcache").mayOnlyBeAccessedByLayers("engine", "serving", "api", "policy");
+
+    @ArchTest
+    static final ArchRule engineAndCacheKnowNoSpringOrHttp = noClasses()
+            .that().resideInAnyPackage("io.kvpilot.engine..", "io.kvpilot.kvcache..")
+            .should().dependOnClassesThat().resideInAnyPackage(
+                    "org.springframework..", "reactor..", "io.netty..", "jakarta.servlet..");
+}
