@@ -15,9 +15,10 @@ import java.util.regex.Pattern;
  */
 public record KvCompressionSpec(String method, double ratio, int bits) {
 
-    public static final KvCompressionSpec NONE = new KvCompressionSpec("none", 0.0, 16);
-
     private static final Pattern METHOD_NAME = Pattern.compile("[a-z][a-z0-9_]*");
+
+    // after METHOD_NAME: static initialisers run in order, and the constructor uses it
+    public static final KvCompressionSpec NONE = new KvCompressionSpec("none", 0.0, 16);
 
     public KvCompressionSpec {
         Objects.requireNonNull(method, "method");

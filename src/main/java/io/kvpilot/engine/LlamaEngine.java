@@ -1,0 +1,414 @@
+package io.kvpilot.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.kvpilot.kvcache.KvBlockPool;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.KvCompressor;
+import io.kvpilot.kvcache.KvLayout;
+import io.kvpilot.kvcache.PrefillObservation;
+import io.kvpilot.kvcache.SequenceKvCache;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * {@link GenerationEngine} for the LLaMA family: sequences' state (KV cache, random stream, text stream), packing of
+ * prefill chunks and decode batches into {@link LlamaModel#forward}, sampling and finishing. Single-threaded: all
+ * methods run on the scheduler's engine thread.
+ *
+ * <p>A sequence's cache is freed the moment it finishes (its final byte counts are recorded first); {@link #release}
+ * frees whatever is left and forgets the sequence, idempotently.
+ */
+public final class LlamaEngine implements GenerationEngine {
+
+    private static final System.Logger LOG = System.getLogger(LlamaEngine.class.getName());
+
+    private final ModelConfig cfg;
+    private final LlamaModel model;
+    private final HfTextCodec codec;
+    private final NDManager root;
+    private final EngineOptions options;
+    private final ModelInfo info;
+    private final KvLayout layout;
+    private final KvBlockPool pool;
+    private final Set<Integer> eos;
+    private final Map<Sequence, State> states = new IdentityHashMap<>();
+    private boolean closed;
+
+    /** Engine-side state of one sequence. */
+    private static final class State {
+        SequenceKvCache cache;
+        final Random random;
+        final KvCompressor compressor;
+        final TextStream text;
+        int decodeSteps;
+
+        State(Random random, KvCompressor compressor, TextStream text) {
+            this.random = random;
+            this.compressor = compressor;
+            this.text = text;
+        }
+    }
+
+    LlamaEngine(String id, ModelConfig cfg, LlamaModel model, HfTextCodec codec, NDManager root, EngineOptions options) {
+        this.cfg = cfg;
+        this.model = model;
+        this.codec = codec;
+        this.root = root;
+        this.options = options;
+        this.layout = new KvLayout(cfg.layers(), cfg.kvHeads(), cfg.headDim(), Float.BYTES);
+        this.pool = new KvBlockPool(options.kvBudgetBytes());
+        this.eos = cfg.eosIds();
+        this.info = new ModelInfo(id, cfg.architecture(), cfg.contextLength(), cfg.vocabSize(), cfg.layers(),
+                cfg.kvHeads(), cfg.headDim(), layout.bytesPerToken(), model.parameterCount());
+    }
+
+    @Override
+    public ModelInfo modelInfo() {
+        return info;
+    }
+
+    /** The tokenizer and chat template; throws if the checkpoint has no tokenizer.json (id-level use only). */
+    @Override
+    public TextCodec textCodec() {
+        if (codec == null) {
+            throw new IllegalStateException("checkpoint " + info.id() + " has no tokenizer.json");
+        }
+        return codec;
+    }
+
+    public boolean hasTextCodec() {
+        return codec != null;
+    }
+
+    /** The KV pool: budget, bytes in use, peak. */
+    public KvBlockPool kvPool() {
+        return pool;
+    }
+
+    public KvLayout kvLayout() {
+        return layout;
+    }
+
+    /** Token ids that end generation (generation_config.json). */
+    public Set<Integer> eosTokenIds() {
+        return eos;
+    }
+
+    /** The sequence's KV cache while it holds one (for compression and evaluation code); else null. */
+    public SequenceKvCache kvCache(Sequence sequence) {
+        State s = states.get(sequence);
+        return s == null ? null : s.cache;
+    }
+
+    @Override
+    public Sequence newSequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression) {
+        if (promptIds.length == 0) {
+            throw new IllegalArgumentException("prompt must have at least one token");
+        }
+        if (promptIds.length >= cfg.contextLength()) {
+            throw new IllegalArgumentException("prompt of " + promptIds.length + " tokens leaves no room in the context"
+                    + " window of " + cfg.contextLength());
+        }
+        for (int t : promptIds) {
+            if (t < 0 || t >= cfg.vocabSize()) {
+                throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+            }
+        }
+        return new Sequence(id, promptIds, sampling, compression);
+    }
+
+    @Override
+    public void prefill(List<Sequence> sequences) {
+        prefill(sequences, false);
+    }
+
+    /**
+     * Like {@link #prefill(List)}, and returns each sequence's logits at every prompt position ({@code [T][V]}, in
+     * the order given; null for a sequence skipped because it was finished). For parity tests and evaluation.
+     */
+    public List<float[][]> prefillWithLogits(List<Sequence> sequences) {
+        return prefill(sequences, true);
+    }
+
+    @Override
+    public void decode(List<Sequence> batch) {
+        decode(batch, false);
+    }
+
+    /** Like {@link #decode(List)}, and returns the logits row each sequence sampled from (null if it sat out). */
+    public List<float[]> decodeWithLogits(List<Sequence> batch) {
+        return decode(batch, true);
+    }
+
+    private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits) {
+        checkOpen();
+        List<float[][]> result = new ArrayList<>();
+        List<Sequence> todo = new ArrayList<>();
+        for (Sequence seq : sequences) {
+            result.add(null);
+            if (seq.isFinished() || states.containsKey(seq)) {
+                continue;
+            }
+            if (seq.isCancelRequested()) {
+                seq.finish(FinishReason.CANCELLED);
+                continue;
+            }
+            Long seed = seq.sampling().seed();
+            KvCompressor compressor = options.compressors().forSpec(seq.compression());
+            State state = new State(seed == null ? new Random() : new Random(seed), compressor,
+                    codec == null ? null : new TextStream(codec, seq.sampling().stop()));
+            states.put(seq, state);
+            try {
+                state.cache = new SequenceKvCache(pool, root, layout, seq.promptLength() + 1);
+                todo.add(seq);
+            } catch (RuntimeException e) {
+                fail(seq, e);
+            }
+        }
+        // pieces of at most prefillChunkTokens, packed greedily in order; one piece per sequence per pass
+        int chunk = options.prefillChunkTokens();
+        List<Sequence> pending = new ArrayList<>(todo);
+        int[] done = new int[pending.size()];
+        float[][][] allLogits = new float[pending.size()][][];
+        float[][] lastLogits = new float[pending.size()][];
+        while (true) {
+            List<Integer> pass = new ArrayList<>();
+            int tokens = 0;
+            for (int i = 0; i < pending.size(); i++) {
+                int left = pending.get(i).promptLength() - done[i];
+                if (left == 0 || pending.get(i).isFinished()) {
+                    continue;
+                }
+                int take = Math.min(left, chunk);
+                if (!pass.isEmpty() && tokens + take > chunk) {
+                    break;
+                }
+                pass.add(i);
+                tokens += take;
+            }
+            if (pass.isEmpty()) {
+                break;
+            }
+            runPrefillPass(pending, pass, done, chunk, keepAllLogits, allLogits, lastLogits);
+        }
+        for (int i = 0; i < pending.size(); i++) {
+            Sequence seq = pending.get(i);
+            if (seq.isFinished()) {
+                continue;
+            }
+            result.set(sequences.indexOf(seq), allLogits[i]);
+            accept(seq, states.get(seq), lastLogits[i], 0);
+        }
+        return result;
+    }
+
+    private void runPrefillPass(List<Sequence> pending, List<Integer> pass, int[] done, int chunk, boolean keepAll,
+            float[][][] allLogits, float[][] lastLogits) {
+        LlamaModel.Segment[] segs = new LlamaModel.Segment[pass.size()];
+        List<Integer> idList = new ArrayList<>();
+        NDManager observed = root.newSubManager();
+        NDArray[][] observations = new NDArray[pass.size()][];
+        int[] takes = new int[pass.size()];
+        for (int s = 0; s < segs.length; s++) {
+            int i = pass.get(s);
+            Sequence seq = pending.get(i);
+            State state = states.get(seq);
+            int[] prompt = seq.promptIds();
+            int take = Math.min(prompt.length - done[i], chunk);
+            takes[s] = take;
+            for (int t = 0; t < take; t++) {
+                idList.add(prompt[done[i] + t]);
+            }
+            boolean last = done[i] + take == prompt.length;
+            int window = last ? state.compressor.observationWindow() : 0;
+            observations[s] = window > 0 ? new NDArray[cfg.layers()] : null;
+            segs[s] = new LlamaModel.Segment(state.cache, take, window, observations[s], observed);
+        }
+        int[] ids = idList.stream().mapToInt(Integer::intValue).toArray();
+        try (NDManager step = root.newSubManager()) {
+            float[] logits = model.forward(step, ids, segs, keepAll).toFloatArray();
+            int v = cfg.vocabSize();
+            for (int s = 0, row = 0; s < segs.length; s++) {
+                int i = pass.get(s);
+                int rows = keepAll ? takes[s] : 1;
+                if (keepAll) {
+                    float[][] prev = allLogits[i] == null ? new float[0][] : allLogits[i];
+                    float[][] grown = java.util.Arrays.copyOf(prev, prev.length + rows);
+                    for (int r = 0; r < rows; r++) {
+                        grown[prev.length + r] = java.util.Arrays.copyOfRange(logits, (row + r) * v, (row + r + 1) * v);
+                    }
+                    allLogits[i] = grown;
+                }
+                lastLogits[i] = java.util.Arrays.copyOfRange(logits, (row + rows - 1) * v, (row + rows) * v);
+                row += rows;
+                done[i] += takes[s];
+            }
+            for (int s = 0; s < segs.length; s++) {
+                int i = pass.get(s);
+                Sequence seq = pending.get(i);
+                if (done[i] == seq.promptLength()) {
+                    State state = states.get(seq);
+                    PrefillObservation obs = observations[s] == null ? PrefillObservation.none(seq.promptLength())
+                            : new PrefillObservation(seq.promptLength(), segs[s].observeWindow(), observations[s]);
+                    state.compressor.afterPrefill(state.cache, obs);
+                }
+            }
+        } catch (RuntimeException e) {
+            for (int s = 0; s < segs.length; s++) {
+                fail(pending.get(pass.get(s)), e);
+            }
+        } finally {
+            observed.close();
+        }
+    }
+
+    private List<float[]> decode(List<Sequence> batch, boolean keepLogits) {
+        checkOpen();
+        List<float[]> result = new ArrayList<>(batch.size());
+        List<Sequence> active = new ArrayList<>();
+        for (Sequence seq : batch) {
+            result.add(null);
+            State state = states.get(seq);
+            if (seq.isFinished() || state == null || state.cache == null) {
+                continue;
+            }
+            if (seq.isCancelRequested()) {
+                seq.finish(FinishReason.CANCELLED);
+                freeCache(seq, state);
+                continue;
+            }
+            active.add(seq);
+        }
+        for (int from = 0; from < active.size(); from += options.maxBatchSize()) {
+            List<Sequence> part = active.subList(from, Math.min(active.size(), from + options.maxBatchSize()));
+            decodePass(part, keepLogits, batch, result);
+        }
+        return result;
+    }
+
+    private void decodePass(List<Sequence> part, boolean keepLogits, List<Sequence> batch, List<float[]> result) {
+        int b = part.size(), v = cfg.vocabSize();
+        int[] ids = new int[b];
+        LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
+        for (int i = 0; i < b; i++) {
+            ids[i] = part.get(i).lastToken();
+            segs[i] = LlamaModel.Segment.of(states.get(part.get(i)).cache, 1);
+        }
+        float[] logits;
+        try (NDManager step = root.newSubManager()) {
+            logits = model.forward(step, ids, segs, false).toFloatArray(); // [B, V]
+        } catch (RuntimeException e) {
+            for (Sequence seq : part) {
+                fail(seq, e);
+            }
+            return;
+        }
+        for (int i = 0; i < b; i++) {
+            Sequence seq = part.get(i);
+            State state = states.get(seq);
+            if (keepLogits) {
+                result.set(batch.indexOf(seq), java.util.Arrays.copyOfRange(logits, i * v, (i + 1) * v));
+            }
+            state.decodeSteps++;
+            accept(seq, state, logits, i * v);
+            int every = state.compressor.decodeInterval();
+            if (!seq.isFinished() && every > 0 && state.decodeSteps % every == 0) {
+                state.compressor.duringDecode(state.cache);
+                seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+            }
+        }
+    }
+
+    /** Samples the next token from {@code logits[offset..]}, appends it, and decides whether the sequence ends. */
+    private void accept(Sequence seq, State state, float[] logits, int offset) {
+        SamplingParams p = seq.sampling();
+        int token = Sampler.sample(logits, offset, cfg.vocabSize(), p, state.random);
+        seq.appendToken(token);
+        seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+        boolean isEos = !p.ignoreEos() && eos.contains(token);
+        boolean stopped = false;
+        if (!isEos && state.text != null) {
+            stopped = state.text.push(seq.generatedIds(), seq.generatedCount(), seq);
+        }
+        FinishReason reason = null;
+        if (isEos || stopped) {
+            reason = FinishReason.STOP;
+        } else if (seq.generatedCount() >= p.maxTokens() || seq.length() >= cfg.contextLength()) {
+            reason = FinishReason.LENGTH;
+        }
+        if (reason != null) {
+            if (!stopped && state.text != null) {
+                int[] ids = seq.generatedIds();
+                state.text.flush(ids, isEos ? ids.length - 1 : ids.length, seq);
+            }
+            seq.finish(reason);
+            freeCache(seq, state);
+        }
+    }
+
+    private void fail(Sequence seq, RuntimeException e) {
+        LOG.log(System.Logger.Level.ERROR, "sequence " + seq.id() + " failed: " + e, e);
+        seq.finish(FinishReason.ERROR);
+        State state = states.get(seq);
+        if (state != null) {
+            freeCache(seq, state);
+        }
+    }
+
+    private void freeCache(Sequence seq, State state) {
+        if (state.cache != null) {
+            seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+            state.cache.close();
+            state.cache = null;
+        }
+    }
+
+    @Override
+    public void release(Sequence sequence) {
+        State state = states.remove(sequence);
+        if (state != null && state.cache != null) {
+            state.cache.close();
+            state.cache = null;
+        }
+    }
+
+    @Override
+    public long kvBytesInUse() {
+        return pool.bytesInUse();
+    }
+
+    /** Sequences the engine holds state for (released ones excluded). */
+    public int liveSequences() {
+        return states.size();
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("engine closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (State s : states.values()) {
+            if (s.cache != null) {
+                s.cache.close();
+            }
+        }
+        states.clear();
+        model.close();
+        if (codec != null) {
+            codec.close();
+        }
+        root.close();
+    }
+}

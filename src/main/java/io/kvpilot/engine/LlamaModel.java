@@ -1,0 +1,306 @@
+package io.kvpilot.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Linear;
+import io.kvpilot.kvcache.KvLayerStore;
+import io.kvpilot.kvcache.SequenceKvCache;
+
+/**
+ * The LLaMA-family transformer (LLaMA 2/3, Mistral, Qwen2) as DJL NDArray ops, top to bottom in one file.
+ *
+ * <p>One {@link #forward} serves prefill and decode alike: the tokens of several sequences are <em>packed</em> into one
+ * {@code [N, dim]} matrix (a decode step is N = B sequences × 1 token; a prefill chunk is the prompts' tokens back to
+ * back), so every projection and MLP runs once per step over all sequences. Only attention runs per sequence, against
+ * that sequence's {@link KvLayerStore}s — the one way K/V are read.
+ *
+ * <p>Load-time folding (fewer ops per step, which is what costs at this model size — see djl-notes): q, k and v are one
+ * matrix, as are gate and up; each RMSNorm weight is multiplied into the columns of the projection that follows it;
+ * 1/√headDim is multiplied into the q rows (RoPE is linear, so scaling commutes with it).
+ *
+ * <p>Notation: N packed tokens, D model dim, H query heads, K kv heads, G = H/K, E head dim, F ffn dim, V vocab,
+ * T one sequence's new tokens, n its cached entries.
+ */
+final class LlamaModel implements AutoCloseable {
+
+    /** One sequence's share of a packed step: {@code count} tokens appended to {@code cache} from its position on. */
+    record Segment(SequenceKvCache cache, int count, int observeWindow, NDArray[] observed, NDManager observedManager) {
+        static Segment of(SequenceKvCache cache, int count) {
+            return new Segment(cache, count, 0, null, null);
+        }
+    }
+
+    private record Layer(
+            NDArray wqkv, // [(H+2K)E, D]  input norm and q scale folded in
+            NDArray bqkv, // [(H+2K)E] or null (Qwen2 has biases)
+            NDArray wo, // [D, H E]
+            NDArray wGateUp, // [2F, D]  post-attention norm folded in
+            NDArray wDown) {} // [D, F]
+
+    private final ModelConfig cfg;
+    private final NDManager weights;
+    private final NDArray embed; // [V, D]
+    private final NDArray finalNorm; // [D]
+    private final NDArray lmHead; // [V, D] (the embedding itself when tied)
+    private final Layer[] layers;
+    private final NDArray ropeCos; // [ctx, E]  cos(pos·θ_i), duplicated over both halves
+    private final NDArray ropeSin; // [ctx, E]
+    private final NDArray rotateHalf; // [E, E]  x @ R == cat(-x2, x1)
+    private final NDArray eps; // scalar rms_norm_eps, made once (a Java number would make a tensor per call)
+    private final long parameterCount;
+
+    LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent) {
+        this.cfg = cfg;
+        this.weights = parent.newSubManager();
+        try {
+            int d = cfg.hiddenSize(), e = cfg.headDim(), h = cfg.heads(), k = cfg.kvHeads(), f = cfg.intermediateSize();
+            long params = 0;
+            embed = st.load(weights, "model.embed_tokens.weight", cfg.vocabSize(), d);
+            params += embed.size();
+            finalNorm = st.load(weights, "model.norm.weight", d);
+            if (cfg.tiedEmbeddings() || !st.has("lm_head.weight")) {
+                lmHead = embed;
+            } else {
+                lmHead = st.load(weights, "lm_head.weight", cfg.vocabSize(), d);
+                params += lmHead.size();
+            }
+            layers = new Layer[cfg.layers()];
+            float qScale = (float) (1.0 / Math.sqrt(e));
+            for (int i = 0; i < layers.length; i++) {
+                String p = "model.layers." + i + ".";
+                try (NDManager tmp = weights.newSubManager()) {
+                    NDArray inNorm = st.load(tmp, p + "input_layernorm.weight", d);
+                    NDArray postNorm = st.load(tmp, p + "post_attention_layernorm.weight", d);
+                    NDArray wq = st.load(tmp, p + "self_attn.q_proj.weight", (long) h * e, d).mul(qScale);
+                    NDArray wk = st.load(tmp, p + "self_attn.k_proj.weight", (long) k * e, d);
+                    NDArray wv = st.load(tmp, p + "self_attn.v_proj.weight", (long) k * e, d);
+                    NDArray wqkv = NDArrays.concat(new NDList(wq, wk, wv), 0).mul(inNorm.reshape(1, d));
+                    NDArray bqkv = null;
+                    if (cfg.qkvBias()) {
+                        NDArray bq = st.load(tmp, p + "self_attn.q_proj.bias", (long) h * e).mul(qScale);
+                        NDArray bk = st.load(tmp, p + "self_attn.k_proj.bias", (long) k * e);
+                        NDArray bv = st.load(tmp, p + "self_attn.v_proj.bias", (long) k * e);
+                        bqkv = NDArrays.concat(new NDList(bq, bk, bv), 0);
+                    }
+                    NDArray wo = st.load(tmp, p + "self_attn.o_proj.weight", d, (long) h * e);
+                    NDArray gate = st.load(tmp, p + "mlp.gate_proj.weight", f, d);
+                    NDArray up = st.load(tmp, p + "mlp.up_proj.weight", f, d);
+                    NDArray wGateUp = NDArrays.concat(new NDList(gate, up), 0).mul(postNorm.reshape(1, d));
+                    NDArray wDown = st.load(tmp, p + "mlp.down_proj.weight", d, f);
+                    layers[i] = new Layer(keep(wqkv), bqkv == null ? null : keep(bqkv), keep(wo), keep(wGateUp), keep(wDown));
+                    params += 2L * d + wqkv.size() + (bqkv == null ? 0 : bqkv.size()) + wo.size() + wGateUp.size() + wDown.size();
+                }
+            }
+            parameterCount = params + d;
+            NDArray[] rope = ropeTables(cfg, weights);
+            ropeCos = rope[0];
+            ropeSin = rope[1];
+            rotateHalf = rotateHalfMatrix(e, weights);
+            eps = weights.create((float) cfg.rmsNormEps());
+        } catch (RuntimeException ex) {
+            weights.close();
+            throw ex;
+        }
+    }
+
+    private NDArray keep(NDArray a) {
+        a.attach(weights);
+        return a;
+    }
+
+    long parameterCount() {
+        return parameterCount;
+    }
+
+    /**
+     * Runs the packed tokens through the model, appending each segment's K/V to its cache. Returns logits
+     * {@code [rows, V]} owned by {@code step}: one row per token if {@code allLogits}, else each segment's last row.
+     */
+    NDArray forward(NDManager step, int[] tokens, Segment[] segs, boolean allLogits) {
+        int n = tokens.length, h = cfg.heads(), k = cfg.kvHeads(), e = cfg.headDim(), g = h / k;
+        long[] ids = new long[n];
+        long[] pos = new long[n];
+        long[] splits = new long[segs.length - 1];
+        for (int s = 0, at = 0; s < segs.length; s++) {
+            for (int t = 0; t < segs[s].count(); t++, at++) {
+                ids[at] = tokens[at];
+                pos[at] = segs[s].cache().positions() + t;
+            }
+            if (s > 0) {
+                splits[s - 1] = at - segs[s].count();
+            }
+        }
+        NDArray idIndex = step.create(ids);
+        NDArray posIndex = step.create(pos);
+        NDArray x = embed.get(step, new NDIndex("{}", idIndex)); // [N, D]
+        NDArray cos = ropeCos.get(step, new NDIndex("{}", posIndex)).reshape(n, 1, e); // [N, 1, E]
+        NDArray sin = ropeSin.get(step, new NDIndex("{}", posIndex)).reshape(n, 1, e); // [N, 1, E]
+
+        for (int l = 0; l < layers.length; l++) {
+            Layer w = layers[l];
+            // ---- attention ----
+            NDArray qkv = linear(rmsNorm(x), w.wqkv(), w.bqkv()); // [N, (H+2K)E]
+            NDList qkAndV = qkv.split(new long[] {(long) (h + k) * e}, 1);
+            NDArray qk = qkAndV.get(0).reshape(n, h + k, e); // [N, H+K, E]
+            qk = qk.mul(cos).add(qk.matMul(rotateHalf).mul(sin)); // RoPE on q and k at once: [N, H+K, E]
+            NDList qAndK = qk.split(new long[] {h}, 1);
+            NDList q = split(qAndK.get(0), splits); // per segment [T, H, E]
+            NDList kNew = split(qAndK.get(1), splits); // per segment [T, K, E]
+            NDList vNew = split(qkAndV.get(1).reshape(n, k, e), splits); // per segment [T, K, E]
+            NDList out = new NDList(segs.length);
+            for (int s = 0; s < segs.length; s++) {
+                KvLayerStore cache = segs[s].cache().layer(l);
+                int t = segs[s].count();
+                cache.append(kNew.get(s).transpose(1, 0, 2), vNew.get(s).transpose(1, 0, 2)); // keys cached post-RoPE
+                NDArray keys = cache.keys(step); // [K, n, E]
+                NDArray values = cache.values(step); // [K, n, E]
+                NDArray mask = cache.attentionMask(step); // [K, 1, n] or null
+                if (t == 1 && cfg.slidingWindow() > 0 && cache.length() > cfg.slidingWindow()) { // Mistral
+                    NDIndex recent = new NDIndex().addAllDim().addSliceDim(cache.length() - cfg.slidingWindow(), cache.length());
+                    keys = keys.get(recent);
+                    values = values.get(recent);
+                    mask = mask == null ? null : mask.get(new NDIndex().addAllDim(2).addSliceDim(
+                            cache.length() - cfg.slidingWindow(), cache.length()));
+                }
+                out.add(t == 1
+                        ? attendOne(q.get(s), keys, values, mask, k, g, e) // [1, H E]
+                        : attendMany(q.get(s), keys, values, mask, t, k, g, e, segs[s], l)); // [T, H E]
+            }
+            NDArray attn = out.size() == 1 ? out.get(0) : NDArrays.concat(out, 0); // [N, H E]
+            x = x.add(linear(attn, w.wo(), null)); // [N, D]
+            // ---- MLP (SwiGLU) ----
+            NDList gateUp = linear(rmsNorm(x), w.wGateUp(), null).split(2, 1); // 2 × [N, F]
+            NDArray gate = gateUp.get(0);
+            NDArray hidden = gate.mul(Activation.sigmoid(gate)).mul(gateUp.get(1)); // silu(gate)·up: [N, F]
+            x = x.add(linear(hidden, w.wDown(), null)); // [N, D]
+        }
+        for (Segment seg : segs) {
+            seg.cache().advance(seg.count());
+        }
+        if (!allLogits) {
+            long[] last = new long[segs.length];
+            for (int s = 0, at = 0; s < segs.length; s++) {
+                at += segs[s].count();
+                last[s] = at - 1;
+            }
+            if (segs.length != n) {
+                x = x.get(step, new NDIndex("{}", step.create(last))); // [B, D]
+            }
+        }
+        return linear(rmsNorm(x).mul(finalNorm), lmHead, null); // [rows, V]
+    }
+
+    /** Decode: one query per sequence. GQA without repeating K/V: q as [K, G, E] against [K, n, E]. */
+    private static NDArray attendOne(NDArray q, NDArray keys, NDArray values, NDArray mask, int k, int g, int e) {
+        NDArray scores = q.reshape(k, g, e).matMul(keys.transpose(0, 2, 1)); // [K, G, n]  (scale folded into q)
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
+        return scores.softmax(-1).matMul(values).reshape(1, (long) k * g * e); // [K, G, E] -> [1, H E]
+    }
+
+    /** Prefill: T queries of one sequence; causal over the new entries, all older cache entries visible. */
+    private NDArray attendMany(NDArray q, NDArray keys, NDArray values, NDArray mask, int t, int k, int g, int e,
+            Segment seg, int layer) {
+        long n = keys.getShape().get(1);
+        NDArray qh = q.reshape(t, k, g, e).transpose(1, 2, 0, 3).reshape(k, (long) g * t, e); // [K, G T, E]
+        NDArray scores = qh.matMul(keys.transpose(0, 2, 1)).reshape(k, g, t, n); // [K, G, T, n]
+        scores = scores.add(causalMask(q.getManager(), t, n)); // + [T, n]
+        if (mask != null) {
+            scores = scores.add(mask.reshape(k, 1, 1, n));
+        }
+        NDArray probs = scores.softmax(-1); // [K, G, T, n]
+        if (seg.observeWindow() > 0) { // trailing queries' attention for the compression hook
+            int w = Math.min(seg.observeWindow(), t);
+            seg.observed()[layer] = probs.get(seg.observedManager(), new NDIndex().addAllDim(2).addSliceDim(t - w, t))
+                    .reshape(k * g, w, n); // [H, W, n]
+        }
+        return probs.reshape(k, (long) g * t, n).matMul(values) // [K, G T, E]
+                .reshape(k, g, t, e).transpose(2, 0, 1, 3).reshape(t, (long) k * g * e); // [T, H E]
+    }
+
+    /**
+     * 0 where query i (at cache slot n−T+i) may see key j, −∞ elsewhere: j ≤ n−T+i, and within Mistral's sliding
+     * window when there is one (positions of a never-compacted cache equal its slots).
+     */
+    private NDArray causalMask(NDManager step, int t, long n) {
+        float[] m = new float[(int) (t * n)];
+        int window = cfg.slidingWindow();
+        for (int i = 0; i < t; i++) {
+            long self = n - t + i;
+            for (long j = 0; j < n; j++) {
+                boolean visible = j <= self && (window <= 0 || self - j < window);
+                m[(int) (i * n + j)] = visible ? 0f : Float.NEGATIVE_INFINITY;
+            }
+        }
+        return step.create(m, new Shape(t, n));
+    }
+
+    /** x / sqrt(mean(x²) + eps); the weight is folded into the next projection. */
+    private NDArray rmsNorm(NDArray x) {
+        return x.div(x.square().mean(new int[] {-1}, true).add(eps).sqrt());
+    }
+
+    private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        return Linear.linear(x, weight, bias).singletonOrThrow(); // x @ Wᵀ (+ b), one fused op
+    }
+
+    private static NDList split(NDArray a, long[] splits) {
+        return splits.length == 0 ? new NDList(a) : a.split(splits, 0);
+    }
+
+    /** cos/sin tables as Hugging Face computes them (fp32 inv_freq, llama3 rescaling of long wavelengths). */
+    private static NDArray[] ropeTables(ModelConfig cfg, NDManager m) {
+        int e = cfg.headDim(), half = e / 2, ctx = cfg.contextLength();
+        float[] invFreq = new float[half];
+        for (int i = 0; i < half; i++) {
+            invFreq[i] = (float) (1.0 / Math.pow(cfg.ropeTheta(), (2.0 * i) / e));
+        }
+        ModelConfig.Llama3RopeScaling s = cfg.ropeScaling();
+        if (s != null) { // transformers' _compute_llama3_parameters
+            double lowWavelen = s.originalContext() / s.lowFreqFactor();
+            double highWavelen = s.originalContext() / s.highFreqFactor();
+            for (int i = 0; i < half; i++) {
+                double wavelen = 2 * Math.PI / invFreq[i];
+                double f = wavelen > lowWavelen ? invFreq[i] / s.factor() : invFreq[i];
+                if (!(wavelen < highWavelen) && !(wavelen > lowWavelen)) {
+                    double smooth = (s.originalContext() / wavelen - s.lowFreqFactor())
+                            / (s.highFreqFactor() - s.lowFreqFactor());
+                    f = (1 - smooth) * f / s.factor() + smooth * f;
+                }
+                invFreq[i] = (float) f;
+            }
+        }
+        float[] cos = new float[ctx * e];
+        float[] sin = new float[ctx * e];
+        for (int p = 0; p < ctx; p++) {
+            for (int i = 0; i < half; i++) {
+                float angle = (float) p * invFreq[i]; // fp32 product, as torch does
+                cos[p * e + i] = cos[p * e + half + i] = (float) Math.cos(angle);
+                sin[p * e + i] = sin[p * e + half + i] = (float) Math.sin(angle);
+            }
+        }
+        return new NDArray[] {m.create(cos, new Shape(ctx, e)), m.create(sin, new Shape(ctx, e))};
+    }
+
+    private static NDArray rotateHalfMatrix(int e, NDManager m) {
+        float[] r = new float[e * e];
+        int half = e / 2;
+        for (int j = 0; j < half; j++) {
+            r[(j + half) * e + j] = -1f; // out[j] = -x[j + E/2]
+            r[j * e + j + half] = 1f; // out[j + E/2] = x[j]
+        }
+        return m.create(r, new Shape(e, e));
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+    }
+}

@@ -1,0 +1,173 @@
+package io.kvpilot.kvcache;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
+
+/**
+ * Full-precision store: K and V each in one {@code [K, capacity, D]} fp32 tensor, capacity a whole number of pool
+ * blocks, grown by one copy when full (once every {@link KvBlockPool#BLOCK_TOKENS} decode steps at most). After a
+ * ragged {@link #retain} the heads hold different counts; the padding is masked with −∞ and never read as a value.
+ */
+public final class DenseKvLayerStore implements KvLayerStore {
+
+    private final KvBlockPool pool;
+    private final NDManager manager;
+    private final int kvHeads;
+    private final int headDim;
+    private NDArray keys; // [K, cap, D]
+    private NDArray values; // [K, cap, D]
+    private NDArray mask; // [K, 1, cap] additive, only while ragged
+    private int capacity;
+    private int length;
+    private boolean closed;
+
+    /** @param manager the sequence's cache manager; tensors of this store live in it */
+    public DenseKvLayerStore(KvBlockPool pool, NDManager manager, int kvHeads, int headDim, int initialTokens) {
+        this.pool = pool;
+        this.manager = manager;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.capacity = KvBlockPool.roundUpToBlocks(initialTokens);
+        this.keys = pool.allocate(manager, new Shape(kvHeads, capacity, headDim), DataType.FLOAT32);
+        this.values = pool.allocate(manager, new Shape(kvHeads, capacity, headDim), DataType.FLOAT32);
+    }
+
+    @Override
+    public int length() {
+        return length;
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    @Override
+    public void append(NDArray newKeys, NDArray newValues) {
+        int t = Math.toIntExact(newKeys.getShape().get(1));
+        ensureCapacity(length + t);
+        NDIndex slot = new NDIndex().addAllDim().addSliceDim(length, length + t);
+        keys.set(slot, newKeys);
+        values.set(slot, newValues);
+        length += t; // new slots of a ragged store are unmasked: the mask tensor was zero there
+    }
+
+    @Override
+    public NDArray keys(NDManager step) {
+        return keys.get(step, new NDIndex().addAllDim().addSliceDim(0, length));
+    }
+
+    @Override
+    public NDArray values(NDManager step) {
+        return values.get(step, new NDIndex().addAllDim().addSliceDim(0, length));
+    }
+
+    @Override
+    public NDArray attentionMask(NDManager step) {
+        return mask == null ? null : mask.get(step, new NDIndex().addAllDim(2).addSliceDim(0, length));
+    }
+
+    @Override
+    public void retain(int[][] keep) {
+        if (keep.length != kvHeads) {
+            throw new IllegalArgumentException("retain needs one index list per KV head: " + kvHeads + ", got " + keep.length);
+        }
+        int kept = 0;
+        int shortest = Integer.MAX_VALUE;
+        for (int[] head : keep) {
+            kept = Math.max(kept, head.length);
+            shortest = Math.min(shortest, head.length);
+        }
+        // flat row indices into keys viewed as [K*cap, D]; shorter heads are padded with their slot 0 (masked below)
+        long[] rows = new long[kvHeads * kept];
+        for (int h = 0; h < kvHeads; h++) {
+            int[] sorted = keep[h].clone();
+            Arrays.sort(sorted);
+            for (int i = 0; i < kept; i++) {
+                int slot = i < sorted.length ? sorted[i] : 0;
+                if (slot < 0 || slot >= length || (i > 0 && i < sorted.length && slot == sorted[i - 1])) {
+                    throw new IllegalArgumentException("bad or repeated index " + slot + " for head " + h + " (length " + length + ")");
+                }
+                rows[h * kept + i] = (long) h * capacity + slot;
+            }
+        }
+        int newCapacity = KvBlockPool.roundUpToBlocks(kept);
+        try (NDManager scratch = manager.newSubManager()) {
+            NDArray index = scratch.create(rows);
+            NDArray newKeys = compact(keys, index, kept, newCapacity, scratch);
+            NDArray newValues = compact(values, index, kept, newCapacity, scratch);
+            pool.free(keys);
+            pool.free(values);
+            pool.free(mask);
+            keys = newKeys;
+            values = newValues;
+            mask = null;
+            if (shortest != kept) {
+                float[] m = new float[kvHeads * newCapacity];
+                for (int h = 0; h < kvHeads; h++) {
+                    Arrays.fill(m, h * newCapacity + keep[h].length, h * newCapacity + kept, Float.NEGATIVE_INFINITY);
+                }
+                mask = pool.allocate(manager, new Shape(kvHeads, 1, newCapacity), DataType.FLOAT32);
+                mask.set(m);
+            }
+        }
+        capacity = newCapacity;
+        length = kept;
+    }
+
+    private NDArray compact(NDArray source, NDArray rows, int kept, int newCapacity, NDManager scratch) {
+        NDArray flat = source.reshape(kvHeads * (long) capacity, headDim); // view
+        flat.attach(scratch);
+        NDArray picked = flat.get(scratch, new NDIndex("{}", rows)).reshape(kvHeads, kept, headDim); // [K, kept, D]
+        NDArray target = pool.allocate(manager, new Shape(kvHeads, newCapacity, headDim), DataType.FLOAT32);
+        target.set(new NDIndex().addAllDim().addSliceDim(0, kept), picked);
+        return target;
+    }
+
+    private void ensureCapacity(int tokens) {
+        if (tokens <= capacity) {
+            return;
+        }
+        int newCapacity = KvBlockPool.roundUpToBlocks(tokens);
+        keys = grow(keys, new Shape(kvHeads, newCapacity, headDim), 1);
+        values = grow(values, new Shape(kvHeads, newCapacity, headDim), 1);
+        if (mask != null) {
+            mask = grow(mask, new Shape(kvHeads, 1, newCapacity), 2);
+        }
+        capacity = newCapacity;
+    }
+
+    private NDArray grow(NDArray old, Shape shape, int axis) {
+        NDArray bigger = pool.allocate(manager, shape, DataType.FLOAT32);
+        NDIndex held = new NDIndex().addAllDim(axis).addSliceDim(0, length);
+        try (NDManager scratch = manager.newSubManager()) {
+            bigger.set(held, old.get(scratch, held));
+        }
+        pool.free(old);
+        return bigger;
+    }
+
+    @Override
+    public long bytes() {
+        if (closed) {
+            return 0;
+        }
+        long bytes = KvBlockPool.bytesOf(keys) + KvBlockPool.bytesOf(values);
+        return mask == null ? bytes : bytes + KvBlockPool.bytesOf(mask);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        pool.free(keys);
+        pool.free(values);
+        pool.free(mask);
+        keys = values = mask = null;
+    }
+}

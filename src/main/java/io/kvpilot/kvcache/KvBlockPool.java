@@ -1,0 +1,100 @@
+package io.kvpilot.kvcache;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The one allocator of KV storage. Every K/V tensor a cache keeps is allocated and freed here, so {@link #bytesInUse()}
+ * is exact by construction: the sum of {@code size × bytes per element} over the tensors alive now.
+ *
+ * <p>Storage is handed out in whole blocks of {@link #BLOCK_TOKENS} tokens (a layer store's capacity is always a
+ * multiple of it), which bounds the slack of a growing sequence to one block per layer. The budget is enforced here:
+ * an allocation that would pass it fails with {@link KvBudgetExceededException} before any native memory is taken.
+ *
+ * <p>Allocation and freeing happen on the engine thread; the counters may be read from any thread (telemetry).
+ */
+public final class KvBlockPool {
+
+    /** Tokens per allocation block. */
+    public static final int BLOCK_TOKENS = 32;
+
+    private final long budgetBytes;
+    private final AtomicLong bytesInUse = new AtomicLong();
+    private final AtomicLong peakBytes = new AtomicLong();
+
+    /** @param budgetBytes the most bytes live at once; {@code Long.MAX_VALUE} for no limit */
+    public KvBlockPool(long budgetBytes) {
+        if (budgetBytes <= 0) {
+            throw new IllegalArgumentException("KV budget must be positive, got " + budgetBytes);
+        }
+        this.budgetBytes = budgetBytes;
+    }
+
+    public long budgetBytes() {
+        return budgetBytes;
+    }
+
+    public long bytesInUse() {
+        return bytesInUse.get();
+    }
+
+    public long peakBytesInUse() {
+        return peakBytes.get();
+    }
+
+    public long bytesFree() {
+        return budgetBytes - bytesInUse.get();
+    }
+
+    /** Rounds a token count up to whole blocks. */
+    public static int roundUpToBlocks(int tokens) {
+        return Math.max(BLOCK_TOKENS, (tokens + BLOCK_TOKENS - 1) / BLOCK_TOKENS * BLOCK_TOKENS);
+    }
+
+    /** A zero-filled tensor owned by {@code owner}, counted against the budget until {@link #free} is called. */
+    public NDArray allocate(NDManager owner, Shape shape, DataType type) {
+        long bytes = shape.size() * type.getNumOfBytes();
+        reserve(bytes);
+        try {
+            return owner.zeros(shape, type);
+        } catch (RuntimeException e) {
+            bytesInUse.addAndGet(-bytes);
+            throw e;
+        }
+    }
+
+    /** Counts a tensor made elsewhere (e.g. by a gather during compaction) against the budget; it now belongs here. */
+    public NDArray adopt(NDArray array) {
+        reserve(bytesOf(array));
+        return array;
+    }
+
+    /** Closes {@code array} and returns its bytes; null is ignored. */
+    public void free(NDArray array) {
+        if (array == null) {
+            return;
+        }
+        long bytes = bytesOf(array);
+        array.close();
+        long left = bytesInUse.addAndGet(-bytes);
+        if (left < 0) {
+            throw new IllegalStateException("KV pool accounting went negative: " + left);
+        }
+    }
+
+    public static long bytesOf(NDArray array) {
+        return array.size() * array.getDataType().getNumOfBytes();
+    }
+
+    private void reserve(long bytes) {
+        long now = bytesInUse.addAndGet(bytes);
+        if (now > budgetBytes) {
+            bytesInUse.addAndGet(-bytes);
+            throw new KvBudgetExceededException(bytes, now - bytes, budgetBytes);
+        }
+        peakBytes.accumulateAndGet(now, Math::max);
+    }
+}
