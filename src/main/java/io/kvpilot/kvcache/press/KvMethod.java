@@ -1,0 +1,79 @@
+package io.kvpilot.kvcache.press;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.kvpilot.kvcache.KvBlockPool;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.KvCompressor;
+import io.kvpilot.kvcache.KvLayerStore;
+import io.kvpilot.kvcache.PrefillObservation;
+import io.kvpilot.kvcache.SequenceKvCache;
+import io.kvpilot.kvcache.quant.KvFormat;
+import io.kvpilot.kvcache.quant.Scoped;
+import java.util.Objects;
+
+/**
+ * A compression method bound to the engine's pool: which entries stay ({@code press}, or none) and how they are stored
+ * ({@code format}: dense, int8, KIVI, low-rank keys). After prefill, per layer: score, select, compact the engine's
+ * store ({@link KvLayerStore#retain}: the memory is freed), then convert it to the format. Immutable; one instance
+ * serves every sequence with its spec, all per-sequence state is in the {@link SequenceKvCache}.
+ *
+ * @param spec what was asked for
+ * @param press eviction, {@code null} when no entry is evicted
+ * @param format storage of the kept entries
+ * @param observationWindow trailing prompt queries whose attention the scorer reads (0 when none)
+ * @param pool the pool converted stores are counted in
+ */
+public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int observationWindow, KvBlockPool pool)
+        implements KvCompressor {
+
+    public KvMethod {
+        Objects.requireNonNull(spec, "spec");
+        Objects.requireNonNull(format, "format");
+        Objects.requireNonNull(pool, "pool");
+        if (observationWindow < 0) {
+            throw new IllegalArgumentException("observationWindow must be >= 0");
+        }
+    }
+
+    public String name() {
+        return spec.method();
+    }
+
+    /** Entries kept per head of {@code view}'s layer. */
+    public KeepPlan plan(LayerView view) {
+        return press == null ? KeepPlan.all(view.kvHeads(), view.tokens()) : press.plan(view);
+    }
+
+    @Override
+    public void afterPrefill(SequenceKvCache cache, PrefillObservation observation) {
+        if (press == null && format.isDense()) {
+            return; // identity: the cache stays bit-identical
+        }
+        for (int l = 0; l < cache.layerCount(); l++) {
+            KvLayerStore store = cache.layer(l);
+            if (press != null) {
+                KeepPlan plan;
+                try (NDManager scope = cache.manager().newSubManager()) {
+                    plan = plan(view(cache, l, observation, scope));
+                }
+                if (!plan.keepsAll()) {
+                    store.retain(plan.kept());
+                }
+            }
+            format.convert(cache, l, pool);
+        }
+    }
+
+    /** The layer as scorers see it, every tensor owned by {@code scope}. */
+    public LayerView view(SequenceKvCache cache, int layer, PrefillObservation observation, NDManager scope) {
+        KvLayerStore store = cache.layer(layer);
+        NDArray window = null;
+        NDArray attn = observation == null ? null : observation.attention(layer);
+        if (attn != null && press != null && press.scorer().needsWindowAttention()) {
+            int kvHeads = cache.layout().kvHeads();
+            window = Scoped.run(scope, s -> WindowAttention.reduceToKvHeads(attn, kvHeads), attn);
+        }
+        return new LayerView(layer, cache.layerCount(), store.keys(scope), store.values(scope), window, null);
+    }
+}

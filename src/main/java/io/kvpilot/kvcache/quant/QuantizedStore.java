@@ -1,0 +1,146 @@
+package io.kvpilot.kvcache.quant;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import io.kvpilot.kvcache.KvBlockPool;
+import io.kvpilot.kvcache.KvLayerStore;
+
+/**
+ * What every non-dense store shares: its tensors are counted in the {@link KvBlockPool} (adopted when made, freed when
+ * replaced), and a ragged cache's additive padding mask {@code [K, 1, n]} follows appends and compactions.
+ */
+public abstract class QuantizedStore implements KvLayerStore {
+
+    protected final KvBlockPool pool;
+    protected final NDManager manager;
+    protected NDArray mask; // [K, 1, n], null unless heads hold different counts
+    private boolean closed;
+
+    protected QuantizedStore(KvBlockPool pool, NDManager manager, NDArray mask) {
+        this.pool = pool;
+        this.manager = manager;
+        this.mask = mask == null ? null : own(Scoped.run(manager, s -> mask.duplicate(), mask));
+    }
+
+    /** Counts a tensor this store made against the pool. */
+    protected final NDArray own(NDArray a) {
+        return a == null ? null : pool.adopt(a);
+    }
+
+    /** Frees {@code old}, adopts and returns {@code replacement}. */
+    protected final NDArray swap(NDArray old, NDArray replacement) {
+        pool.free(old);
+        return own(replacement);
+    }
+
+    /** Concatenates {@code added} (made by this store, not yet adopted) after {@code held} along {@code axis}. */
+    protected final NDArray join(NDArray held, NDArray added, int axis) {
+        if (held == null) {
+            return own(added);
+        }
+        NDArray out = Scoped.run(manager, s -> held.concat(added, axis), held, added);
+        added.close();
+        return swap(held, out);
+    }
+
+    /** Extends the padding mask by {@code n} visible slots. */
+    protected final void extendMask(long n) {
+        if (mask != null) {
+            NDArray zeros = manager.zeros(new Shape(mask.getShape().get(0), 1, n));
+            mask = join(mask, zeros, 2);
+        }
+    }
+
+    @Override
+    public NDArray attentionMask(NDManager step) {
+        return mask == null ? null : mask.get(step, new NDIndex());
+    }
+
+    /** The held tensors, for byte counting and freeing. */
+    protected abstract NDArray[] held();
+
+    /** Forgets the held tensors after {@link #close()} freed them. */
+    protected abstract void clear();
+
+    @Override
+    public long bytes() {
+        if (closed) {
+            return 0;
+        }
+        long b = mask == null ? 0 : KvBlockPool.bytesOf(mask);
+        for (NDArray a : held()) {
+            b += a == null ? 0 : KvBlockPool.bytesOf(a);
+        }
+        return b;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (NDArray a : held()) {
+            pool.free(a);
+        }
+        pool.free(mask);
+        mask = null;
+        clear();
+    }
+
+    /**
+     * Index of a {@link #retain}: per head the sorted kept slots, shorter heads padded with their first slot, plus the
+     * new padding mask (null when all heads keep the same count).
+     */
+    protected record Selection(long[] index, int kept, float[] mask) {
+
+        public static Selection of(int[][] keep, int length) {
+            int heads = keep.length;
+            int kept = 0;
+            for (int[] h : keep) {
+                kept = Math.max(kept, h.length);
+            }
+            long[] idx = new long[heads * kept];
+            float[] m = null;
+            for (int h = 0; h < heads; h++) {
+                int[] sorted = keep[h].clone();
+                java.util.Arrays.sort(sorted);
+                for (int i = 0; i < kept; i++) {
+                    boolean pad = i >= sorted.length;
+                    int slot = pad ? (sorted.length > 0 ? sorted[0] : 0) : sorted[i];
+                    if (slot < 0 || slot >= length || (!pad && i > 0 && slot == sorted[i - 1])) {
+                        throw new IllegalArgumentException("bad or repeated index " + slot + " for head " + h);
+                    }
+                    idx[h * kept + i] = slot;
+                    if (pad) {
+                        if (m == null) {
+                            m = new float[heads * kept];
+                        }
+                        m[h * kept + i] = Float.NEGATIVE_INFINITY;
+                    }
+                }
+            }
+            return new Selection(idx, kept, m);
+        }
+
+        /** {@code [K, n, width]} gather index along axis 1 for tensors of that last width. */
+        public NDArray along1(NDManager m, long width) {
+            int heads = index.length / Math.max(kept, 1);
+            return m.create(index, new Shape(heads, kept)).expandDims(2).broadcast(heads, kept, width);
+        }
+    }
+
+    /** Gathers the selected slots of {@code a [K, n, w]} along axis 1 into a new adopted tensor; frees {@code a}. */
+    protected final NDArray gather1(NDArray a, Selection sel) {
+        NDArray out = Scoped.run(manager, s -> a.gather(sel.along1(s, a.getShape().get(2)), 1), a);
+        return swap(a, out);
+    }
+
+    /** Replaces the padding mask after a {@link #retain}. */
+    protected final void resetMask(Selection sel, int heads) {
+        pool.free(mask);
+        mask = sel.mask() == null ? null : own(manager.create(sel.mask(), new Shape(heads, 1, sel.kept())));
+    }
+}

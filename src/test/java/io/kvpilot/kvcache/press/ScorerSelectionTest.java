@@ -1,0 +1,163 @@
+package io.kvpilot.kvcache.press;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Each scorer keeps the expected entries of a hand-built cache; the shared selection keeps exactly the top scores. */
+class ScorerSelectionTest {
+
+    static NDManager m;
+
+    @BeforeAll
+    static void start() {
+        m = NDManager.newBaseManager();
+    }
+
+    @AfterAll
+    static void stop() {
+        m.close();
+    }
+
+    /** 2 KV heads, 10 entries, head dim 2; key of entry t on head h has norm {@code norms[h][t]}. */
+    static LayerView view(float[][] norms, float[][] lastRowAttention) {
+        int h = norms.length;
+        int t = norms[0].length;
+        float[] k = new float[h * t * 2];
+        for (int i = 0; i < h; i++) {
+            for (int j = 0; j < t; j++) {
+                k[(i * t + j) * 2] = norms[i][j];
+            }
+        }
+        NDArray keys = m.create(k, new Shape(h, t, 2));
+        NDArray attn = null;
+        if (lastRowAttention != null) {
+            float[] a = new float[h * t];
+            for (int i = 0; i < h; i++) {
+                System.arraycopy(lastRowAttention[i], 0, a, i * t, t);
+            }
+            attn = m.create(a, new Shape(h, 1, t));
+        }
+        return new LayerView(0, 1, keys, keys.duplicate(), attn, null);
+    }
+
+    static float[][] flat(int heads, int t) {
+        float[][] x = new float[heads][t];
+        for (float[] r : x) {
+            Arrays.fill(r, 1f);
+        }
+        return x;
+    }
+
+    @Test
+    void streamingLlmKeepsExactlySinksAndRecentWindow() {
+        KeepPlan plan = Press.uniform(new StreamingLlmScorer(2), 0.5).plan(view(flat(2, 10), null));
+        for (int[] head : plan.kept()) {
+            assertThat(head).containsExactly(0, 1, 7, 8, 9); // 5 kept = 2 sinks + 3 most recent
+        }
+    }
+
+    @Test
+    void knormKeepsTheSmallestKeys() {
+        float[][] norms = {{5, 1, 4, 2, 9, 8, 3, 7, 6, 0.5f}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}};
+        KeepPlan plan = Press.uniform(new KnormScorer(), 0.7).plan(view(norms, null));
+        assertThat(plan.kept()[0]).containsExactly(1, 3, 9);
+        assertThat(plan.kept()[1]).containsExactly(0, 1, 2);
+    }
+
+    @Test
+    void tovaKeepsWhatTheLastQueryAttendsAndTheLastEntry() {
+        float[][] attn = {{.3f, 0, .2f, 0, 0, .4f, 0, 0, 0, .1f}, {0, .5f, 0, 0, .3f, 0, 0, .2f, 0, 0}};
+        KeepPlan plan = Press.uniform(new TovaScorer(), 0.7).plan(view(flat(2, 10), attn));
+        assertThat(plan.kept()[0]).containsExactly(0, 5, 9);
+        assertThat(plan.kept()[1]).containsExactly(1, 4, 9);
+    }
+
+    @Test
+    void snapKvKeepsPooledNeighboursOfAttendedEntriesAndTheWindow() {
+        float[][] attn = {{0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 1, 0, 0, 0}};
+        // kernel 3 spreads entry 3's attention to 2..4; window of 1 query keeps entry 9
+        KeepPlan plan = Press.uniform(new SnapKvScorer(3), 0.6).plan(view(flat(2, 10), attn));
+        assertThat(plan.kept()[0]).containsExactly(2, 3, 4, 9);
+        assertThat(plan.kept()[1]).containsExactly(5, 6, 7, 9);
+    }
+
+    @Test
+    void h2oKeepsHeavyHittersAndRecentEntries() {
+        float[][] acc = {{9, 0, 8, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 7, 6, 0, 0, 0, 0}};
+        float[] a = new float[20];
+        for (int h = 0; h < 2; h++) {
+            System.arraycopy(acc[h], 0, a, h * 10, 10);
+        }
+        LayerView v = view(flat(2, 10), null);
+        LayerView withAcc = new LayerView(0, 1, v.keys(), v.values(), null, m.create(a, new Shape(2, 10)));
+        KeepPlan plan = Press.uniform(new H2oScorer(0.5), 0.6).plan(withAcc); // 4 kept: 2 heavy + 2 recent
+        assertThat(plan.kept()[0]).containsExactly(0, 2, 8, 9);
+        assertThat(plan.kept()[1]).containsExactly(4, 5, 8, 9);
+    }
+
+    @Test
+    void pyramidBudgetsShrinkWithDepthAndKeepTheUniformTotal() {
+        PyramidBudget p = new PyramidBudget(20);
+        int[] b = p.schedule(8, 1000, 0.75);
+        for (int l = 1; l < b.length; l++) {
+            assertThat(b[l]).isLessThanOrEqualTo(b[l - 1]);
+        }
+        assertThat(b[0]).isGreaterThan(b[7] * 5);
+        assertThat(IntStream.of(b).sum()).isBetween(8 * 250 - 8, 8 * 250 + 8);
+        assertThat(p.schedule(8, 1000, 0.0)).containsOnly(1000);
+        assertThat(IntStream.of(p.schedule(8, 100, 0.25)).max().getAsInt()).isLessThanOrEqualTo(100);
+    }
+
+    @Test
+    void adaKvMovesBudgetToTheHeadWithSpreadScoresAndKeepsTheSafeguard() {
+        float[][] scores = {{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 100}};
+        int[][] kept = new AdaKvHeads(0.2).select(scores, 4);
+        assertThat(kept[0].length + kept[1].length).isEqualTo(8);
+        assertThat(kept[1]).hasSize(1).contains(9); // ceil(0.2 * 4) = 1: only its safeguard
+        assertThat(kept[0]).containsExactly(0, 1, 2, 3, 4, 5, 6);
+    }
+
+    @Test
+    void selectionKeepsExactlyTheTopScoresPerHead() {
+        Random rnd = new Random(7);
+        for (int trial = 0; trial < 200; trial++) {
+            int t = 1 + rnd.nextInt(60);
+            int k = 1 + rnd.nextInt(t);
+            float[] row = new float[t];
+            for (int i = 0; i < t; i++) {
+                row[i] = rnd.nextInt(5) == 0 ? Float.POSITIVE_INFINITY : rnd.nextInt(20); // ties and always-kept
+            }
+            int[] kept = TopK.indices(row, k);
+            long inf = IntStream.range(0, t).filter(i -> row[i] == Float.POSITIVE_INFINITY).count();
+            assertThat(kept.length).isEqualTo((int) Math.max(k, inf));
+            float minKept = Float.POSITIVE_INFINITY;
+            for (int i : kept) {
+                minKept = Math.min(minKept, row[i]);
+            }
+            for (int i = 0; i < t; i++) {
+                if (Arrays.binarySearch(kept, i) < 0) {
+                    assertThat(row[i]).isLessThanOrEqualTo(minKept); // nothing dropped beats anything kept
+                }
+            }
+        }
+    }
+
+    @Test
+    void methodObjectsValidateTheirParameters() {
+        assertThatThrownBy(() -> new SnapKvScorer(4)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new StreamingLlmScorer(-1)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> Press.uniform(new KnormScorer(), 1.0)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new AdaKvHeads(1.5)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new PyramidBudget(0.5)).isInstanceOf(IllegalArgumentException.class);
+    }
+}
