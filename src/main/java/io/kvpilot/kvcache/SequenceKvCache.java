@@ -10,6 +10,7 @@ import ai.djl.ndarray.NDManager;
 public final class SequenceKvCache implements AutoCloseable {
 
     private final KvLayout layout;
+    private final KvBlockPool pool;
     private final NDManager manager;
     private final KvLayerStore[] layers;
     private int positions;
@@ -18,6 +19,7 @@ public final class SequenceKvCache implements AutoCloseable {
     /** A dense fp32 cache with room for {@code expectedTokens} before its first growth. */
     public SequenceKvCache(KvBlockPool pool, NDManager parent, KvLayout layout, int expectedTokens) {
         this.layout = layout;
+        this.pool = pool;
         this.manager = parent.newSubManager();
         this.layers = new KvLayerStore[layout.layers()];
         try {
@@ -52,6 +54,11 @@ public final class SequenceKvCache implements AutoCloseable {
         if (old != store && old != null) {
             old.close();
         }
+    }
+
+    /** The pool this cache's storage is counted in (stores built by a compressor allocate or adopt from it). */
+    public KvBlockPool pool() {
+        return pool;
     }
 
     /** The manager the stores' tensors live in (for stores built by a compressor). */
