@@ -2,7 +2,6 @@ package io.kvpilot.kvcache.press;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.KvCompressor;
 import io.kvpilot.kvcache.KvLayerStore;
@@ -13,7 +12,7 @@ import io.kvpilot.kvcache.quant.Scoped;
 import java.util.Objects;
 
 /**
- * A compression method bound to the engine's pool: which entries stay ({@code press}, or none) and how they are stored
+ * A compression method: which entries stay ({@code press}, or none) and how they are stored
  * ({@code format}: dense, int8, KIVI, low-rank keys). After prefill, per layer: score, select, compact the engine's
  * store ({@link KvLayerStore#retain}: the memory is freed), then convert it to the format. Immutable; one instance
  * serves every sequence with its spec, all per-sequence state is in the {@link SequenceKvCache}.
@@ -22,15 +21,13 @@ import java.util.Objects;
  * @param press eviction, {@code null} when no entry is evicted
  * @param format storage of the kept entries
  * @param observationWindow trailing prompt queries whose attention the scorer reads (0 when none)
- * @param pool the pool converted stores are counted in
  */
-public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int observationWindow, KvBlockPool pool)
+public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int observationWindow)
         implements KvCompressor {
 
     public KvMethod {
         Objects.requireNonNull(spec, "spec");
         Objects.requireNonNull(format, "format");
-        Objects.requireNonNull(pool, "pool");
         if (observationWindow < 0) {
             throw new IllegalArgumentException("observationWindow must be >= 0");
         }
@@ -61,7 +58,7 @@ public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int
                     store.retain(plan.kept());
                 }
             }
-            format.convert(cache, l, pool);
+            format.convert(cache, l, cache.pool());
         }
     }
 

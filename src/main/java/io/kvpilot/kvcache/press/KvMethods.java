@@ -1,6 +1,5 @@
 package io.kvpilot.kvcache.press;
 
-import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.KvCompressor;
 import io.kvpilot.kvcache.KvCompressors;
@@ -21,24 +20,18 @@ public final class KvMethods implements KvCompressors {
     /** Builds a method for a validated spec; throws {@link IllegalArgumentException} for specs it cannot serve. */
     @FunctionalInterface
     public interface Factory {
-        KvMethod create(KvCompressionSpec spec, KvBlockPool pool);
+        KvMethod create(KvCompressionSpec spec);
     }
 
     /** Trailing prompt queries whose attention SnapKV, TOVA and H2O read (kvpress defaults to 64; prompts here are short). */
     public static final int OBSERVATION_WINDOW = 32;
 
     private final Map<String, Factory> factories = new LinkedHashMap<>();
-    private final KvBlockPool pool;
-
-    /** An empty registry whose methods count their stores in {@code pool}. */
-    public KvMethods(KvBlockPool pool) {
-        this.pool = java.util.Objects.requireNonNull(pool, "pool");
-    }
 
     /** The built-in methods of design.md §2 plus AdaKV variants and low-rank keys. */
-    public static KvMethods defaults(KvBlockPool pool) {
-        KvMethods m = new KvMethods(pool);
-        m.register("none", (spec, p) -> new KvMethod(spec, null, KvFormat.forBits(spec.bits()), 0, p));
+    public static KvMethods defaults() {
+        KvMethods m = new KvMethods();
+        m.register("none", spec -> new KvMethod(spec, null, KvFormat.forBits(spec.bits()), 0));
         Map<String, Scorer> scorers = new LinkedHashMap<>();
         scorers.put("streaming_llm", new StreamingLlmScorer(4));
         scorers.put("h2o", new H2oScorer(0.5));
@@ -49,20 +42,20 @@ public final class KvMethods implements KvCompressors {
         m.register("pyramidkv", eviction(new SnapKvScorer(5), new PyramidBudget(20), HeadAllocation.UNIFORM));
         scorers.forEach((name, scorer) ->
                 m.register("adakv_" + name, eviction(scorer, BudgetSchedule.UNIFORM, new AdaKvHeads(0.2))));
-        m.register("lowrank_keys", (spec, p) -> {
+        m.register("lowrank_keys", spec -> {
             if (spec.bits() != 16) {
                 throw new IllegalArgumentException("lowrank_keys stores fp32 values; bits must be 16, got " + spec.bits());
             }
             KvFormat keys = spec.ratio() == 0.0 ? KvFormat.DENSE : new LowRankKeysFormat(1.0 - spec.ratio());
-            return new KvMethod(spec, null, keys, 0, p); // ratio = share of key dimensions dropped
+            return new KvMethod(spec, null, keys, 0); // ratio = share of key dimensions dropped
         });
         return m;
     }
 
     /** An eviction method: the scorer plus the shared selection, with the spec's bits as its storage format. */
     public static Factory eviction(Scorer scorer, BudgetSchedule budgets, HeadAllocation heads) {
-        return (spec, p) -> new KvMethod(spec, new Press(scorer, budgets, heads, spec.ratio()),
-                KvFormat.forBits(spec.bits()), scorer.needsWindowAttention() ? OBSERVATION_WINDOW : 0, p);
+        return spec -> new KvMethod(spec, new Press(scorer, budgets, heads, spec.ratio()),
+                KvFormat.forBits(spec.bits()), scorer.needsWindowAttention() ? OBSERVATION_WINDOW : 0);
     }
 
     /** Adds a method; names are unique. */
@@ -79,7 +72,7 @@ public final class KvMethods implements KvCompressors {
         if (f == null) {
             throw new IllegalArgumentException("unknown kv_compression method '" + spec.method() + "'; known: " + names());
         }
-        return f.create(spec, pool);
+        return f.create(spec);
     }
 
     @Override

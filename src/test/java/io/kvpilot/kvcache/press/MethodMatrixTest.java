@@ -38,7 +38,7 @@ class MethodMatrixTest {
     }
 
     static Stream<String> methods() {
-        return KvMethods.defaults(new KvBlockPool(1)).names().stream().filter(n -> !n.equals("none"));
+        return KvMethods.defaults().names().stream().filter(n -> !n.equals("none"));
     }
 
     static Stream<Arguments> methodsAndBits() {
@@ -56,7 +56,7 @@ class MethodMatrixTest {
     /** Compresses a fresh random cache; returns its bytes, checking they equal what the pool counts. */
     static long compressedBytes(String name, double ratio, int bits) {
         KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
-        KvMethods registry = KvMethods.defaults(pool);
+        KvMethods registry = KvMethods.defaults();
         try (NDManager scope = m.newSubManager();
                 SequenceKvCache cache = KvFixtures.filled(pool, scope, LAYOUT, TOKENS, 1)) {
             var method = registry.create(new KvCompressionSpec(name, ratio, bits));
@@ -102,7 +102,7 @@ class MethodMatrixTest {
         try (NDManager scope = m.newSubManager();
                 SequenceKvCache cache = KvFixtures.filled(pool, scope, LAYOUT, TOKENS, 3);
                 SequenceKvCache reference = KvFixtures.filled(pool, scope, LAYOUT, TOKENS, 3)) {
-            KvMethods.defaults(pool).create(new KvCompressionSpec(method, 0.0, 16))
+            KvMethods.defaults().create(new KvCompressionSpec(method, 0.0, 16))
                     .afterPrefill(cache, KvFixtures.observation(scope, 3, HEADS, 32, TOKENS, 4));
             for (int l = 0; l < LAYOUT.layers(); l++) {
                 assertThat(cache.layer(l).keys(scope).toFloatArray())
@@ -128,7 +128,7 @@ class MethodMatrixTest {
 
     @Test
     void registryNamesMatchTheApiAndUsersCanAddMethods() {
-        KvMethods registry = KvMethods.defaults(new KvBlockPool(1));
+        KvMethods registry = KvMethods.defaults();
         assertThat(registry.names()).contains("none", "streaming_llm", "h2o", "snapkv", "pyramidkv", "tova", "knorm",
                 "adakv_snapkv", "lowrank_keys");
         registry.register("my_press", KvMethods.eviction(new KnormScorer(), BudgetSchedule.UNIFORM,

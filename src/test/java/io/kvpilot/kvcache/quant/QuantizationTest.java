@@ -1,0 +1,152 @@
+package io.kvpilot.kvcache.quant;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.kvpilot.kvcache.KvBlockPool;
+import io.kvpilot.kvcache.KvLayerStore;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** quantize → dequantize stays within each format's bound; packed bytes are really b/8; attention reads the blocks. */
+class QuantizationTest {
+
+    static NDManager m;
+
+    @BeforeAll
+    static void start() {
+        m = NDManager.newBaseManager();
+    }
+
+    @AfterAll
+    static void stop() {
+        m.close();
+    }
+
+    static float[] gaussian(int n, long seed) {
+        Random rnd = new Random(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (rnd.nextGaussian() * (i % 64 == 3 ? 8 : 1)); // an outlier channel, as real keys have
+        }
+        return x;
+    }
+
+    @Test
+    void packingRoundTripsExactlyAndHoldsBitsOverEightBytes() {
+        for (int bits : new int[] {4, 2}) {
+            float[] codes = new float[4 * 64];
+            Random rnd = new Random(bits);
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = rnd.nextInt(1 << bits);
+            }
+            NDArray packed = Packing.pack(m.create(codes, new Shape(4, 64)), bits);
+            assertThat(packed.getDataType()).isEqualTo(DataType.UINT8);
+            assertThat(packed.getShape()).isEqualTo(new Shape(4, 64 * bits / 8));
+            assertThat(Packing.unpack(packed, bits).toFloatArray()).containsExactly(codes);
+        }
+    }
+
+    @Test
+    void int8ErrorIsAtMostHalfAScaleStepPerToken() {
+        KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
+        float[] x = gaussian(2 * 50 * 64, 1);
+        NDArray a = m.create(x, new Shape(2, 50, 64));
+        try (NDManager s = m.newSubManager(); Int8KvStore store = new Int8KvStore(pool, s, a, a, null)) {
+            float[] back = store.keys(s).toFloatArray();
+            for (int row = 0; row < 100; row++) {
+                float max = 0;
+                for (int c = 0; c < 64; c++) {
+                    max = Math.max(max, Math.abs(x[row * 64 + c]));
+                }
+                for (int c = 0; c < 64; c++) {
+                    assertThat(Math.abs(back[row * 64 + c] - x[row * 64 + c])).isLessThanOrEqualTo(max / 127 / 2 * 1.001f);
+                }
+            }
+            assertThat(store.bytes()).isEqualTo(pool.bytesInUse()).isEqualTo(2L * (100 * 64 + 100 * 4));
+        }
+        assertThat(pool.bytesInUse()).isZero();
+    }
+
+    @Test
+    void kiviErrorIsWithinHalfAStepOfItsGroupAndTheWindowStaysExact() {
+        for (int bits : new int[] {4, 2}) {
+            KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
+            int t = 100; // 64 quantized (2 groups of 32) + 36 in the window (R = 32, G = 32)
+            float[] x = gaussian(t * 64, bits);
+            NDArray a = m.create(x, new Shape(1, t, 64));
+            KiviFormat f = new KiviFormat(bits, 32, 32);
+            try (NDManager s = m.newSubManager(); KvLayerStore store = f.build(pool, s, a, a, null)) {
+                float[] k = store.keys(s).toFloatArray();
+                float[] v = store.values(s).toFloatArray();
+                int levels = (1 << bits) - 1;
+                for (int tok = 0; tok < t; tok++) {
+                    for (int c = 0; c < 64; c++) {
+                        int i = tok * 64 + c;
+                        if (tok >= 64) { // fp16 window
+                            assertThat(Math.abs(k[i] - x[i])).isLessThanOrEqualTo(Math.abs(x[i]) * 1e-3f + 1e-6f);
+                            continue;
+                        }
+                        float kMin = Float.MAX_VALUE, kMax = -Float.MAX_VALUE; // per channel over the token group
+                        for (int u = tok / 32 * 32; u < tok / 32 * 32 + 32; u++) {
+                            kMin = Math.min(kMin, x[u * 64 + c]);
+                            kMax = Math.max(kMax, x[u * 64 + c]);
+                        }
+                        float vMin = Float.MAX_VALUE, vMax = -Float.MAX_VALUE; // per token over the channel group
+                        for (int d = c / 32 * 32; d < c / 32 * 32 + 32; d++) {
+                            vMin = Math.min(vMin, x[tok * 64 + d]);
+                            vMax = Math.max(vMax, x[tok * 64 + d]);
+                        }
+                        // half a step, plus fp16 rounding of scale and zero point (relative 2^-11 each)
+                        float kBound = (kMax - kMin) / levels / 2 * 1.01f + Math.abs(kMin) * 1e-3f + 1e-4f;
+                        float vBound = (vMax - vMin) / levels / 2 * 1.01f + Math.abs(vMin) * 1e-3f + 1e-4f;
+                        assertThat(Math.abs(k[i] - x[i])).as("key bits %d", bits).isLessThanOrEqualTo(kBound);
+                        assertThat(Math.abs(v[i] - x[i])).as("value bits %d", bits).isLessThanOrEqualTo(vBound);
+                    }
+                }
+                long codes = 2L * 64 * 64 * bits / 8; // K and V, 64 quantized tokens
+                long scales = 2L * 64 * 2 * 2 + 2L * 64 * 2 * 2; // key: 2 groups x 64 ch; value: 64 tok x 2 groups
+                long window = 2L * 36 * 64 * 2;
+                assertThat(store.bytes()).isEqualTo(codes + scales + window).isEqualTo(pool.bytesInUse());
+            }
+            assertThat(pool.bytesInUse()).isZero();
+        }
+    }
+
+    @Test
+    void kiviQuantizesTheWindowAGroupAtATimeAsDecodingAppends() {
+        KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
+        NDArray a = m.create(gaussian(40 * 64, 3), new Shape(1, 40, 64));
+        try (NDManager s = m.newSubManager(); KvLayerStore store = new KiviFormat(4, 32, 32).build(pool, s, a, a, null)) {
+            assertThat(store.bytes()).as("all 40 in the fp16 window (40 < R + G)").isEqualTo(2L * 40 * 64 * 2);
+            for (int i = 0; i < 24; i++) {
+                store.append(a.get(":, 0:1"), a.get(":, 0:1"));
+            }
+            assertThat(store.length()).isEqualTo(64);
+            long quantized = 2L * 32 * 64 / 2 + 2L * 64 * 2 + 2L * 32 * 2 * 2; // codes + key scales/zeros + value ones
+            assertThat(store.bytes()).as("64 tokens: 32 quantized + 32 window").isEqualTo(quantized + 2L * 32 * 64 * 2);
+            assertThat(store.bytes()).isEqualTo(pool.bytesInUse());
+        }
+    }
+
+    @Test
+    void int8AttentionOnTheBlocksEqualsAttentionOnTheDequantizedCache() {
+        KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
+        NDArray k = m.create(gaussian(2 * 30 * 64, 4), new Shape(2, 30, 64));
+        NDArray v = m.create(gaussian(2 * 30 * 64, 5), new Shape(2, 30, 64));
+        NDArray q = m.create(gaussian(2 * 3 * 64, 6), new Shape(2, 3, 64)).mul(0.125f);
+        try (NDManager s = m.newSubManager(); Int8KvStore store = new Int8KvStore(pool, s, k, v, null)) {
+            float[] direct = store.attend(q, s).toFloatArray();
+            float[] reference = q.matMul(store.keys(s).transpose(0, 2, 1)).softmax(-1).matMul(store.values(s))
+                    .toFloatArray();
+            for (int i = 0; i < direct.length; i++) {
+                assertThat(direct[i]).isCloseTo(reference[i], org.assertj.core.data.Offset.offset(1e-4f));
+            }
+        }
+    }
+}
