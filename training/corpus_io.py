@@ -11,8 +11,8 @@ def ensure_text(data_dir):
     text_dir = os.path.join(data_dir, "text")
     if not os.path.exists(os.path.join(text_dir, "train_docs.txt")):
         bundle = os.path.join(data_dir, "corpus.tar.xz")
-        with tarfile.open(bundle) as t:
-            t.extractall(data_dir)
+        with tarfile.open(bundle) as t:  # only text/: a sources.json beside the bundle wins
+            t.extractall(data_dir, members=[m for m in t.getmembers() if m.name.startswith("text")])
     return text_dir
 
 

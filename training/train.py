@@ -260,9 +260,10 @@ def main():
     ap.add_argument("--min-lr-ratio", type=float, default=0.05)
     ap.add_argument("--warmup-steps", type=int, default=100)
     ap.add_argument("--weight-decay", type=float, default=0.1)
-    ap.add_argument("--synthetic", type=float, default=0.30, help="fraction of sequences that are synthetic")
+    ap.add_argument("--synthetic", type=float, default=0.35, help="fraction of sequences that are synthetic")
     ap.add_argument("--compile", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=12)
+    ap.add_argument("--eval-every", type=int, default=400, help="held-out loss + passkey probe every N steps")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--log-every", type=int, default=50)
     args = ap.parse_args()
@@ -285,6 +286,7 @@ def main():
     ntok = {c: int(len(s)) for c, s in streams.items()}
     log("corpus tokens", ntok, "total", sum(ntok.values()))
 
+    probe = make_probe(text_dir, tok, args.seq_len)
     c = model_config(args)
     dev = "cuda"
     model = Llama(c).to(dev)
@@ -338,7 +340,13 @@ def main():
                    "grad_norm": round(float(gn), 3), "tok_per_s": int((seen - seen_at_loop0) / max(el, 1e-6))}
             hist.append(rec)
             log(json.dumps(rec))
-        if time.time() >= deadline or (args.max_steps and step >= args.max_steps):
+        stop = time.time() >= deadline or (args.max_steps and step >= args.max_steps)
+        if step % args.eval_every == 0 or stop:
+            r = run_probe(model, probe, dev)
+            r["step"] = step
+            hist.append(r)
+            log(json.dumps(r))
+        if stop:
             break
     torch.cuda.synchronize()
     train_s = time.time() - (t_loop0 or time.time())
@@ -365,6 +373,46 @@ def main():
             json.dump(summary, f, indent=1)
     log("finished")
     os._exit(0)  # do not wait for dataloader workers
+
+
+def make_probe(text_dir, tok, T):
+    """Held-out windows (children, docs) and teacher-forced passkey answers at L=2048 for monitoring."""
+    pr = {}
+    for name in ("heldout_children", "heldout_docs"):
+        st = []
+        for d in read_docs(os.path.join(text_dir, f"{name}.txt"))[:400]:
+            st += [1] + tok.encode(d, add_special_tokens=False).ids + [2]
+            if len(st) > 4 * T + 4:
+                break
+        pr[name] = torch.tensor([st[i * T:(i + 1) * T + 1] for i in range(min(4, (len(st) - 1) // T))])
+    count = lambda s: len(tok.encode(s).ids)  # noqa: E731
+    cases = []
+    for i, pct in enumerate(synthetic.DEPTHS_PCT * 2):
+        prompt, ans = synthetic.passkey_eval_case(count, T, pct, 1000 + i)
+        ids = tok.encode(prompt).ids
+        a = tok.encode(" " + ans, add_special_tokens=False).ids
+        cases.append((ids, a))
+    pr["passkey"] = cases
+    return pr
+
+
+@torch.no_grad()
+def run_probe(model, pr, dev):
+    r = {}
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        for name in ("heldout_children", "heldout_docs"):
+            x = pr[name].to(dev)
+            if len(x):
+                lg = model.logits(x[:, :-1]).float()
+                r[name + "_loss"] = round(float(F.cross_entropy(lg.reshape(-1, lg.shape[-1]),
+                                                                x[:, 1:].reshape(-1))), 4)
+        ok = 0
+        for ids, a in pr["passkey"]:
+            x = torch.tensor([ids + a], device=dev)
+            pred = model.logits(x)[0, len(ids) - 1:len(ids) - 1 + len(a)].argmax(-1).tolist()
+            ok += pred == a
+        r["passkey2048_teacher_forced"] = ok / len(pr["passkey"])
+    return r
 
 
 def hf_parity_check(export_dir, model):
