@@ -1,0 +1,401 @@
+package io.kvpilot.serving;
+
+import io.kvpilot.engine.FinishReason;
+import io.kvpilot.engine.GenerationEngine;
+import io.kvpilot.engine.ModelInfo;
+import io.kvpilot.engine.SamplingParams;
+import io.kvpilot.engine.Sequence;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.serving.Rejection.Reason;
+import io.kvpilot.telemetry.ServingMetrics;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+
+/**
+ * Continuous batching on one engine thread (never a Netty event loop). There is no decoding phase nor prefill phase
+ * (vLLM v1's step model): every step (1) stops cancelled and expired requests, (2) admits waiting requests whose
+ * predicted KV fits the budget, (3) prefills them, (4) decodes one token for every other running sequence in one
+ * batched call, and (5) streams the new text and releases finished sequences, all within that step.
+ */
+public final class Scheduler implements AutoCloseable {
+
+    /** Where the scheduler is in its life; only {@code READY} accepts requests. */
+    public enum State { LOADING, READY, DRAINING, STOPPED, FAILED }
+
+    private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
+
+    private final EngineFactory factory;
+    private final SchedulerSettings settings;
+    private final ServingMetrics metrics;
+    private final LongSupplier nanoClock;
+    private final Thread thread;
+    private final KvBudget budget;
+    private final ConcurrentLinkedQueue<Ticket> inbox = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger waitingCount = new AtomicInteger();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicLong ids = new AtomicLong();
+    private final ArrayDeque<Ticket> waiting = new ArrayDeque<>();
+    private final List<Ticket> running = new ArrayList<>();
+    private volatile State state = State.LOADING;
+    private volatile GenerationEngine engine;
+    private volatile int runningCount;
+
+    public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, LongSupplier nanos) {
+        this.factory = factory;
+        this.settings = settings;
+        this.metrics = metrics;
+        this.nanoClock = nanos;
+        this.budget = new KvBudget(settings.kvBudgetBytes());
+        this.thread = new Thread(this::run, "kvpilot-engine");
+        this.thread.setDaemon(true);
+        metrics.updateLive(0, 0, 0, settings.kvBudgetBytes());
+    }
+
+    public void start() {
+        thread.start();
+    }
+
+    public State state() {
+        return state;
+    }
+
+    public boolean isReady() {
+        return state == State.READY;
+    }
+
+    /** The loaded engine; only meaningful while {@link #isReady()}. Its codec and model info are thread-safe. */
+    public GenerationEngine engine() {
+        return engine;
+    }
+
+    public SchedulerSettings settings() {
+        return settings;
+    }
+
+    public int runningCount() {
+        return runningCount;
+    }
+
+    public int waitingCount() {
+        return waitingCount.get();
+    }
+
+    /** KV bytes reserved by admitted sequences (predicted), for tests and the admin view. */
+    public long reservedKvBytes() {
+        return budget.reservedBytes();
+    }
+
+    /**
+     * Queues a request and returns its ordered events; cancelling the subscription cancels the sequence.
+     *
+     * @throws Rejection when not ready, when the prompt cannot fit the context window or the KV budget, or when the
+     *     waiting queue is full; nothing is queued then
+     */
+    public Flux<GenerationEvent> submit(GenerationRequest request) {
+        if (state != State.READY) {
+            throw new Rejection(Reason.NOT_READY, "The model is not ready (" + state + ")", null);
+        }
+        ModelInfo info = engine.modelInfo();
+        int prompt = request.promptIds().length;
+        if (prompt == 0) {
+            throw new InvalidRequestException("prompt", "The prompt is empty after tokenization");
+        }
+        if (prompt >= info.contextLength()) {
+            throw new Rejection(Reason.TOO_LONG, "The prompt has " + prompt + " tokens; this model's context window is "
+                    + info.contextLength() + " tokens (prompt plus at least one generated token)", null);
+        }
+        SamplingParams s = request.sampling();
+        int maxTokens = Math.min(s.maxTokens(), info.contextLength() - prompt);
+        GenerationRequest clamped = request.withSampling(new SamplingParams(
+                s.temperature(), s.topP(), s.topK(), s.seed(), maxTokens, s.stop(), s.ignoreEos()));
+        long predicted = request.compression().estimateBytes(prompt + maxTokens, info.kvBytesPerToken());
+        if (predicted > budget.budgetBytes()) {
+            throw new Rejection(Reason.TOO_LONG, "The request needs about " + predicted + " KV bytes (prompt plus "
+                    + "max_tokens); the KV budget is " + budget.budgetBytes() + " bytes", null);
+        }
+        if (waitingCount.incrementAndGet() > settings.maxWaiting()) {
+            waitingCount.decrementAndGet();
+            throw new Rejection(Reason.QUEUE_FULL, "Too many requests are waiting; retry later",
+                    settings.retryAfter());
+        }
+        inFlight.incrementAndGet();
+        long now = nanoClock.getAsLong();
+        Ticket ticket = new Ticket("seq-" + ids.incrementAndGet(), clamped, predicted, now,
+                now + settings.deadline().toNanos());
+        inbox.add(ticket);
+        LockSupport.unpark(thread);
+        if (state == State.STOPPED && inbox.remove(ticket)) {
+            waitingCount.decrementAndGet();
+            inFlight.decrementAndGet();
+            throw new Rejection(Reason.NOT_READY, "The server is shutting down", null);
+        }
+        return ticket.events();
+    }
+
+    private void run() {
+        try {
+            engine = factory.load();
+            warmUp();
+            state = State.READY;
+            log.info("Model {} loaded and warmed; KV budget {} bytes", engine.modelInfo().id(), budget.budgetBytes());
+        } catch (Throwable e) {
+            state = State.FAILED;
+            log.error("Loading the model failed; the service stays not ready", e);
+            return;
+        }
+        while (state == State.READY || state == State.DRAINING) {
+            boolean busy;
+            try {
+                busy = step();
+            } catch (RuntimeException e) {
+                // A bug outside the engine calls must not kill the engine thread: fail what was in flight, go on.
+                log.error("Scheduler step failed; failing in-flight requests", e);
+                endAll(new EngineFailureException("The scheduler failed: " + e.getMessage(), e));
+                busy = false;
+            }
+            if (!busy) {
+                LockSupport.parkNanos(settings.idlePoll().toNanos());
+            }
+        }
+        endAll(new Rejection(Reason.NOT_READY, "The server is shutting down", null));
+        engine.close();
+    }
+
+    /** One engine step; true when it had work, so the loop goes on without sleeping. */
+    boolean step() {
+        long now = nanoClock.getAsLong();
+        for (Ticket t; (t = inbox.poll()) != null; ) {
+            waiting.add(t);
+        }
+        expireWaiting(now);
+        stopCancelledAndExpired(now);
+        List<Ticket> decoding = new ArrayList<>(running.size());
+        for (Ticket t : running) {
+            if (!t.sequence().isFinished()) {
+                decoding.add(t);
+            }
+        }
+        List<Ticket> admitted = admit(now);
+        runEngine(admitted, true);
+        runEngine(decoding, false);
+        running.addAll(admitted);
+        retire(nanoClock.getAsLong());
+        runningCount = running.size();
+        metrics.updateLive(running.size(), waitingCount.get(), engine.kvBytesInUse(), budget.budgetBytes());
+        return !running.isEmpty() || !admitted.isEmpty();
+    }
+
+    /** Waiting requests that were cancelled or ran out of time end without ever holding KV. */
+    private void expireWaiting(long now) {
+        waiting.removeIf(t -> {
+            FinishReason reason = t.isCancelled() ? FinishReason.CANCELLED
+                    : now >= t.deadlineNanos ? FinishReason.TIMEOUT : null;
+            if (reason == null) {
+                return false;
+            }
+            waitingCount.decrementAndGet();
+            inFlight.decrementAndGet();
+            report(t, reason, 0, now);
+            t.complete("", reason, new Usage(t.promptLength(), 0, kvReport(t, 0, 0)));
+            return true;
+        });
+    }
+
+    private void stopCancelledAndExpired(long now) {
+        for (Ticket t : running) {
+            if (t.isCancelled()) {
+                t.sequence().finish(FinishReason.CANCELLED);
+            } else if (now >= t.deadlineNanos) {
+                t.sequence().finish(FinishReason.TIMEOUT);
+            }
+        }
+    }
+
+    /** FIFO admission: the head waits until its predicted KV fits, so no request starves behind smaller ones. */
+    private List<Ticket> admit(long now) {
+        List<Ticket> admitted = new ArrayList<>();
+        int stepTokens = running.size();
+        while (!waiting.isEmpty() && running.size() + admitted.size() < settings.maxRunningSequences()) {
+            Ticket next = waiting.peek();
+            boolean fitsStep = admitted.isEmpty() || stepTokens + next.promptLength() <= settings.maxBatchedTokens();
+            if (!fitsStep || !budget.tryReserve(next.predictedBytes)) {
+                break;
+            }
+            waiting.poll();
+            waitingCount.decrementAndGet();
+            stepTokens += next.promptLength();
+            GenerationRequest r = next.request;
+            try {
+                next.admit(engine.newSequence(next.id, r.promptIds(), r.sampling(), r.compression()), now);
+            } catch (IllegalArgumentException e) {
+                budget.release(next.predictedBytes);
+                inFlight.decrementAndGet();
+                next.fail(new InvalidRequestException("kv_compression", e.getMessage()));
+                continue;
+            }
+            metrics.admitted(Duration.ofNanos(now - next.submittedNanos), next.promptLength());
+            admitted.add(next);
+        }
+        return admitted;
+    }
+
+    /** One batched engine call; a failure fails exactly the sequences of that call. */
+    private void runEngine(List<Ticket> batch, boolean prefill) {
+        if (batch.isEmpty()) {
+            return;
+        }
+        List<Sequence> sequences = new ArrayList<>(batch.size());
+        for (Ticket t : batch) {
+            sequences.add(t.sequence());
+        }
+        try {
+            if (prefill) {
+                engine.prefill(sequences);
+            } else {
+                engine.decode(sequences);
+            }
+        } catch (RuntimeException | Error e) {
+            log.warn("Engine {} failed for {} sequences: {}", prefill ? "prefill" : "decode", batch.size(),
+                    e.toString());
+            for (Ticket t : batch) {
+                t.failure = new EngineFailureException("The engine failed while generating: " + e.getMessage(), e);
+                t.sequence().finish(FinishReason.ERROR);
+            }
+        }
+    }
+
+    /** Streams each sequence's new text; finished ones leave, give their KV back and get their last event. */
+    private void retire(long now) {
+        for (var it = running.iterator(); it.hasNext(); ) {
+            Ticket t = it.next();
+            Sequence s = t.sequence();
+            if (s.generatedCount() > 0 && t.firstTokenNanos == 0) {
+                t.firstTokenNanos = now;
+                metrics.firstToken(Duration.ofNanos(now - t.submittedNanos));
+            }
+            if (s.generatedCount() > 0) {
+                t.lastTokenNanos = now;
+            }
+            String text = s.takeText();
+            if (!s.isFinished()) {
+                if (!text.isEmpty()) {
+                    t.emit(text);
+                }
+                continue;
+            }
+            Usage usage = new Usage(s.promptLength(), s.generatedCount(),
+                    kvReport(t, s.kvBytes(), s.kvBytesUncompressed()));
+            release(s);
+            budget.release(t.predictedBytes);
+            it.remove();
+            inFlight.decrementAndGet();
+            report(t, s.finishReason(), s.generatedCount(), now);
+            if (t.failure != null) {
+                t.fail(t.failure);
+            } else {
+                t.complete(text, s.finishReason(), usage);
+            }
+        }
+    }
+
+    private void release(Sequence s) {
+        try {
+            engine.release(s);
+        } catch (RuntimeException e) {
+            log.error("Releasing sequence {} failed", s.id(), e);
+        }
+    }
+
+    private static Usage.KvReport kvReport(Ticket t, long bytes, long uncompressed) {
+        KvCompressionSpec c = t.request.compression();
+        return new Usage.KvReport(c.method(), c.ratio(), c.bits(), bytes, uncompressed, t.request.decidedBy());
+    }
+
+    private void report(Ticket t, FinishReason reason, int generated, long now) {
+        Duration tpot = generated > 1 && t.firstTokenNanos > 0
+                ? Duration.ofNanos((t.lastTokenNanos - t.firstTokenNanos) / (generated - 1)) : null;
+        metrics.finished(reason.wireName(), generated, Duration.ofNanos(now - t.submittedNanos), tpot);
+        Sequence s = t.sequence();
+        if (s != null) {
+            long saved = s.kvBytesUncompressed() - s.kvBytes();
+            metrics.kvCompression(t.request.compression().method(), t.request.compression().ratio(), saved);
+        }
+    }
+
+    private void warmUp() {
+        int[] ids = engine.textCodec().encode("Hello", true);
+        if (ids.length == 0) {
+            ids = new int[] {0};
+        }
+        Sequence s = engine.newSequence("warmup", ids, SamplingParams.greedy(2), KvCompressionSpec.NONE);
+        try {
+            engine.prefill(List.of(s));
+            if (!s.isFinished()) {
+                engine.decode(List.of(s));
+            }
+        } finally {
+            engine.release(s);
+        }
+    }
+
+    /** Stops taking requests; admitted and waiting ones still run to their end. */
+    public void beginDrain() {
+        if (state == State.READY) {
+            state = State.DRAINING;
+        }
+    }
+
+    /** Drains for at most {@code grace}, then ends what is left with an error, frees its KV and closes the engine. */
+    public void close(Duration grace) {
+        beginDrain();
+        long until = System.nanoTime() + grace.toNanos();
+        while (state == State.DRAINING && inFlight.get() > 0
+                && System.nanoTime() < until) {
+            LockSupport.parkNanos(Duration.ofMillis(10).toNanos());
+        }
+        if (state == State.DRAINING || state == State.READY) {
+            state = State.STOPPED;
+            LockSupport.unpark(thread);
+            try {
+                thread.join(Duration.ofSeconds(30).toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        } else if (state == State.LOADING) {
+            state = State.STOPPED;
+        }
+    }
+
+    @Override
+    public void close() {
+        close(Duration.ZERO);
+    }
+
+    /** Ends every queued and running request with {@code error}, releasing all KV. */
+    private void endAll(RuntimeException error) {
+        for (Ticket t; (t = inbox.poll()) != null; ) {
+            waiting.add(t);
+        }
+        waitingCount.addAndGet(-waiting.size());
+        waiting.forEach(t -> t.fail(error));
+        waiting.clear();
+        for (Ticket t : running) {
+            release(t.sequence());
+            budget.release(t.predictedBytes);
+            t.fail(error);
+        }
+        running.clear();
+        runningCount = 0;
+        inFlight.set(0);
+    }
+}

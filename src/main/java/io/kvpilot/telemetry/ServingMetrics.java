@@ -1,0 +1,108 @@
+package io.kvpilot.telemetry;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The serving metrics of design.md §3, under the names vLLM uses (so its dashboards carry over), in base units.
+ * The live values (running, waiting, KV bytes) are also what the policy controller reads.
+ */
+public final class ServingMetrics {
+
+    private final MeterRegistry registry;
+    private final AtomicLong running = new AtomicLong();
+    private final AtomicLong waiting = new AtomicLong();
+    private final AtomicLong kvUsedBytes = new AtomicLong();
+    private final AtomicLong kvBudgetBytes = new AtomicLong();
+    private final Timer timeToFirstToken;
+    private final Timer timePerOutputToken;
+    private final Timer e2eLatency;
+    private final Timer queueTime;
+    private final Counter promptTokens;
+    private final Counter generationTokens;
+
+    public ServingMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        Gauge.builder("kvpilot.requests.running", running, AtomicLong::get)
+                .description("Sequences in the running batch").register(registry);
+        Gauge.builder("kvpilot.requests.waiting", waiting, AtomicLong::get)
+                .description("Admitted requests waiting for KV room").register(registry);
+        Gauge.builder("kvpilot.kv.cache.used.bytes", kvUsedBytes, AtomicLong::get)
+                .description("KV bytes held by live sequences now (measured)").register(registry);
+        Gauge.builder("kvpilot.kv.cache.budget.bytes", kvBudgetBytes, AtomicLong::get)
+                .description("KV bytes admission may plan with").register(registry);
+        Gauge.builder("kvpilot.kv.cache.usage.ratio", this, ServingMetrics::usageRatio)
+                .description("Used over budget KV bytes, 0-1").register(registry);
+        timeToFirstToken = timer("kvpilot.time.to.first.token", "Submission to first generated token");
+        timePerOutputToken = timer("kvpilot.time.per.output.token", "Mean time between output tokens of a request");
+        e2eLatency = timer("kvpilot.e2e.request.latency", "Submission to last token");
+        queueTime = timer("kvpilot.request.queue.time", "Submission to admission into the running batch");
+        promptTokens = Counter.builder("kvpilot.prompt.tokens").description("Prompt tokens prefilled")
+                .register(registry);
+        generationTokens = Counter.builder("kvpilot.generation.tokens").description("Tokens generated")
+                .register(registry);
+    }
+
+    private Timer timer(String name, String description) {
+        return Timer.builder(name).description(description).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(5))
+                .register(registry);
+    }
+
+    public void updateLive(int runningNow, int waitingNow, long kvUsedNow, long kvBudget) {
+        running.set(runningNow);
+        waiting.set(waitingNow);
+        kvUsedBytes.set(kvUsedNow);
+        kvBudgetBytes.set(kvBudget);
+    }
+
+    public long kvUsedBytes() {
+        return kvUsedBytes.get();
+    }
+
+    public double usageRatio() {
+        long budget = kvBudgetBytes.get();
+        return budget > 0 ? (double) kvUsedBytes.get() / budget : 0.0;
+    }
+
+    public void admitted(Duration waited, int promptTokenCount) {
+        queueTime.record(waited);
+        promptTokens.increment(promptTokenCount);
+    }
+
+    public void firstToken(Duration sinceSubmit) {
+        timeToFirstToken.record(sinceSubmit);
+    }
+
+    /** A request ended; {@code perOutputToken} is null when it produced fewer than two tokens. */
+    public void finished(String finishReason, int generated, Duration e2e, Duration perOutputToken) {
+        Counter.builder("kvpilot.request.success").tag("finish_reason", finishReason)
+                .description("Requests ended, by finish reason").register(registry).increment();
+        generationTokens.increment(generated);
+        e2eLatency.record(e2e);
+        if (perOutputToken != null) {
+            timePerOutputToken.record(perOutputToken);
+        }
+    }
+
+    /** Compression applied to one request's cache: the ratio used and the bytes it did not have to store. */
+    public void kvCompression(String method, double ratio, long bytesSaved) {
+        DistributionSummary.builder("kvpilot.kv.compression.ratio").tag("method", method)
+                .description("Per-request fraction of KV entries removed")
+                .serviceLevelObjectives(0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+                .register(registry).record(ratio);
+        Counter.builder("kvpilot.kv.bytes.saved").tag("method", method)
+                .description("KV bytes not stored thanks to compression").register(registry)
+                .increment(Math.max(0, bytesSaved));
+    }
+
+    public void rejected(String reason) {
+        Counter.builder("kvpilot.admission.rejections").tag("reason", reason)
+                .description("Requests refused before admission, by reason").register(registry).increment();
+    }
+}
