@@ -1,5 +1,6 @@
 package io.kvpilot.serving;
 
+import io.kvpilot.engine.EngineLoader;
 import io.kvpilot.engine.GenerationEngine;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,13 +15,11 @@ final class CheckpointEngineFactory implements EngineFactory {
     }
 
     @Override
-    public GenerationEngine load() throws Exception {
+    public GenerationEngine load() {
         if (!Files.isDirectory(checkpoint)) {
             throw new IllegalStateException("kvpilot.model.path " + checkpoint.toAbsolutePath()
                     + " is not a checkpoint directory");
         }
-        // Reflection only until io.kvpilot.engine.EngineLoader lands (issue 2); then this becomes a direct call.
-        Class<?> loader = Class.forName("io.kvpilot.engine.EngineLoader");
-        return (GenerationEngine) loader.getMethod("load", Path.class).invoke(null, checkpoint);
+        return EngineLoader.load(checkpoint);
     }
 }

@@ -1,0 +1,19 @@
+package io.kvpilot.api;
+
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.serving.ServingProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import tools.jackson.databind.json.JsonMapper;
+
+@Configuration(proxyBeanMethods = false)
+class ApiConfiguration {
+
+    /** {@code "kv_compression": "auto"} maps to this static spec until the policy controller decides per request. */
+    @Bean
+    RequestReader requestReader(JsonMapper json, ServingProperties properties) {
+        ServingProperties.Kv kv = properties.kv();
+        return new RequestReader(json, properties.scheduler().defaultMaxTokens(),
+                new KvCompressionSpec(kv.autoMethod(), kv.autoRatio(), kv.autoBits()));
+    }
+}

@@ -1,0 +1,76 @@
+package io.kvpilot.api;
+
+import io.kvpilot.serving.EngineFailureException;
+import io.kvpilot.serving.InvalidRequestException;
+import io.kvpilot.serving.Rejection;
+import java.time.Duration;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.ExceptionHandler;
+import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.server.ResponseStatusException;
+
+/** Maps every failure of the API's handlers to OpenAI's error JSON; bad input never becomes a 500. */
+@RestControllerAdvice
+class ApiErrorHandler {
+
+    @ExceptionHandler(ApiError.class)
+    ResponseEntity<ApiError.Body> apiError(ApiError e) {
+        return toResponse(e);
+    }
+
+    @ExceptionHandler(Rejection.class)
+    ResponseEntity<ApiError.Body> rejection(Rejection r) {
+        return toResponse(fromRejection(r));
+    }
+
+    @ExceptionHandler(InvalidRequestException.class)
+    ResponseEntity<ApiError.Body> invalid(InvalidRequestException e) {
+        return toResponse(ApiError.invalid(e.param(), e.getMessage()));
+    }
+
+    @ExceptionHandler(EngineFailureException.class)
+    ResponseEntity<ApiError.Body> engineFailure(EngineFailureException e) {
+        return toResponse(new ApiError(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", e.getMessage(), null,
+                "engine_error", null));
+    }
+
+    /** Unsupported media type, wrong method, unreadable body: Spring's own 4xx, in OpenAI's shape. */
+    @ExceptionHandler(ResponseStatusException.class)
+    ResponseEntity<ApiError.Body> status(ResponseStatusException e) {
+        HttpStatus status = HttpStatus.resolve(e.getStatusCode().value());
+        status = status == null ? HttpStatus.BAD_REQUEST : status;
+        String type = status.is4xxClientError() ? "invalid_request_error" : "server_error";
+        return toResponse(new ApiError(status, type, e.getReason() != null ? e.getReason() : status.getReasonPhrase(),
+                null, null, null));
+    }
+
+    static ApiError fromRejection(Rejection r) {
+        return switch (r.reason()) {
+            case QUEUE_FULL -> new ApiError(HttpStatus.TOO_MANY_REQUESTS, "rate_limit_error", r.getMessage(), null,
+                    "queue_full", r.retryAfter());
+            case RATE_LIMITED -> new ApiError(HttpStatus.TOO_MANY_REQUESTS, "rate_limit_error", r.getMessage(), null,
+                    "rate_limit_exceeded", r.retryAfter());
+            case TOO_LONG -> new ApiError(HttpStatus.PAYLOAD_TOO_LARGE, "invalid_request_error", r.getMessage(),
+                    "messages", "context_length_exceeded", null);
+            case CIRCUIT_OPEN -> new ApiError(HttpStatus.SERVICE_UNAVAILABLE, "server_error", r.getMessage(), null,
+                    "circuit_open", r.retryAfter());
+            case NOT_READY -> new ApiError(HttpStatus.SERVICE_UNAVAILABLE, "server_error", r.getMessage(), null,
+                    "not_ready", Duration.ofSeconds(5));
+        };
+    }
+
+    static ResponseEntity<ApiError.Body> toResponse(ApiError e) {
+        ResponseEntity.BodyBuilder builder = ResponseEntity.status(e.status).contentType(MediaType.APPLICATION_JSON);
+        if (e.retryAfter != null) {
+            builder.header(HttpHeaders.RETRY_AFTER, retryAfterSeconds(e.retryAfter));
+        }
+        return builder.body(e.body());
+    }
+
+    static String retryAfterSeconds(Duration d) {
+        return Long.toString(Math.max(1, (d.toMillis() + 999) / 1000));
+    }
+}

@@ -1,0 +1,141 @@
+package io.kvpilot.api;
+
+import io.kvpilot.engine.GenerationEngine;
+import io.kvpilot.serving.GenerationEvent;
+import io.kvpilot.serving.GenerationRequest;
+import io.kvpilot.serving.Rejection;
+import io.kvpilot.serving.ServingGateway;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.UUID;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.MediaType;
+import org.springframework.http.server.reactive.ServerHttpResponse;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.server.ServerWebExchange;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * {@code /v1/completions} and {@code /v1/chat/completions}. Parsing and tokenizing run off the event loop; each
+ * request is one ordered {@code Flux} from the scheduler, and a client that goes away cancels it (and so frees its
+ * KV at the next engine step). Prompts and completions are never logged.
+ */
+@RestController
+class CompletionController {
+
+    private final ServingGateway gateway;
+    private final RequestReader reader;
+    private final JsonMapper json;
+
+    CompletionController(ServingGateway gateway, RequestReader reader, JsonMapper json) {
+        this.gateway = gateway;
+        this.reader = reader;
+        this.json = json;
+    }
+
+    @PostMapping("/v1/completions")
+    Mono<Void> completions(@RequestBody(required = false) String body, ServerWebExchange exchange) {
+        return Mono.fromCallable(() -> {
+            GenerationEngine engine = readyEngine();
+            JsonFields fields = reader.object(body);
+            CompletionParams params = reader.params(fields, null);
+            Object prompt = reader.prompt(fields);
+            int[] ids = prompt instanceof String text ? engine.textCodec().encode(text, true)
+                    : checkedIds((int[]) prompt, engine.modelInfo().vocabSize());
+            return new Prepared(params, ids, servedModel(params, engine), "cmpl-", StreamFormat.TEXT);
+        }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> respond(p, exchange));
+    }
+
+    @PostMapping("/v1/chat/completions")
+    Mono<Void> chat(@RequestBody(required = false) String body, ServerWebExchange exchange) {
+        return Mono.fromCallable(() -> {
+            GenerationEngine engine = readyEngine();
+            JsonFields fields = reader.object(body);
+            CompletionParams params = reader.params(fields, "max_completion_tokens");
+            String prompt = engine.textCodec().applyChatTemplate(reader.messages(fields));
+            int[] ids = engine.textCodec().encode(prompt, false);
+            return new Prepared(params, ids, servedModel(params, engine), "chatcmpl-", StreamFormat.CHAT);
+        }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> respond(p, exchange));
+    }
+
+    private record Prepared(CompletionParams params, int[] ids, String model, String idPrefix, StreamFormat format) {}
+
+    private Mono<Void> respond(Prepared p, ServerWebExchange exchange) {
+        String clientId = exchange.getAttributeOrDefault(ApiKeyFilter.CLIENT_ID, "anonymous");
+        Flux<GenerationEvent> events = gateway.generate(new GenerationRequest(p.ids, p.params.sampling(),
+                p.params.compression(), p.params.decidedBy()), clientId);
+        String id = p.idPrefix + UUID.randomUUID().toString().replace("-", "");
+        long created = Instant.now().getEpochSecond();
+        ServerHttpResponse response = exchange.getResponse();
+        if (!p.params.stream()) {
+            return events.collectList().flatMap(list -> {
+                StringBuilder text = new StringBuilder();
+                list.forEach(e -> text.append(e.text()));
+                GenerationEvent last = list.get(list.size() - 1);
+                Object whole = p.format.whole(id, created, p.model, text.toString(),
+                        last.finishReason().wireName(), last.usage());
+                response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
+                return response.writeWith(Mono.just(response.bufferFactory().wrap(json.writeValueAsBytes(whole))));
+            });
+        }
+        response.getHeaders().setContentType(MediaType.TEXT_EVENT_STREAM);
+        response.getHeaders().setCacheControl("no-cache");
+        response.getHeaders().set("X-Accel-Buffering", "no");
+        Flux<Object> chunks = Flux.concat(Flux.fromIterable(p.format.opening(id, created, p.model)),
+                events.concatMap(e -> {
+                    Object chunk = p.format.chunk(id, created, p.model, e.text(),
+                            e.isLast() ? e.finishReason().wireName() : null);
+                    if (e.isLast() && p.params.includeUsage()) {
+                        return Flux.just(chunk, p.format.usageChunk(id, created, p.model, e.usage()));
+                    }
+                    return e.text().isEmpty() && !e.isLast() ? Flux.empty() : Flux.just(chunk);
+                }));
+        Flux<String> lines = chunks.map(json::writeValueAsString)
+                .onErrorResume(error -> Mono.just(json.writeValueAsString(streamError(error).body())))
+                .concatWithValues("[DONE]");
+        return response.writeAndFlushWith(lines.map(line -> Mono.just(response.bufferFactory()
+                .wrap(("data: " + line + "\n\n").getBytes(StandardCharsets.UTF_8)))));
+    }
+
+    private GenerationEngine readyEngine() {
+        if (!gateway.scheduler().isReady()) {
+            throw new Rejection(Rejection.Reason.NOT_READY, "The model is not ready yet", null);
+        }
+        return gateway.scheduler().engine();
+    }
+
+    /** The served model's id; a request naming another model gets 404. */
+    static String servedModel(CompletionParams params, GenerationEngine engine) {
+        String served = engine.modelInfo().id();
+        if (params.model() != null && !params.model().equals(served)) {
+            throw ApiError.modelNotFound(params.model());
+        }
+        return served;
+    }
+
+    static int[] checkedIds(int[] ids, int vocabSize) {
+        for (int id : ids) {
+            if (id >= vocabSize) {
+                throw ApiError.invalid("prompt", "token id " + id + " is outside the vocabulary (" + vocabSize + ")");
+            }
+        }
+        return ids;
+    }
+
+    /** An error after the stream started can only be told in the stream: one error event, then [DONE]. */
+    private static ApiError streamError(Throwable error) {
+        if (error instanceof Rejection r) {
+            return ApiErrorHandler.fromRejection(r);
+        }
+        if (error instanceof io.kvpilot.serving.InvalidRequestException e) {
+            return ApiError.invalid(e.param(), e.getMessage());
+        }
+        return new ApiError(org.springframework.http.HttpStatus.INTERNAL_SERVER_ERROR, "server_error",
+                error.getMessage(), null, "engine_error", null);
+    }
+}

@@ -1,0 +1,192 @@
+package io.kvpilot.api;
+
+import io.kvpilot.engine.ChatMessage;
+import io.kvpilot.engine.SamplingParams;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Parses and validates request bodies by hand so that every wrong type or range is a 400 naming the field (OpenAI's
+ * parameter ranges; the KVPilot extension {@code kv_compression}; {@code ignore_eos} as in vLLM). Unknown fields are
+ * ignored, as OpenAI-compatible servers do; known but unsupported features with non-default values are refused.
+ */
+final class RequestReader {
+
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+
+    private final JsonMapper json;
+    private final int defaultMaxTokens;
+    private final KvCompressionSpec autoCompression;
+
+    RequestReader(JsonMapper json, int defaultMaxTokens, KvCompressionSpec autoCompression) {
+        this.json = json;
+        this.defaultMaxTokens = defaultMaxTokens;
+        this.autoCompression = autoCompression;
+    }
+
+    JsonFields object(String body) {
+        if (body == null || body.isBlank()) {
+            throw ApiError.invalid(null, "The request body must be a JSON object");
+        }
+        JsonNode node;
+        try {
+            node = json.readTree(body);
+        } catch (JacksonException e) {
+            throw ApiError.invalid(null, "The request body is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (node == null || !node.isObject()) {
+            throw ApiError.invalid(null, "The request body must be a JSON object");
+        }
+        return new JsonFields(node, "");
+    }
+
+    CompletionParams params(JsonFields f, String maxTokensAlias) {
+        f.integer("n", 1, 1, 1);
+        f.integer("best_of", 1, 1, 1);
+        refuse(f, "presence_penalty", f.number("presence_penalty", 0, -2, false, 2) != 0);
+        refuse(f, "frequency_penalty", f.number("frequency_penalty", 0, -2, false, 2) != 0);
+        refuse(f, "echo", f.bool("echo", false));
+        JsonNode logprobs = f.get("logprobs");
+        refuse(f, "logprobs", logprobs != null && !(logprobs.isBoolean() && !logprobs.booleanValue()));
+        refuse(f, "tools", f.get("tools") != null && f.get("tools").size() > 0);
+        f.string("user", null);
+        long maxTokens = f.integer("max_tokens", defaultMaxTokens, 1, 1 << 20);
+        if (maxTokensAlias != null && f.get(maxTokensAlias) != null) {
+            maxTokens = f.integer(maxTokensAlias, defaultMaxTokens, 1, 1 << 20);
+        }
+        double temperature = f.number("temperature", 1.0, 0, false, 2);
+        double topP = f.number("top_p", 1.0, 0, true, 1);
+        long topK = f.integer("top_k", 0, -1, 1 << 20);
+        JsonNode seedNode = f.get("seed");
+        Long seed = seedNode == null ? null : f.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE);
+        List<String> stop = f.strings("stop", 4);
+        boolean ignoreEos = f.bool("ignore_eos", false);
+        boolean stream = f.bool("stream", false);
+        boolean includeUsage = false;
+        JsonNode options = f.get("stream_options");
+        if (options != null) {
+            if (!options.isObject()) {
+                throw ApiError.invalid("stream_options", "'stream_options' must be an object");
+            }
+            includeUsage = new JsonFields(options, "stream_options.").bool("include_usage", false);
+        }
+        SamplingParams sampling = new SamplingParams(temperature, topP, (int) topK, seed, (int) maxTokens, stop,
+                ignoreEos);
+        KvCompressionSpec compression = compression(f);
+        String decidedBy = compression == autoCompression ? "default" : "request";
+        return new CompletionParams(f.string("model", null), sampling, stream, includeUsage, compression, decidedBy);
+    }
+
+    /** {@code "auto"} (or absent) → the static default; {@code "off"} → none; an object → what it says. */
+    private KvCompressionSpec compression(JsonFields f) {
+        JsonNode v = f.get("kv_compression");
+        if (v == null || (v.isString() && v.stringValue().equals("auto"))) {
+            return autoCompression;
+        }
+        if (v.isString() && v.stringValue().equals("off")) {
+            return KvCompressionSpec.NONE;
+        }
+        if (!v.isObject()) {
+            throw ApiError.invalid("kv_compression",
+                    "'kv_compression' must be \"auto\", \"off\" or {\"method\", \"ratio\", \"bits\"}");
+        }
+        JsonFields c = new JsonFields(v, "kv_compression.");
+        String method = c.string("method", null);
+        if (method == null) {
+            throw ApiError.invalid("kv_compression.method", "'kv_compression.method' is required");
+        }
+        double ratio = c.number("ratio", 0.0, 0.0, false, 0.999999);
+        long bits = c.integer("bits", 16, 2, 16);
+        if (bits != 16 && bits != 8 && bits != 4 && bits != 2) {
+            throw ApiError.invalid("kv_compression.bits", "'kv_compression.bits' must be 16, 8, 4 or 2");
+        }
+        try {
+            return new KvCompressionSpec(method, ratio, (int) bits);
+        } catch (IllegalArgumentException e) {
+            throw ApiError.invalid("kv_compression.method", e.getMessage());
+        }
+    }
+
+    /** {@code prompt}: a string, an array of one string, or an array of token ids. */
+    Object prompt(JsonFields f) {
+        JsonNode p = f.get("prompt");
+        if (p == null) {
+            throw ApiError.invalid("prompt", "'prompt' is required");
+        }
+        if (p.isString()) {
+            return p.stringValue();
+        }
+        if (p.isArray() && p.size() == 1 && p.get(0).isString()) {
+            return p.get(0).stringValue();
+        }
+        if (p.isArray() && p.size() > 0) {
+            int[] ids = new int[p.size()];
+            for (int i = 0; i < ids.length; i++) {
+                JsonNode t = p.get(i);
+                if (!t.isIntegralNumber() || !t.canConvertToInt() || t.intValue() < 0) {
+                    throw ApiError.invalid("prompt", "'prompt' must be a string, one string in an array, or an array "
+                            + "of token ids (non-negative integers)");
+                }
+                ids[i] = t.intValue();
+            }
+            return ids;
+        }
+        throw ApiError.invalid("prompt", "'prompt' must be a non-empty string or array");
+    }
+
+    List<ChatMessage> messages(JsonFields f) {
+        JsonNode m = f.get("messages");
+        if (m == null || !m.isArray() || m.isEmpty()) {
+            throw ApiError.invalid("messages", "'messages' must be a non-empty array");
+        }
+        List<ChatMessage> out = new ArrayList<>();
+        for (int i = 0; i < m.size(); i++) {
+            String at = "messages[" + i + "]";
+            if (!m.get(i).isObject()) {
+                throw ApiError.invalid(at, "'" + at + "' must be an object");
+            }
+            JsonFields message = new JsonFields(m.get(i), at + ".");
+            String role = message.string("role", null);
+            if (role == null || !ROLES.contains(role)) {
+                throw ApiError.invalid(at + ".role", "'" + at + ".role' must be one of " + ROLES);
+            }
+            out.add(new ChatMessage(role.equals("developer") ? "system" : role, content(message, at)));
+        }
+        return out;
+    }
+
+    /** {@code content}: a string or an array of {@code {"type": "text", "text": ...}} parts. */
+    private static String content(JsonFields message, String at) {
+        JsonNode c = message.get("content");
+        if (c == null) {
+            return "";
+        }
+        if (c.isString()) {
+            return c.stringValue();
+        }
+        if (!c.isArray()) {
+            throw ApiError.invalid(at + ".content", "'" + at + ".content' must be a string or an array of text parts");
+        }
+        StringBuilder text = new StringBuilder();
+        for (JsonNode part : c) {
+            if (!part.isObject() || part.get("type") == null || !"text".equals(part.get("type").asString())
+                    || part.get("text") == null || !part.get("text").isString()) {
+                throw ApiError.invalid(at + ".content", "'" + at + ".content' parts must be {\"type\": \"text\", "
+                        + "\"text\": string}; only text is supported");
+            }
+            text.append(part.get("text").stringValue());
+        }
+        return text.toString();
+    }
+
+    private static void refuse(JsonFields f, String field, boolean used) {
+        if (used) {
+            throw ApiError.invalid(field, "'" + field + "' is not supported by this server");
+        }
+    }
+}
