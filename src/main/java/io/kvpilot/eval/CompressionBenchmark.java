@@ -1,0 +1,130 @@
+package io.kvpilot.eval;
+
+import io.kvpilot.engine.EngineLoader;
+import io.kvpilot.engine.EngineOptions;
+import io.kvpilot.engine.LlamaEngine;
+import io.kvpilot.engine.RandomCheckpoint;
+import io.kvpilot.engine.SamplingParams;
+import io.kvpilot.engine.Sequence;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.KvCompressor;
+import io.kvpilot.kvcache.PrefillObservation;
+import io.kvpilot.kvcache.SequenceKvCache;
+import io.kvpilot.kvcache.press.KvMethods;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Compression cost and its effect on decoding (issue 4's benchmark; results in docs/benchmarks.md):
+ * (1) compression time as a share of prefill time per method at each length; (2) decode step time of a batch of
+ * contexts for a list of specs. A command, not a test:
+ *
+ * <pre>
+ * java -cp target/classes:$(cat cp.txt) io.kvpilot.eval.CompressionBenchmark [--model DIR] [--lengths 1024,2048]
+ *     [--methods snapkv,...] [--decode-context 2048] [--batch 8] [--steps 16]
+ * </pre>
+ * Without {@code --model} it writes a random LLaMA (dim 512, 8 layers, 8 heads, 4 KV heads, FFN 1376, vocab 8192).
+ */
+public final class CompressionBenchmark {
+
+    public static void main(String[] args) throws Exception {
+        Path model = null;
+        int[] lengths = {1024, 2048};
+        String[] methods = {"streaming_llm", "h2o", "snapkv", "pyramidkv", "tova", "knorm", "adakv_snapkv",
+            "lowrank_keys"};
+        int ctx = 2048;
+        int batch = 8;
+        int steps = 16;
+        boolean skipShare = false;
+        for (int i = 0; i < args.length; i += 2) {
+            switch (args[i]) {
+                case "--model" -> model = Path.of(args[i + 1]);
+                case "--lengths" -> lengths = Arrays.stream(args[i + 1].split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--methods" -> methods = args[i + 1].split(",");
+                case "--decode-context" -> ctx = Integer.parseInt(args[i + 1]);
+                case "--batch" -> batch = Integer.parseInt(args[i + 1]);
+                case "--steps" -> steps = Integer.parseInt(args[i + 1]);
+                case "--skip-share" -> { skipShare = Boolean.parseBoolean(args[i + 1]); }
+                default -> throw new IllegalArgumentException("unknown flag " + args[i]);
+            }
+        }
+        if (model == null) {
+            model = RandomCheckpoint.write(Files.createTempDirectory("kvbench").resolve("random"),
+                    RandomCheckpoint.Spec.llama(512, 8, 8, 4, 1376, 8192).withContext(4096), 7);
+            System.out.println("model: random LLaMA dim 512, 8 layers, 8 heads / 4 KV heads, FFN 1376, vocab 8192");
+        }
+        KvMethods registry = KvMethods.defaults();
+        long[] compressNanos = new long[1];
+        KvCompressor[] current = new KvCompressor[1];
+        KvCompressor timed = new KvCompressor() {
+            @Override
+            public int observationWindow() {
+                return current[0].observationWindow();
+            }
+
+            @Override
+            public void afterPrefill(SequenceKvCache cache, PrefillObservation obs) {
+                long t0 = System.nanoTime();
+                current[0].afterPrefill(cache, obs);
+                compressNanos[0] += System.nanoTime() - t0;
+            }
+        };
+        EngineOptions options = EngineOptions.defaults().withPrefillChunkTokens(4096)
+                .withCompressors(spec -> { current[0] = registry.create(spec); return timed; });
+        try (LlamaEngine engine = EngineLoader.load(model, options)) {
+            int vocab = engine.modelInfo().vocabSize();
+            if (!skipShare) {
+                System.out.println("| method | L | prefill ms | compress ms | share |");
+                System.out.println("|---|---|---|---|---|");
+                for (int len : lengths) {
+                    int[] prompt = new Random(len).ints(len, 3, vocab).toArray();
+                    run(engine, prompt, new KvCompressionSpec("none", 0, 16), compressNanos); // warm-up
+                    for (String m : methods) {
+                        compressNanos[0] = 0;
+                        long t0 = System.nanoTime();
+                        run(engine, prompt, new KvCompressionSpec(m, 0.5, 16), compressNanos);
+                        long total = System.nanoTime() - t0;
+                        double c = compressNanos[0] / 1e6;
+                        double p = total / 1e6 - c;
+                        System.out.printf("| %s | %d | %.0f | %.1f | %.1f %% |%n", m, len, p, c, 100 * c / p);
+                    }
+                }
+            }
+            System.out.println();
+            System.out.println("| spec | context | batch | KV MiB held | decode ms/step (median of " + steps + ") |");
+            System.out.println("|---|---|---|---|---|");
+            for (KvCompressionSpec spec : List.of(new KvCompressionSpec("none", 0, 16),
+                    new KvCompressionSpec("snapkv", 0.75, 16), new KvCompressionSpec("snapkv", 0.75, 8))) {
+                List<Sequence> seqs = new ArrayList<>();
+                for (int b = 0; b < batch; b++) {
+                    int[] prompt = new Random(100 + b).ints(ctx, 3, vocab).toArray();
+                    Sequence s = engine.newSequence("b" + b, prompt,
+                            new SamplingParams(0, 1, 0, 1L, steps + 4, List.of(), true), spec);
+                    engine.prefill(List.of(s));
+                    seqs.add(s);
+                }
+                engine.decode(seqs); // warm-up
+                long[] t = new long[steps];
+                for (int i = 0; i < steps; i++) {
+                    long t0 = System.nanoTime();
+                    engine.decode(seqs);
+                    t[i] = System.nanoTime() - t0;
+                }
+                Arrays.sort(t);
+                System.out.printf("| %s ratio %.2f bits %d | %d | %d | %.1f | %.1f |%n", spec.method(), spec.ratio(),
+                        spec.bits(), ctx, batch, engine.kvBytesInUse() / 1048576.0, t[steps / 2] / 1e6);
+                seqs.forEach(engine::release);
+            }
+        }
+    }
+
+    private static void run(LlamaEngine engine, int[] prompt, KvCompressionSpec spec, long[] unused) {
+        Sequence s = engine.newSequence("p", prompt, SamplingParams.greedy(1), spec);
+        engine.prefill(List.of(s));
+        engine.release(s);
+    }
+}
