@@ -27,7 +27,7 @@ public record EngineOptions(
     }
 
     public static EngineOptions defaults() {
-        return new EngineOptions(0, 64, Long.MAX_VALUE, 1024, KvCompressors.NONE);
+        return new EngineOptions(0, 64, Long.MAX_VALUE, 256, KvCompressors.NONE);
     }
 
     public EngineOptions withThreads(int n) {

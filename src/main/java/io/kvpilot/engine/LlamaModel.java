@@ -54,6 +54,7 @@ final class LlamaModel implements AutoCloseable {
     private final NDArray rotateHalf; // [E, E]  x @ R == cat(-x2, x1)
     private final NDArray eps; // scalar rms_norm_eps, made once (a Java number would make a tensor per call)
     private final long parameterCount;
+    private static final int SMALL_BATCH = 16;
 
     LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent) {
         this.cfg = cfg;
@@ -142,6 +143,12 @@ final class LlamaModel implements AutoCloseable {
         NDArray cos = ropeCos.get(step, new NDIndex("{}", posIndex)).reshape(n, 1, e); // [N, 1, E]
         NDArray sin = ropeSin.get(step, new NDIndex("{}", posIndex)).reshape(n, 1, e); // [N, 1, E]
 
+        NDArray[] causal = new NDArray[segs.length]; // [T, n] per prefill segment, the same for every layer
+        for (int s = 0; s < segs.length; s++) {
+            if (segs[s].count() > 1) {
+                causal[s] = causalMask(step, segs[s].count(), segs[s].cache().layer(0).length() + segs[s].count());
+            }
+        }
         for (int l = 0; l < layers.length; l++) {
             Layer w = layers[l];
             // ---- attention ----
@@ -170,7 +177,7 @@ final class LlamaModel implements AutoCloseable {
                 }
                 out.add(t == 1
                         ? attendOne(q.get(s), keys, values, mask, k, g, e) // [1, H E]
-                        : attendMany(q.get(s), keys, values, mask, t, k, g, e, segs[s], l)); // [T, H E]
+                        : attendMany(q.get(s), keys, values, mask, causal[s], t, k, g, e, segs[s], l)); // [T, H E]
             }
             NDArray attn = out.size() == 1 ? out.get(0) : NDArrays.concat(out, 0); // [N, H E]
             x = x.add(linear(attn, w.wo(), null)); // [N, D]
@@ -193,7 +200,14 @@ final class LlamaModel implements AutoCloseable {
                 x = x.get(step, new NDIndex("{}", step.create(last))); // [B, D]
             }
         }
-        return linear(rmsNorm(x).mul(finalNorm), lmHead, null); // [rows, V]
+        NDArray last = rmsNorm(x).mul(finalNorm); // [rows, D]
+        if (last.getShape().get(0) <= SMALL_BATCH) {
+            // W @ hᵀ: MKL's small-M x @ Wᵀ path runs at half the bandwidth for 2..8 rows (measured, docs/benchmarks.md)
+            NDArray logitsT = lmHead.matMul(last.transpose()); // [V, rows]
+            logitsT.attach(step);
+            return logitsT.transpose(); // [rows, V]
+        }
+        return linear(last, lmHead, null); // [rows, V]
     }
 
     /** Decode: one query per sequence. GQA without repeating K/V: q as [K, G, E] against [K, n, E]. */
@@ -206,12 +220,12 @@ final class LlamaModel implements AutoCloseable {
     }
 
     /** Prefill: T queries of one sequence; causal over the new entries, all older cache entries visible. */
-    private NDArray attendMany(NDArray q, NDArray keys, NDArray values, NDArray mask, int t, int k, int g, int e,
-            Segment seg, int layer) {
+    private static NDArray attendMany(NDArray q, NDArray keys, NDArray values, NDArray mask, NDArray causal, int t,
+            int k, int g, int e, Segment seg, int layer) {
         long n = keys.getShape().get(1);
         NDArray qh = q.reshape(t, k, g, e).transpose(1, 2, 0, 3).reshape(k, (long) g * t, e); // [K, G T, E]
         NDArray scores = qh.matMul(keys.transpose(0, 2, 1)).reshape(k, g, t, n); // [K, G, T, n]
-        scores = scores.add(causalMask(q.getManager(), t, n)); // + [T, n]
+        scores = scores.add(causal); // + [T, n]
         if (mask != null) {
             scores = scores.add(mask.reshape(k, 1, 1, n));
         }
