@@ -79,7 +79,7 @@ record ModelConfig(
             return new ModelConfig(arch, hidden, req(c, "num_hidden_layers", file), heads, kvHeads, headDim,
                     req(c, "intermediate_size", file), req(c, "vocab_size", file),
                     optInt(c, "max_position_embeddings", 2048), optDouble(c, "rms_norm_eps", 1e-6),
-                    optDouble(c, "rope_theta", 10000.0), ropeScaling(c, file),
+                    ropeTheta(c), ropeScaling(c, file),
                     optBool(c, "tie_word_embeddings", false), qkvBias, window, eosIds(dir, c));
         } catch (CheckpointException e) {
             throw e;
@@ -88,11 +88,24 @@ record ModelConfig(
         }
     }
 
+    /** rope_theta (transformers 4.x) or rope_parameters.rope_theta (transformers 5). */
+    private static double ropeTheta(JsonObject c) {
+        if (c.has("rope_theta") && !c.get("rope_theta").isJsonNull()) {
+            return c.get("rope_theta").getAsDouble();
+        }
+        if (c.has("rope_parameters") && c.get("rope_parameters").isJsonObject()) {
+            return optDouble(c.getAsJsonObject("rope_parameters"), "rope_theta", 10000.0);
+        }
+        return 10000.0;
+    }
+
     private static Llama3RopeScaling ropeScaling(JsonObject c, Path file) {
-        if (!c.has("rope_scaling") || c.get("rope_scaling").isJsonNull()) {
+        String key = c.has("rope_scaling") && !c.get("rope_scaling").isJsonNull() ? "rope_scaling"
+                : c.has("rope_parameters") && c.get("rope_parameters").isJsonObject() ? "rope_parameters" : null;
+        if (key == null) {
             return null;
         }
-        JsonObject s = c.getAsJsonObject("rope_scaling");
+        JsonObject s = c.getAsJsonObject(key);
         String type = s.has("rope_type") ? s.get("rope_type").getAsString()
                 : s.has("type") ? s.get("type").getAsString() : "default";
         if (type.equals("default")) {
