@@ -1,0 +1,38 @@
+package io.kvpilot.api;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** A parsed Prometheus text exposition: each family's type, and each sample's value by name and label set. */
+record PrometheusScrape(Map<String, String> types, Map<String, Double> samples) {
+
+    private static final Pattern SAMPLE = Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{[^}]*\\})? (\\S+).*$");
+
+    static PrometheusScrape parse(String text) {
+        Map<String, String> types = new HashMap<>();
+        Map<String, Double> samples = new HashMap<>();
+        for (String line : text.split("\n")) {
+            if (line.startsWith("# TYPE ")) {
+                String[] parts = line.split(" ");
+                types.put(parts[2], parts[3]);
+            } else if (!line.isBlank() && !line.startsWith("#")) {
+                Matcher m = SAMPLE.matcher(line);
+                if (!m.matches()) {
+                    throw new AssertionError("not a Prometheus sample line: " + line);
+                }
+                samples.put(m.group(1) + (m.group(2) == null ? "" : m.group(2)), Double.parseDouble(m.group(3)));
+            }
+        }
+        return new PrometheusScrape(types, samples);
+    }
+
+    /** The sum of every sample of {@code name} whose labels contain {@code labelFragment}. */
+    double sum(String name, String labelFragment) {
+        return samples.entrySet().stream()
+                .filter(e -> e.getKey().equals(name) || e.getKey().startsWith(name + "{"))
+                .filter(e -> labelFragment.isEmpty() || e.getKey().contains(labelFragment))
+                .mapToDouble(Map.Entry::getValue).sum();
+    }
+}
