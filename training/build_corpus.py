@@ -81,7 +81,7 @@ DOC_PATH_SKIP = ("/core/arch/", "/core/core_arch/", "/std/arch/", "/src/", "/_so
                  "/py-modindex", "/_modules/", "/searchindex")
 
 # Category upsampling weights used by train.py's sampler (tokens of a category are drawn weight x as often).
-WEIGHTS = {"children": 3.0, "novels": 2.0, "classics": 1.0, "sotu": 1.0, "docs": 1.0}
+WEIGHTS = {"children": 1.5, "novels": 1.5, "classics": 1.0, "sotu": 1.0, "docs": 1.0}
 
 
 def log(*a):

@@ -2,7 +2,7 @@
 """Train kvpilot-mini: a small LLaMA-architecture model (RMSNorm, RoPE, SwiGLU, GQA, tied embeddings).
 
     python3 training/train.py --data training/data --tokenizer models/kvpilot-mini/tokenizer.json \
-        --minutes 7.3 --out training/out/run --export models/kvpilot-mini
+        --minutes 2.6 --out training/out/run --export models/kvpilot-mini
 
 `--minutes` is a wall-clock budget counted from the start of this script (tokenising the corpus and
 torch.compile included); the learning-rate schedule (linear warm-up by steps, cosine decay by elapsed time)
@@ -245,7 +245,7 @@ def main():
     ap.add_argument("--tokenizer", default="models/kvpilot-mini/tokenizer.json")
     ap.add_argument("--out", default="training/out/run")
     ap.add_argument("--export", default="models/kvpilot-mini", help="HF export directory ('' to skip)")
-    ap.add_argument("--minutes", type=float, default=7.3, help="wall-clock budget from script start")
+    ap.add_argument("--minutes", type=float, default=2.6, help="wall-clock budget from script start")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: time only)")
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--layers", type=int, default=8)
@@ -263,7 +263,10 @@ def main():
     ap.add_argument("--synthetic", type=float, default=0.35, help="fraction of sequences that are synthetic")
     ap.add_argument("--compile", type=int, default=1)
     ap.add_argument("--workers", type=int, default=12)
-    ap.add_argument("--eval-every", type=int, default=400, help="held-out loss + passkey probe every N steps")
+    ap.add_argument("--eval-every", type=int, default=200, help="held-out loss + passkey probe every N steps")
+    ap.add_argument("--select-best", type=int, default=1,
+                    help="export the probed checkpoint with the lowest held-out (children + docs) monitoring loss "
+                         "among those whose teacher-forced passkey probe is >= 0.9 (early stopping)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--log-every", type=int, default=50)
     args = ap.parse_args()
@@ -306,7 +309,7 @@ def main():
                                      prefetch_factor=4 if args.workers else None,
                                      persistent_workers=bool(args.workers))
     it = iter(dl)
-    step, seen, t_loop0, hist = 0, 0, None, []
+    step, seen, t_loop0, hist, best = 0, 0, None, [], None
     log("training starts")
     while True:
         x, w = next(it)
@@ -344,13 +347,22 @@ def main():
         if step % args.eval_every == 0 or stop:
             r = run_probe(model, probe, dev)
             r["step"] = step
+            r["tokens_seen"] = seen
             hist.append(r)
             log(json.dumps(r))
+            score = r.get("heldout_children_loss", 0) + r.get("heldout_docs_loss", 0)
+            if r["passkey2048_teacher_forced"] >= 0.9 and (best is None or score < best[0]):
+                best = (score, step, seen, {k: v.detach().clone() for k, v in model.state_dict().items()})
         if stop:
             break
     torch.cuda.synchronize()
     train_s = time.time() - (t_loop0 or time.time())
     log(f"done: {step} steps, {seen:,} tokens, loop {train_s:.0f}s, final loss {loss.item():.3f}")
+    selected = None
+    if args.select_best and best is not None:
+        model.load_state_dict(best[3])
+        selected = {"step": best[1], "tokens_seen": best[2], "monitor_loss_sum": round(best[0], 4)}
+        log(f"selected checkpoint of step {best[1]} ({best[2]:,} tokens), monitoring loss sum {best[0]:.4f}")
     os.makedirs(args.out, exist_ok=True)
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
     torch.save({"config": c, "state": state}, os.path.join(args.out, "model.pt"))
@@ -360,7 +372,7 @@ def main():
                "script_seconds": round(time.time() - T_START, 1), "corpus_tokens": ntok,
                "final_loss": round(loss.item(), 4), "final_lm_loss": round(lm.item(), 4), "history": hist,
                "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-               "synthetic_consistency_mismatches": bad}
+               "synthetic_consistency_mismatches": bad, "selected": selected}
     with open(os.path.join(args.out, "training_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     if args.export:
