@@ -16,6 +16,8 @@ import org.springframework.web.server.ResponseStatusException;
 @RestControllerAdvice
 class ApiErrorHandler {
 
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ApiErrorHandler.class);
+
     @ExceptionHandler(ApiError.class)
     ResponseEntity<ApiError.Body> apiError(ApiError e) {
         return toResponse(e);
@@ -45,6 +47,14 @@ class ApiErrorHandler {
         String type = status.is4xxClientError() ? "invalid_request_error" : "server_error";
         return toResponse(new ApiError(status, type, e.getReason() != null ? e.getReason() : status.getReasonPhrase(),
                 null, null, null));
+    }
+
+    /** Anything else is our bug: a 500 in OpenAI's shape, without internals in the message. */
+    @ExceptionHandler(Exception.class)
+    ResponseEntity<ApiError.Body> unexpected(Exception e) {
+        log.error("Unexpected error while handling a request", e);
+        return toResponse(new ApiError(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", "Internal server error", null,
+                "internal_error", null));
     }
 
     static ApiError fromRejection(Rejection r) {

@@ -7,7 +7,7 @@ package io.kvpilot.serving;
 final class KvBudget {
 
     private final long budgetBytes;
-    private long reservedBytes;
+    private volatile long reservedBytes; // written by the engine thread only; read by others
 
     KvBudget(long budgetBytes) {
         this.budgetBytes = budgetBytes;

@@ -49,6 +49,7 @@ public final class Scheduler implements AutoCloseable {
     private volatile State state = State.LOADING;
     private volatile GenerationEngine engine;
     private volatile int runningCount;
+    private volatile long kvBytesInUse;
 
     public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, LongSupplier nanos) {
         this.factory = factory;
@@ -88,6 +89,11 @@ public final class Scheduler implements AutoCloseable {
 
     public int waitingCount() {
         return waitingCount.get();
+    }
+
+    /** KV bytes the engine's live sequences held after the last step (measured, read on the engine thread). */
+    public long kvBytesInUse() {
+        return kvBytesInUse;
     }
 
     /** KV bytes reserved by admitted sequences (predicted), for tests and the admin view. */
@@ -191,7 +197,8 @@ public final class Scheduler implements AutoCloseable {
         running.addAll(admitted);
         retire(nanoClock.getAsLong());
         runningCount = running.size();
-        metrics.updateLive(running.size(), waitingCount.get(), engine.kvBytesInUse(), budget.budgetBytes());
+        kvBytesInUse = engine.kvBytesInUse();
+        metrics.updateLive(running.size(), waitingCount.get(), kvBytesInUse, budget.budgetBytes());
         return !running.isEmpty() || !admitted.isEmpty();
     }
 
