@@ -65,7 +65,7 @@ final class LlamaModel implements AutoCloseable {
             embed = st.load(weights, "model.embed_tokens.weight", cfg.vocabSize(), d);
             params += embed.size();
             finalNorm = st.load(weights, "model.norm.weight", d);
-            if (cfg.tiedEmbeddings() || !st.has("lm_head.weight")) {
+            if (cfg.tiedEmbeddings()) {
                 lmHead = embed;
             } else {
                 lmHead = st.load(weights, "lm_head.weight", cfg.vocabSize(), d);
