@@ -127,6 +127,11 @@ final class HfTextCodec implements TextCodec, AutoCloseable {
         var result = jinjava.renderForResult(template, context);
         for (var error : result.getErrors()) {
             if (error.getSeverity() == com.hubspot.jinjava.interpret.TemplateError.ErrorType.FATAL) {
+                for (Throwable t = error.getException(); t != null; t = t.getCause()) {
+                    if (t.getMessage() != null && t.getMessage().startsWith("chat template: ")) {
+                        throw new IllegalArgumentException(t.getMessage()); // the template's raise_exception
+                    }
+                }
                 throw new IllegalArgumentException("chat template failed: " + error.getMessage());
             }
         }
