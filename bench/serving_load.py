@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Serving load benchmark (a command, not a test): concurrent streaming clients against /v1/completions.
+
+For each concurrency level it runs `clients` threads, each sending `--requests` streaming greedy requests one after
+another (stream_options.include_usage, ignore_eos so every request generates exactly --max-tokens tokens), and
+reports aggregate generated tokens/s over the level's wall time, p50/p99 time to first token and time per output
+token (measured by the client), errors (429s counted apart). Standard library only.
+
+  python3 bench/serving_load.py --jar target/kvpilot.jar --model models/kvpilot-mini --clients 1,4,16
+
+With --jar it starts the service (OMP_WAIT_POLICY=PASSIVE, random port), waits for readiness and stops it after;
+without, it targets --url.
+"""
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+PROMPTS = [
+    "Once upon a time, a little", "The king said to the", "In the morning the children",
+    "The old man walked along the", "She opened the door and saw", "A long way from home, the",
+    "The cat sat on the", "When the rain stopped, they",
+]
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def one_request(url, key, prompt, max_tokens):
+    """Returns (status, ttft_s, tpot_s, completion_tokens, error)."""
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
+                       "stream": True, "stream_options": {"include_usage": True}})
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = "Bearer " + key
+    start = time.perf_counter()
+    conn.request("POST", "/v1/completions", body, headers)
+    resp = conn.getresponse()
+    if resp.status != 200:
+        resp.read()
+        conn.close()
+        return resp.status, None, None, 0, None
+    first = last = None
+    tokens = 0
+    error = None
+    for raw in resp:
+        line = raw.decode("utf-8").strip()
+        if not line.startswith("data: "):
+            continue
+        data = line[6:]
+        if data == "[DONE]":
+            break
+        chunk = json.loads(data)
+        if "error" in chunk:
+            error = chunk["error"]
+            continue
+        if chunk.get("usage"):
+            tokens = chunk["usage"]["completion_tokens"]
+        for choice in chunk.get("choices", []):
+            if choice.get("text"):
+                now = time.perf_counter()
+                first = first or now
+                last = now
+    conn.close()
+    ttft = (first - start) if first else None
+    tpot = (last - first) / (tokens - 1) if first and tokens > 1 else None
+    return 200, ttft, tpot, tokens, error
+
+
+def run_level(url, key, clients, requests, max_tokens):
+    results = []
+    lock = threading.Lock()
+
+    def client(i):
+        for r in range(requests):
+            res = one_request(url, key, PROMPTS[(i + r) % len(PROMPTS)], max_tokens)
+            with lock:
+                results.append(res)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    ok = [r for r in results if r[0] == 200 and r[4] is None]
+    tokens = sum(r[3] for r in ok)
+    ttfts = [r[1] for r in ok if r[1] is not None]
+    tpots = [r[2] for r in ok if r[2] is not None]
+    return {
+        "clients": clients, "requests": len(results), "wall_s": wall, "tokens": tokens,
+        "tokens_per_s": tokens / wall, "ttft_p50_ms": percentile(ttfts, 50) * 1e3,
+        "ttft_p99_ms": percentile(ttfts, 99) * 1e3, "tpot_p50_ms": percentile(tpots, 50) * 1e3,
+        "tpot_p99_ms": percentile(tpots, 99) * 1e3,
+        "errors": sum(1 for r in results if (r[0] != 200 and r[0] != 429) or r[4] is not None),
+        "rejected_429": sum(1 for r in results if r[0] == 429),
+    }
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(jar, model, key, heap):
+    port = free_port()
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", KVPILOT_SECURITY_API_KEYS=key)
+    cmd = ["java", "-Xmx" + heap, "-jar", jar, "--server.port=%d" % port, "--kvpilot.model.path=" + model]
+    log = open("bench/out/server-%d.log" % port, "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % port
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit("server exited; see " + log.name)
+        try:
+            with urllib.request.urlopen(url + "/actuator/health/readiness", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        time.sleep(1)
+    proc.terminate()
+    sys.exit("server not ready within 300 s")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8080")
+    ap.add_argument("--jar", help="start this jar (and stop it after) instead of using --url")
+    ap.add_argument("--model", default="models/kvpilot-mini", help="checkpoint for --jar")
+    ap.add_argument("--heap", default="4g")
+    ap.add_argument("--api-key", default="bench-key")
+    ap.add_argument("--clients", default="1,4,16")
+    ap.add_argument("--requests", type=int, default=3, help="requests per client, one after another")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    args = ap.parse_args()
+    os.makedirs("bench/out", exist_ok=True)
+    proc = None
+    url = args.url
+    if args.jar:
+        proc, url = start_server(args.jar, args.model, args.api_key, args.heap)
+    try:
+        one_request(url, args.api_key, "Warm up", 4)
+        rows = [run_level(url, args.api_key, int(c), args.requests, args.max_tokens)
+                for c in args.clients.split(",")]
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(60)
+    base = rows[0]["tokens_per_s"]
+    print("| clients | requests | generated tokens/s | × 1 client | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms "
+          "| TPOT p99 ms | errors | 429 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %d | %d | %.1f | %.2f | %.0f | %.0f | %.1f | %.1f | %d | %d |" % (
+            r["clients"], r["requests"], r["tokens_per_s"], r["tokens_per_s"] / base, r["ttft_p50_ms"],
+            r["ttft_p99_ms"], r["tpot_p50_ms"], r["tpot_p99_ms"], r["errors"], r["rejected_429"]))
+    with open("bench/out/serving_load.json", "w") as f:
+        json.dump({"args": vars(args), "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
