@@ -31,6 +31,7 @@ import torch.nn.functional as F  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from corpus_io import CATEGORIES, ensure_text, read_docs  # noqa: E402
+import stories  # noqa: E402
 import synthetic  # noqa: E402
 
 
@@ -195,8 +196,9 @@ def tokenize_corpus(text_dir, tok, bos, eos):
 
 
 class Batches(torch.utils.data.IterableDataset):
-    def __init__(self, streams, weights, seq_len, batch, syn_frac, tok_path, seed):
+    def __init__(self, streams, weights, seq_len, batch, syn_frac, tok_path, seed, story_frac=0.0):
         super().__init__()
+        self.story_frac = story_frac
         self.streams = {c: s for c, s in streams.items() if len(s) > seq_len + 2}
         self.cats = list(self.streams)
         p = np.array([len(self.streams[c]) * weights.get(c, 1.0) for c in self.cats], dtype=np.float64)
@@ -221,6 +223,19 @@ class Batches(torch.utils.data.IterableDataset):
         gen = synthetic.SyntheticGenerator(tok, self.natural, self.seq_len)
         T = self.seq_len
         cum = np.cumsum(self.p)
+        srng = random.Random(self.seed * 7919 + wid)  # synthetic stories (training/stories.py), fresh every time
+        sbuf = []
+
+        def story_seq():
+            # whole stories, each <s> story </s>, packed from a story start; cut at T + 1 tokens
+            out = []
+            while len(out) < T + 1:
+                if not sbuf:
+                    for e in tok.encode_batch([stories.story(srng) for _ in range(64)], add_special_tokens=False):
+                        sbuf.append([1] + e.ids + [2])
+                out += sbuf.pop()
+            return out[:T + 1]
+
         while True:
             x = np.empty((self.batch, T + 1), dtype=np.int64)
             w = np.ones((self.batch, T), dtype=np.float32)
@@ -230,6 +245,8 @@ class Batches(torch.utils.data.IterableDataset):
                     ids, ww = gen.sequence(rng)
                     x[i] = ids
                     w[i] = ww
+                elif rng.random() < self.story_frac:
+                    x[i] = story_seq()
                 else:
                     c = self.cats[int(np.searchsorted(cum, rng.random() * 0.999999))]
                     s = self.streams[c]
@@ -261,6 +278,9 @@ def main():
     ap.add_argument("--warmup-steps", type=int, default=100)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--synthetic", type=float, default=0.35, help="fraction of sequences that are synthetic")
+    ap.add_argument("--stories", type=float, default=0.35,
+                    help="fraction of the natural-text (non-retrieval) sequences that are synthetic children's "
+                         "stories from training/stories.py")
     ap.add_argument("--compile", type=int, default=1)
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--eval-every", type=int, default=200, help="held-out loss + passkey probe every N steps")
@@ -304,7 +324,8 @@ def main():
     torch.backends.cudnn.allow_tf32 = True
     fwd = torch.compile(model) if args.compile else model
 
-    ds = Batches(streams, weights, args.seq_len, args.batch, args.synthetic, args.tokenizer, args.seed)
+    ds = Batches(streams, weights, args.seq_len, args.batch, args.synthetic, args.tokenizer, args.seed,
+                 args.stories)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=args.workers, pin_memory=True,
                                      prefetch_factor=4 if args.workers else None,
                                      persistent_workers=bool(args.workers))
