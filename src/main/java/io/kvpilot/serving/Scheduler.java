@@ -62,8 +62,18 @@ public final class Scheduler implements AutoCloseable {
         metrics.updateLive(0, 0, 0, settings.kvBudgetBytes());
     }
 
-    public void start() {
-        thread.start();
+    /** Starts the engine thread (idempotent); it loads and warms the model, then serves. */
+    public synchronized void start() {
+        if (thread.getState() == Thread.State.NEW) {
+            thread.start();
+        }
+    }
+
+    /** Takes requests again after {@link #beginDrain()} (a stopped-then-restarted context, as in cached tests). */
+    public synchronized void resume() {
+        if (state == State.DRAINING) {
+            state = State.READY;
+        }
     }
 
     public State state() {
@@ -152,7 +162,13 @@ public final class Scheduler implements AutoCloseable {
         try {
             engine = factory.load();
             warmUp();
-            state = State.READY;
+            synchronized (this) {
+                if (state != State.LOADING) { // closed while loading
+                    engine.close();
+                    return;
+                }
+                state = State.READY;
+            }
             log.info("Model {} loaded and warmed; KV budget {} bytes", engine.modelInfo().id(), budget.budgetBytes());
         } catch (Throwable e) {
             state = State.FAILED;
@@ -356,7 +372,7 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /** Stops taking requests; admitted and waiting ones still run to their end. */
-    public void beginDrain() {
+    public synchronized void beginDrain() {
         if (state == State.READY) {
             state = State.DRAINING;
         }
@@ -378,8 +394,12 @@ public final class Scheduler implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-        } else if (state == State.LOADING) {
-            state = State.STOPPED;
+        } else {
+            synchronized (this) {
+                if (state == State.LOADING) {
+                    state = State.STOPPED;
+                }
+            }
         }
     }
 

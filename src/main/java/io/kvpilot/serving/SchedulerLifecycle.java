@@ -7,7 +7,8 @@ import org.springframework.context.SmartLifecycle;
 /**
  * Starts the engine thread (which loads and warms the model in the background, readiness DOWN meanwhile). On
  * shutdown it stops taking requests before the web server's graceful phase, so in-flight requests drain; the engine
- * closes only after the web server has stopped.
+ * closes only after the web server has stopped. A context stopped and started again (Spring's test context pausing)
+ * resumes serving.
  */
 final class SchedulerLifecycle implements SmartLifecycle, DisposableBean {
 
@@ -23,6 +24,7 @@ final class SchedulerLifecycle implements SmartLifecycle, DisposableBean {
     @Override
     public void start() {
         scheduler.start();
+        scheduler.resume();
         running = true;
     }
 
