@@ -143,12 +143,7 @@ final class LlamaModel implements AutoCloseable {
         NDArray cos = ropeCos.get(step, new NDIndex("{}", posIndex)).reshape(n, 1, e); // [N, 1, E]
         NDArray sin = ropeSin.get(step, new NDIndex("{}", posIndex)).reshape(n, 1, e); // [N, 1, E]
 
-        NDArray[] causal = new NDArray[segs.length]; // [T, n] per prefill segment, the same for every layer
-        for (int s = 0; s < segs.length; s++) {
-            if (segs[s].count() > 1) {
-                causal[s] = causalMask(step, segs[s].count(), segs[s].cache().layer(0).length() + segs[s].count());
-            }
-        }
+        NDArray[] causal = new NDArray[segs.length]; // [T, n] per prefill segment, reused while layers hold n entries
         for (int l = 0; l < layers.length; l++) {
             Layer w = layers[l];
             // ---- attention ----
@@ -175,6 +170,9 @@ final class LlamaModel implements AutoCloseable {
                     mask = mask == null ? null : mask.get(new NDIndex().addAllDim(2).addSliceDim(
                             cache.length() - cfg.slidingWindow(), cache.length()));
                 }
+                if (t > 1 && (causal[s] == null || causal[s].getShape().get(1) != cache.length())) {
+                    causal[s] = causalMask(step, t, cache.length()); // layers differ in length after compaction
+                }
                 out.add(t == 1
                         ? attendOne(q.get(s), keys, values, mask, k, g, e) // [1, H E]
                         : attendMany(q.get(s), keys, values, mask, causal[s], t, k, g, e, segs[s], l)); // [T, H E]
@@ -200,14 +198,7 @@ final class LlamaModel implements AutoCloseable {
                 x = x.get(step, new NDIndex("{}", step.create(last))); // [B, D]
             }
         }
-        NDArray last = rmsNorm(x).mul(finalNorm); // [rows, D]
-        if (last.getShape().get(0) <= SMALL_BATCH) {
-            // W @ hᵀ: MKL's small-M x @ Wᵀ path runs at half the bandwidth for 2..8 rows (measured, docs/benchmarks.md)
-            NDArray logitsT = lmHead.matMul(last.transpose()); // [V, rows]
-            logitsT.attach(step);
-            return logitsT.transpose(); // [rows, V]
-        }
-        return linear(last, lmHead, null); // [rows, V]
+        return linear(rmsNorm(x).mul(finalNorm), lmHead, null); // [rows, V]
     }
 
     /** Decode: one query per sequence. GQA without repeating K/V: q as [K, G, E] against [K, n, E]. */
@@ -261,8 +252,19 @@ final class LlamaModel implements AutoCloseable {
         return x.div(x.square().mean(new int[] {-1}, true).add(eps).sqrt());
     }
 
+    /**
+     * x @ Wᵀ (+ b). For a few rows (decode) as (W @ xᵀ)ᵀ: MKL's small-M x @ Wᵀ path packs the whole weight matrix
+     * on every call and ran 2–3× slower than W @ xᵀ for 2–16 rows on this AMD CPU (docs/benchmarks.md).
+     */
     private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
-        return Linear.linear(x, weight, bias).singletonOrThrow(); // x @ Wᵀ (+ b), one fused op
+        if (x.getShape().get(0) > SMALL_BATCH) {
+            return Linear.linear(x, weight, bias).singletonOrThrow(); // one fused op
+        }
+        NDManager step = x.getManager();
+        NDArray yT = weight.matMul(x.transpose()); // [out, N], made in the weights' manager...
+        yT.attach(step); // ...so hand it to the step's
+        NDArray y = yT.transpose(); // [N, out]
+        return bias == null ? y : y.add(bias);
     }
 
     private static NDList split(NDArray a, long[] splits) {
