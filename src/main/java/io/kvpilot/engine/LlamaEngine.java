@@ -135,6 +135,42 @@ public final class LlamaEngine implements GenerationEngine {
         return prefill(sequences, true);
     }
 
+    /**
+     * Teacher forcing, for evaluation: like {@link #prefill(List)} (the cache is compressed by each sequence's spec),
+     * but sequence {@code i} appends {@code tokens[i]} instead of a sampled token. Returns {@code log p(tokens[i])}
+     * under the logits of the prompt's last position (NaN for a sequence that was skipped or failed).
+     */
+    public double[] prefillForced(List<Sequence> sequences, int[] tokens) {
+        double[] logProbs = forcedSlots(sequences, tokens);
+        prefill(sequences, false, tokens, logProbs);
+        return logProbs;
+    }
+
+    /**
+     * Teacher forcing, for evaluation: like {@link #decode(List)}, but sequence {@code i} of {@code batch} appends
+     * {@code tokens[i]} instead of a sampled token. Returns {@code log p(tokens[i])} under the step's logits (NaN for
+     * a sequence that sat out). Finishing (EOS unless ignored, max_tokens, context end) applies to the forced token.
+     */
+    public double[] decodeForced(List<Sequence> batch, int[] tokens) {
+        double[] logProbs = forcedSlots(batch, tokens);
+        decode(batch, false, tokens, logProbs);
+        return logProbs;
+    }
+
+    private double[] forcedSlots(List<Sequence> sequences, int[] tokens) {
+        if (tokens.length != sequences.size()) {
+            throw new IllegalArgumentException(tokens.length + " forced tokens for " + sequences.size() + " sequences");
+        }
+        for (int t : tokens) {
+            if (t < 0 || t >= cfg.vocabSize()) {
+                throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+            }
+        }
+        double[] logProbs = new double[tokens.length];
+        java.util.Arrays.fill(logProbs, Double.NaN);
+        return logProbs;
+    }
+
     @Override
     public void decode(List<Sequence> batch) {
         decode(batch, false);
@@ -146,6 +182,10 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits) {
+        return prefill(sequences, keepAllLogits, null, null);
+    }
+
+    private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits, int[] forced, double[] logProbs) {
         checkOpen();
         List<float[][]> result = new ArrayList<>();
         List<Sequence> todo = new ArrayList<>();
@@ -201,8 +241,13 @@ public final class LlamaEngine implements GenerationEngine {
             if (seq.isFinished()) {
                 continue;
             }
-            result.set(sequences.indexOf(seq), allLogits[i]);
-            accept(seq, states.get(seq), lastLogits[i], 0);
+            int slot = sequences.indexOf(seq);
+            result.set(slot, allLogits[i]);
+            if (forced == null) {
+                accept(seq, states.get(seq), lastLogits[i], 0, -1);
+            } else {
+                logProbs[slot] = accept(seq, states.get(seq), lastLogits[i], 0, forced[slot]);
+            }
         }
         return result;
     }
@@ -268,6 +313,10 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     private List<float[]> decode(List<Sequence> batch, boolean keepLogits) {
+        return decode(batch, keepLogits, null, null);
+    }
+
+    private List<float[]> decode(List<Sequence> batch, boolean keepLogits, int[] forced, double[] logProbs) {
         checkOpen();
         List<float[]> result = new ArrayList<>(batch.size());
         List<Sequence> active = new ArrayList<>();
@@ -286,12 +335,13 @@ public final class LlamaEngine implements GenerationEngine {
         }
         for (int from = 0; from < active.size(); from += options.maxBatchSize()) {
             List<Sequence> part = active.subList(from, Math.min(active.size(), from + options.maxBatchSize()));
-            decodePass(part, keepLogits, batch, result);
+            decodePass(part, keepLogits, batch, result, forced, logProbs);
         }
         return result;
     }
 
-    private void decodePass(List<Sequence> part, boolean keepLogits, List<Sequence> batch, List<float[]> result) {
+    private void decodePass(List<Sequence> part, boolean keepLogits, List<Sequence> batch, List<float[]> result,
+            int[] forced, double[] logProbs) {
         int b = part.size(), v = cfg.vocabSize();
         int[] ids = new int[b];
         LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
@@ -315,7 +365,12 @@ public final class LlamaEngine implements GenerationEngine {
                 result.set(batch.indexOf(seq), java.util.Arrays.copyOfRange(logits, i * v, (i + 1) * v));
             }
             state.decodeSteps++;
-            accept(seq, state, logits, i * v);
+            if (forced == null) {
+                accept(seq, state, logits, i * v, -1);
+            } else {
+                int slot = batch.indexOf(seq);
+                logProbs[slot] = accept(seq, state, logits, i * v, forced[slot]);
+            }
             int every = state.compressor.decodeInterval();
             if (!seq.isFinished() && every > 0 && state.decodeSteps % every == 0) {
                 state.compressor.duringDecode(state.cache);
@@ -324,10 +379,20 @@ public final class LlamaEngine implements GenerationEngine {
         }
     }
 
-    /** Samples the next token from {@code logits[offset..]}, appends it, and decides whether the sequence ends. */
-    private void accept(Sequence seq, State state, float[] logits, int offset) {
+    /**
+     * Samples the next token from {@code logits[offset..]} (or takes {@code forced} when it is not negative), appends
+     * it, and decides whether the sequence ends. Returns the forced token's log-probability, NaN when sampling.
+     */
+    private double accept(Sequence seq, State state, float[] logits, int offset, int forced) {
         SamplingParams p = seq.sampling();
-        int token = Sampler.sample(logits, offset, cfg.vocabSize(), p, state.random);
+        double logProb = Double.NaN;
+        int token;
+        if (forced >= 0) {
+            token = forced;
+            logProb = logSoftmaxAt(logits, offset, cfg.vocabSize(), forced);
+        } else {
+            token = Sampler.sample(logits, offset, cfg.vocabSize(), p, state.random);
+        }
         seq.appendToken(token);
         seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
         boolean isEos = !p.ignoreEos() && eos.contains(token);
@@ -349,6 +414,19 @@ public final class LlamaEngine implements GenerationEngine {
             seq.finish(reason);
             freeCache(seq, state);
         }
+        return logProb;
+    }
+
+    static double logSoftmaxAt(float[] logits, int offset, int vocab, int token) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[offset + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp(logits[offset + i] - max);
+        }
+        return logits[offset + token] - max - Math.log(sum);
     }
 
     private void fail(Sequence seq, RuntimeException e) {
