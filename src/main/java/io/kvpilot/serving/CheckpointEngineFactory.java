@@ -1,6 +1,7 @@
 package io.kvpilot.serving;
 
 import io.kvpilot.engine.EngineLoader;
+import io.kvpilot.engine.EngineOptions;
 import io.kvpilot.engine.GenerationEngine;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,9 +10,11 @@ import java.nio.file.Path;
 final class CheckpointEngineFactory implements EngineFactory {
 
     private final Path checkpoint;
+    private final int threads;
 
-    CheckpointEngineFactory(Path checkpoint) {
+    CheckpointEngineFactory(Path checkpoint, int threads) {
         this.checkpoint = checkpoint;
+        this.threads = threads;
     }
 
     @Override
@@ -20,6 +23,7 @@ final class CheckpointEngineFactory implements EngineFactory {
             throw new IllegalStateException("kvpilot.model.path " + checkpoint.toAbsolutePath()
                     + " is not a checkpoint directory");
         }
-        return EngineLoader.load(checkpoint);
+        return threads == 0 ? EngineLoader.load(checkpoint)
+                : EngineLoader.load(checkpoint, EngineOptions.defaults().withThreads(threads));
     }
 }

@@ -25,7 +25,7 @@ class ServingConfiguration {
 
     @Bean
     EngineFactory engineFactory(ServingProperties properties) {
-        return new CheckpointEngineFactory(properties.model().path());
+        return new CheckpointEngineFactory(properties.model().path(), properties.model().threads());
     }
 
     @Bean

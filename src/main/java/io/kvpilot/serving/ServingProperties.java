@@ -27,8 +27,11 @@ public record ServingProperties(
         @Valid @NotNull @DefaultValue Kv kv,
         @Valid @NotNull @DefaultValue Batching scheduler) {
 
-    /** @param path a Hugging Face checkpoint directory ({@code KVPILOT_MODEL_PATH}) */
-    public record Model(@NotNull @DefaultValue("models/kvpilot-mini") Path path) {}
+    /**
+     * @param path a Hugging Face checkpoint directory ({@code KVPILOT_MODEL_PATH})
+     * @param threads PyTorch intra-op threads for the engine; 0 keeps the engine's default
+     */
+    public record Model(@NotNull @DefaultValue("models/kvpilot-mini") Path path, @Min(0) @DefaultValue("0") int threads) {}
 
     /**
      * @param budgetBytes KV byte budget for admission; 0 derives it from memory

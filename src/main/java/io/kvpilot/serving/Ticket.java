@@ -4,6 +4,7 @@ import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.Sequence;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * One submitted request from submission to its last event: the ordered sink its client reads, the cancel flag the
@@ -34,9 +35,12 @@ final class Ticket {
         this.deadlineNanos = deadlineNanos;
     }
 
-    /** The request's events, in order; cancelling the subscription (client gone) cancels the sequence. */
+    /**
+     * The request's events, in order; cancelling the subscription (client gone) cancels the sequence. Subscribers
+     * run on Reactor's parallel scheduler, never on the engine thread: JSON and socket writes overlap the next step.
+     */
     Flux<GenerationEvent> events() {
-        return sink.asFlux().doOnCancel(this::cancel);
+        return sink.asFlux().publishOn(Schedulers.parallel()).doOnCancel(this::cancel);
     }
 
     /** Any thread: the engine thread stops the sequence and frees its KV at the next step. */
