@@ -14,7 +14,7 @@ import java.util.Random;
  *
  * <pre>
  * java -Dloader.main=io.kvpilot.engine.EngineBenchmark -cp target/kvpilot.jar \
- *     org.springframework.boot.loader.launch.PropertiesLauncher [--model DIR] [--threads N] [--chunk TOKENS] [--batches 1,4,16] [--prompts 32,1024] [--no-prefill] [--quick]
+ *     org.springframework.boot.loader.launch.PropertiesLauncher [--model DIR] [--threads N | --prefill-threads N --decode-threads N] [--chunk TOKENS] [--batches 1,4,16] [--prompts 32,1024] [--no-prefill] [--quick]
  * </pre>
  *
  * Without {@code --model} it writes (once) a random LLaMA of ~110M parameters (dim 768, 12 layers, 12 heads, FFN 2048,
@@ -25,6 +25,7 @@ public final class EngineBenchmark {
     public static void main(String[] args) throws Exception {
         Path model = null;
         int threads = 0;
+        int decodeThreads = 0;
         int chunk = EngineOptions.defaults().prefillChunkTokens();
         boolean quick = false;
         List<Integer> batches = List.of(1, 4, 16);
@@ -33,7 +34,9 @@ public final class EngineBenchmark {
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--model" -> model = Path.of(args[++i]);
-                case "--threads" -> threads = Integer.parseInt(args[++i]);
+                case "--threads" -> threads = decodeThreads = Integer.parseInt(args[++i]);
+                case "--prefill-threads" -> threads = Integer.parseInt(args[++i]);
+                case "--decode-threads" -> decodeThreads = Integer.parseInt(args[++i]);
                 case "--quick" -> quick = true;
                 case "--chunk" -> chunk = Integer.parseInt(args[++i]);
                 case "--prompts" -> prompts = Arrays.stream(args[++i].split(",")).map(Integer::valueOf).toList();
@@ -50,11 +53,13 @@ public final class EngineBenchmark {
             }
         }
         long t0 = System.nanoTime();
-        try (LlamaEngine engine = EngineLoader.load(model, EngineOptions.defaults().withThreads(threads).withPrefillChunkTokens(chunk))) {
+        try (LlamaEngine engine = EngineLoader.load(model, EngineOptions.defaults().withThreads(threads)
+                .withDecodeThreads(decodeThreads).withPrefillChunkTokens(chunk))) {
             ModelInfo info = engine.modelInfo();
-            System.out.printf("model %s (%s): %.1fM params, %d layers, kv heads %d, head dim %d, threads %d, load %.1f s%n",
-                    info.id(), info.architecture(), info.parameterCount() / 1e6, info.layers(), info.kvHeads(),
-                    info.headDim(), threads == 0 ? EngineOptions.DEFAULT_THREADS : threads, (System.nanoTime() - t0) / 1e9);
+            System.out.printf("model %s (%s): %.1fM params, %d layers, kv heads %d, head dim %d, threads prefill %d"
+                            + " decode %d, load %.1f s%n", info.id(), info.architecture(), info.parameterCount() / 1e6,
+                    info.layers(), info.kvHeads(), info.headDim(), engine.threads()[0],
+                    engine.threads()[1], (System.nanoTime() - t0) / 1e9);
             System.out.printf("KV bytes per token: %d (%d per layer)%n", info.kvBytesPerToken(),
                     info.kvBytesPerToken() / info.layers());
             int reps = quick ? 2 : 5;

@@ -6,20 +6,32 @@ import java.util.Objects;
 /**
  * How a checkpoint is run. One record, validated.
  *
- * @param threads PyTorch intra-op threads; 0 picks the measured default ({@link #DEFAULT_THREADS})
+ * @param threads PyTorch intra-op threads for prefill passes; 0 picks the measured default ({@link #DEFAULT_THREADS})
  * @param maxBatchSize most sequences one decode step takes (larger batches are run in several passes)
  * @param kvBudgetBytes the KV pool's budget; {@code Long.MAX_VALUE} for none
  * @param prefillChunkTokens most prompt tokens one prefill forward pass takes (bounds the attention scores' memory)
  * @param compressors finds the compression hook for a sequence's {@code KvCompressionSpec}
+ * @param decodeThreads intra-op threads for decode steps; 0 picks 1 for models under
+ *     {@link #SMALL_MODEL_PARAMETERS} (their decode is per-op overhead, which a second thread only adds
+ *     synchronisation to) and {@link #DEFAULT_THREADS} otherwise (weight streaming gains from it) — measured,
+ *     docs/benchmarks.md. libtorch allows switching between passes.
  */
 public record EngineOptions(
-        int threads, int maxBatchSize, long kvBudgetBytes, int prefillChunkTokens, KvCompressors compressors) {
+        int threads,
+        int maxBatchSize,
+        long kvBudgetBytes,
+        int prefillChunkTokens,
+        KvCompressors compressors,
+        int decodeThreads) {
 
     /** Intra-op threads by default; see docs/benchmarks.md for the 1-vs-2 measurement. */
     public static final int DEFAULT_THREADS = 2;
 
+    /** Below this many parameters decode runs on one intra-op thread by default. */
+    public static final long SMALL_MODEL_PARAMETERS = 50_000_000L;
+
     public EngineOptions {
-        if (threads < 0 || maxBatchSize < 1 || kvBudgetBytes < 1 || prefillChunkTokens < 1) {
+        if (threads < 0 || decodeThreads < 0 || maxBatchSize < 1 || kvBudgetBytes < 1 || prefillChunkTokens < 1) {
             throw new IllegalArgumentException("bad engine options: threads " + threads + ", maxBatchSize "
                     + maxBatchSize + ", kvBudgetBytes " + kvBudgetBytes + ", prefillChunkTokens " + prefillChunkTokens);
         }
@@ -27,26 +39,42 @@ public record EngineOptions(
     }
 
     public static EngineOptions defaults() {
-        return new EngineOptions(0, 64, Long.MAX_VALUE, 256, KvCompressors.NONE);
+        return new EngineOptions(0, 64, Long.MAX_VALUE, 256, KvCompressors.NONE, 0);
     }
 
+    /** The same intra-op thread count for prefill and decode. */
     public EngineOptions withThreads(int n) {
-        return new EngineOptions(n, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors);
+        return new EngineOptions(n, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors, n);
+    }
+
+    public EngineOptions withDecodeThreads(int n) {
+        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors, n);
+    }
+
+    public EngineOptions withMaxBatchSize(int n) {
+        return new EngineOptions(threads, n, kvBudgetBytes, prefillChunkTokens, compressors, decodeThreads);
     }
 
     public EngineOptions withKvBudgetBytes(long bytes) {
-        return new EngineOptions(threads, maxBatchSize, bytes, prefillChunkTokens, compressors);
+        return new EngineOptions(threads, maxBatchSize, bytes, prefillChunkTokens, compressors, decodeThreads);
     }
 
     public EngineOptions withCompressors(KvCompressors c) {
-        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens, c);
+        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens, c, decodeThreads);
     }
 
     public EngineOptions withPrefillChunkTokens(int tokens) {
-        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, tokens, compressors);
+        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, tokens, compressors, decodeThreads);
     }
 
     int effectiveThreads() {
         return threads == 0 ? DEFAULT_THREADS : threads;
+    }
+
+    int effectiveDecodeThreads(long parameterCount) {
+        if (decodeThreads > 0) {
+            return decodeThreads;
+        }
+        return parameterCount < SMALL_MODEL_PARAMETERS ? 1 : effectiveThreads();
     }
 }

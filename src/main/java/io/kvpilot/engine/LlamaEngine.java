@@ -38,6 +38,7 @@ public final class LlamaEngine implements GenerationEngine {
     private final Set<Integer> eos;
     private final Map<Sequence, State> states = new IdentityHashMap<>();
     private boolean closed;
+    private int threadsNow = -1;
 
     /** Engine-side state of one sequence. */
     private static final class State {
@@ -88,6 +89,15 @@ public final class LlamaEngine implements GenerationEngine {
     /** The KV pool: budget, bytes in use, peak. */
     public KvBlockPool kvPool() {
         return pool;
+    }
+
+    public EngineOptions options() {
+        return options;
+    }
+
+    /** Intra-op threads used for prefill and for decode steps. */
+    public int[] threads() {
+        return new int[] {options.effectiveThreads(), options.effectiveDecodeThreads(model.parameterCount())};
     }
 
     public KvLayout kvLayout() {
@@ -275,6 +285,7 @@ public final class LlamaEngine implements GenerationEngine {
             segs[s] = new LlamaModel.Segment(state.cache, take, window, observations[s], observed);
         }
         int[] ids = idList.stream().mapToInt(Integer::intValue).toArray();
+        useThreads(options.effectiveThreads());
         try (NDManager step = root.newSubManager()) {
             float[] logits = model.forward(step, ids, segs, keepAll).toFloatArray();
             int v = cfg.vocabSize();
@@ -350,6 +361,7 @@ public final class LlamaEngine implements GenerationEngine {
             segs[i] = LlamaModel.Segment.of(states.get(part.get(i)).cache, 1);
         }
         float[] logits;
+        useThreads(options.effectiveDecodeThreads(model.parameterCount()));
         try (NDManager step = root.newSubManager()) {
             logits = model.forward(step, ids, segs, false).toFloatArray(); // [B, V]
         } catch (RuntimeException e) {
@@ -427,6 +439,14 @@ public final class LlamaEngine implements GenerationEngine {
             sum += Math.exp(logits[offset + i] - max);
         }
         return logits[offset + token] - max - Math.log(sum);
+    }
+
+    /** libtorch's intra-op thread count for the next pass (a cheap call; skipped when unchanged). */
+    private void useThreads(int n) {
+        if (n != threadsNow) {
+            ai.djl.pytorch.jni.JniUtils.setNumThreads(n);
+            threadsNow = n;
+        }
     }
 
     private void fail(Sequence seq, RuntimeException e) {
