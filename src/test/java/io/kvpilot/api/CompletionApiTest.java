@@ -2,10 +2,12 @@ package io.kvpilot.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
 import io.kvpilot.serving.FakeEngine;
 import io.kvpilot.serving.Scheduler;
 import java.time.Duration;
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -35,10 +37,19 @@ class CompletionApiTest {
     @LocalServerPort
     int port;
 
+    @Autowired
+    CircuitBreakerRegistry circuitBreakers;
+
     @BeforeEach
     void ready() {
         TestWaits.until(scheduler::isReady);
         engine.stepMillis = 0;
+    }
+
+    @AfterEach
+    void reset() {
+        engine.failingSteps.set(0);
+        circuitBreakers.circuitBreaker("generation").reset();
     }
 
     private JsonNode post(String path, String body) {
@@ -153,6 +164,18 @@ class CompletionApiTest {
         JsonNode first = json.readTree(lines.get(0).substring(6));
         assertThat(first.get("object").stringValue()).isEqualTo("chat.completion.chunk");
         assertThat(first.get("choices").get(0).get("delta").get("role").stringValue()).isEqualTo("assistant");
+    }
+
+    @Test
+    void engineFailureDuringAStreamEndsItWithAnErrorEventThenDone() {
+        engine.failingSteps.set(1);
+
+        List<String> lines = streamLines("/v1/completions", """
+                {"prompt": "boom", "max_tokens": 3, "stream": true}""");
+
+        assertThat(lines.get(lines.size() - 1)).isEqualTo("data: [DONE]");
+        JsonNode error = json.readTree(lines.get(lines.size() - 2).substring(6)).get("error");
+        assertThat(error.get("code").stringValue()).isEqualTo("engine_error");
     }
 
     @Test
