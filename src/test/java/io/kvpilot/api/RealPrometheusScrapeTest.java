@@ -1,0 +1,157 @@
+package io.kvpilot.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import io.kvpilot.serving.Scheduler;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.http.MediaType;
+import org.springframework.test.web.reactive.server.WebTestClient;
+
+/**
+ * The metrics as a real Prometheus server sees them: it scrapes the running service (real model) and answers PromQL
+ * queries over what it stored. Catches what a text parse cannot: exposition the server rejects, and names or labels
+ * that dashboards' queries would not find. Needs the {@code prometheus} binary ({@code bash .ci/run} installs it).
+ */
+@RealModelServingTest
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class RealPrometheusScrapeTest {
+
+    private static final Duration SCRAPE_WAIT = Duration.ofSeconds(60);
+
+    @LocalServerPort
+    int port;
+
+    @Autowired
+    WebTestClient client;
+
+    @Autowired
+    Scheduler scheduler;
+
+    @TempDir
+    static Path dir;
+
+    private final HttpClient http = HttpClient.newHttpClient();
+    private final JsonMapper json = JsonMapper.builder().build();
+    private Process prometheus;
+    private int prometheusPort;
+
+    @BeforeAll
+    void startPrometheusAfterOneRequest() throws Exception {
+        TestWaits.until(scheduler::isReady);
+        client.post().uri("/v1/completions").header("Authorization", "Bearer test-key")
+                .contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, \"temperature\": 0}")
+                .exchange().expectStatus().isOk();
+
+        Path binary = Path.of(System.getenv().getOrDefault("PROMETHEUS_BIN", "/usr/bin/prometheus"));
+        assertThat(binary).as("prometheus binary (apt-get install -y prometheus, as .ci/run does)").isExecutable();
+        prometheusPort = freePort();
+        Path config = dir.resolve("prometheus.yml");
+        Files.writeString(config, """
+                global:
+                  scrape_interval: 1s
+                scrape_configs:
+                  - job_name: kvpilot
+                    metrics_path: /actuator/prometheus
+                    static_configs:
+                      - targets: ['127.0.0.1:%d']
+                """.formatted(port));
+        prometheus = new ProcessBuilder(binary.toString(),
+                        "--config.file=" + config,
+                        "--storage.tsdb.path=" + dir.resolve("data"),
+                        "--web.listen-address=127.0.0.1:" + prometheusPort)
+                .redirectErrorStream(true)
+                .redirectOutput(dir.resolve("prometheus.log").toFile())
+                .start();
+    }
+
+    @AfterAll
+    void stopPrometheus() throws InterruptedException {
+        if (prometheus != null) {
+            prometheus.destroy();
+            if (!prometheus.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+                prometheus.destroyForcibly();
+            }
+        }
+    }
+
+    @Test
+    void targetIsUp() throws Exception {
+        assertThat(valueOf("up{job=\"kvpilot\"}")).isEqualTo(1.0);
+    }
+
+    @Test
+    void generatedTokensAreStored() throws Exception {
+        assertThat(valueOf("sum(kvpilot_generation_tokens_total)")).isGreaterThanOrEqualTo(1.0);
+    }
+
+    @Test
+    void finishedRequestIsStoredByFinishReason() throws Exception {
+        assertThat(valueOf("sum(kvpilot_request_success_total{finish_reason=~\"stop|length\"})"))
+                .isGreaterThanOrEqualTo(1.0);
+    }
+
+    @Test
+    void timeToFirstTokenHistogramAnswersAQuantileQuery() throws Exception {
+        double p50 = valueOf("histogram_quantile(0.5, sum by (le) (kvpilot_time_to_first_token_seconds_bucket))");
+        assertThat(p50).as("TTFT median in seconds").isPositive().isLessThan(60.0);
+    }
+
+    @Test
+    void kvBudgetGaugeIsInBytes() throws Exception {
+        assertThat(valueOf("kvpilot_kv_cache_budget_bytes")).isGreaterThan(1_000_000.0);
+    }
+
+    /** The first sample of an instant query, waiting until Prometheus has scraped a series that answers it. */
+    private double valueOf(String promql) throws Exception {
+        Instant deadline = Instant.now().plus(SCRAPE_WAIT);
+        String last = "";
+        while (Instant.now().isBefore(deadline)) {
+            assertThat(prometheus.isAlive()).as("prometheus exited; see %s", dir.resolve("prometheus.log")).isTrue();
+            try {
+                URI uri = URI.create("http://127.0.0.1:" + prometheusPort + "/api/v1/query?query="
+                        + URLEncoder.encode(promql, StandardCharsets.UTF_8));
+                HttpResponse<String> response = http.send(HttpRequest.newBuilder(uri).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                last = response.body();
+                JsonNode result = json.readTree(last).path("data").path("result");
+                if (result.isArray() && !result.isEmpty()) {
+                    double value = Double.parseDouble(result.get(0).path("value").get(1).asText());
+                    if (!Double.isNaN(value)) {
+                        return value;
+                    }
+                }
+            } catch (IOException notListeningYet) {
+                last = notListeningYet.toString();
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError("no sample for " + promql + " within " + SCRAPE_WAIT + "; last answer: " + last);
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
+    }
+}
