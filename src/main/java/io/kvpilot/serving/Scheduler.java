@@ -316,6 +316,9 @@ public final class Scheduler implements AutoCloseable {
                 }
                 continue;
             }
+            if (s.finishReason() == FinishReason.ERROR && t.failure == null) { // the engine failed it without throwing
+                t.failure = new EngineFailureException("The engine failed while generating this sequence", null);
+            }
             Usage usage = new Usage(s.promptLength(), s.generatedCount(),
                     kvReport(t, s.kvBytes(), s.kvBytesUncompressed()));
             release(s);

@@ -32,6 +32,8 @@ public class FakeEngine implements GenerationEngine {
     public final Set<String> threads = ConcurrentHashMap.newKeySet();
     public final List<String> released = new CopyOnWriteArrayList<>();
     public final AtomicInteger failingSteps = new AtomicInteger();
+    /** Sequences to finish with ERROR at their next step without throwing (as an engine does per sequence). */
+    public final AtomicInteger quietFailures = new AtomicInteger();
     public volatile long stepMillis;
 
     public FakeEngine(int contextLength) {
@@ -115,6 +117,10 @@ public class FakeEngine implements GenerationEngine {
 
     /** Deterministic next token: a letter chosen by hashing the whole sequence. */
     private void next(Sequence s) {
+        if (quietFailures.get() > 0 && quietFailures.decrementAndGet() >= 0) {
+            s.finish(FinishReason.ERROR);
+            return;
+        }
         int h = 7;
         for (int t : s.promptIds()) {
             h = h * 31 + t;

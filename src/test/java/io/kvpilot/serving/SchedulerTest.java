@@ -239,6 +239,16 @@ class SchedulerTest {
     }
 
     @Test
+    void sequenceTheEngineFinishedWithErrorFailsItsRequest() {
+        start();
+        engine.quietFailures.set(1);
+
+        assertThatThrownBy(() -> scheduler.submit(request("quiet", 10)).blockLast(WAIT))
+                .isInstanceOf(EngineFailureException.class);
+        assertPoolEmpty();
+    }
+
+    @Test
     void schedulerKeepsServingAfterAnEngineFailure() {
         start();
         engine.failingSteps.set(1);
