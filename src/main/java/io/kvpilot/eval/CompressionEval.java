@@ -35,7 +35,7 @@ import java.util.Map;
  * and depth) {@code --mk-trials [4]} (multi-key trials per length) {@code --ppl-lengths [1024] --ppl-windows [2]}
  * (windows per held-out set and trial round) {@code --ppl-tokens [256] --heldout [eval/heldout/heldout_children.txt,
  * eval/heldout/heldout_docs.txt] --out [docs/compression-results] --md [docs/compression-results.md]
- * --deadline-min [0 = none] --report-only [false] --threads [2]}.
+ * --deadline-min [0 = none] --report-only [false] --threads [2] --decode-threads [2]}.
  */
 public final class CompressionEval {
 
@@ -93,6 +93,7 @@ public final class CompressionEval {
         double deadlineMin = 0;
         boolean reportOnly;
         int threads = 2;
+        int decodeThreads = 2;
         String command = "";
 
         static Options parse(String[] args) {
@@ -121,6 +122,7 @@ public final class CompressionEval {
                     case "--deadline-min" -> o.deadlineMin = Double.parseDouble(v);
                     case "--report-only" -> o.reportOnly = Boolean.parseBoolean(v);
                     case "--threads" -> o.threads = Integer.parseInt(v);
+                    case "--decode-threads" -> o.decodeThreads = Integer.parseInt(v);
                     default -> throw new IllegalArgumentException("unknown flag " + args[i]);
                 }
             }
@@ -181,7 +183,7 @@ public final class CompressionEval {
         Instant start = Instant.now();
         List<KvCompressionSpec> specs = o.specs();
         KvMethods registry = KvMethods.defaults();
-        EngineOptions eo = EngineOptions.defaults().withThreads(o.threads);
+        EngineOptions eo = EngineOptions.defaults().withThreads(o.threads).withDecodeThreads(o.decodeThreads);
         try (CellRunner runner = CellRunner.load(o.model, eo, registry);
                 BufferedWriter raw = Files.newBufferedWriter(o.out.resolve(RAW), StandardCharsets.UTF_8)) {
             raw.write("# " + o.command + "\n");
