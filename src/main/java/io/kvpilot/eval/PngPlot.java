@@ -78,8 +78,12 @@ public final class PngPlot {
                 colors.putIfAbsent(s.name(), colors.size());
             }
         }
-        int pw = 430, ph = 360, legendW = 190, top = 40;
-        int w = pw * panels.size() + legendW, h = ph + top + 10;
+        int pw = 430, ph = 360, legendW = 230, top = 40;
+        BufferedImage probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
+        Graphics2D pg = probe.createGraphics();
+        int titleW = pg.getFontMetrics(new Font(Font.SANS_SERIF, Font.BOLD, 15)).stringWidth(title);
+        pg.dispose();
+        int w = Math.max(pw * panels.size() + legendW, titleW + 30), h = ph + top + 10;
         h = Math.max(h, top + 20 + 18 * colors.size());
         BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
@@ -129,9 +133,13 @@ public final class PngPlot {
         if (yMax <= yMin) {
             yMax = yMin + 1;
         }
-        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 13));
+        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 12));
         g.setColor(Color.BLACK);
-        g.drawString(p.title, left, oy + 14);
+        String head = p.title;
+        while (head.length() > 4 && g.getFontMetrics().stringWidth(head) > pw - 20) {
+            head = head.substring(0, head.length() - 2);
+        }
+        g.drawString(head.equals(p.title) ? head : head + "…", ox + 12, oy + 14);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
         FontMetrics fm = g.getFontMetrics();
         double[] xt = ticks(xMin, xMax), yt = ticks(yMin, yMax);
