@@ -35,7 +35,7 @@ import java.util.Map;
  * and depth) {@code --mk-trials [4]} (multi-key trials per length) {@code --ppl-lengths [1024] --ppl-windows [2]}
  * (windows per held-out set and trial round) {@code --ppl-tokens [256] --heldout [eval/heldout/heldout_children.txt,
  * eval/heldout/heldout_docs.txt] --out [docs/compression-results] --md [docs/compression-results.md]
- * --deadline-min [0 = none] --report-only [false] --threads [2] --decode-threads [2]}.
+ * --deadline-min [0 = none] --report-only [false] --query-aware [false] --threads [2] --decode-threads [2]}.
  */
 public final class CompressionEval {
 
@@ -92,6 +92,7 @@ public final class CompressionEval {
         Path md = Path.of("docs/compression-results.md");
         double deadlineMin = 0;
         boolean reportOnly;
+        boolean queryAware;
         int threads = 2;
         int decodeThreads = 2;
         String command = "";
@@ -121,6 +122,7 @@ public final class CompressionEval {
                     case "--md" -> o.md = Path.of(v);
                     case "--deadline-min" -> o.deadlineMin = Double.parseDouble(v);
                     case "--report-only" -> o.reportOnly = Boolean.parseBoolean(v);
+                    case "--query-aware" -> o.queryAware = Boolean.parseBoolean(v);
                     case "--threads" -> o.threads = Integer.parseInt(v);
                     case "--decode-threads" -> o.decodeThreads = Integer.parseInt(v);
                     default -> throw new IllegalArgumentException("unknown flag " + args[i]);
@@ -331,19 +333,31 @@ public final class CompressionEval {
             for (int l : o.lengths) {
                 if (o.tasks.contains("passkey") && t < o.trials) {
                     for (int d : o.depths) {
-                        jobs.add(retrieval("passkey", l, d, t, RetrievalPrompts.passkeyCase(count, l, d, t), codec));
+                        jobs.add(retrieval("passkey", l, d, t, RetrievalPrompts.passkeyCase(count, l, d, t), codec,
+                                o.queryAware));
                     }
                 }
                 if (o.tasks.contains("multikey") && t < o.mkTrials) {
-                    jobs.add(retrieval("multikey", l, 0, t, RetrievalPrompts.multikeyCase(count, l, t), codec));
+                    jobs.add(retrieval("multikey", l, 0, t, RetrievalPrompts.multikeyCase(count, l, t), codec,
+                            o.queryAware));
                 }
             }
         }
         return jobs;
     }
 
-    static Job retrieval(String task, int length, int depth, int trial, RetrievalPrompts.Case c, TextCodec codec) {
+    /**
+     * A retrieval job. Query-agnostic (the protocol): the context is compressed, the question's tokens come after.
+     * {@code queryAware} (a diagnostic, not the protocol): everything but the prompt's last token is compressed, so
+     * the observation window of SnapKV-like scorers holds the question.
+     */
+    static Job retrieval(String task, int length, int depth, int trial, RetrievalPrompts.Case c, TextCodec codec,
+            boolean queryAware) {
         int[] all = codec.encode(c.prompt(), true);
+        if (queryAware) {
+            return new Job(task, "synthetic", length, depth, trial, Arrays.copyOf(all, all.length - 1),
+                    new int[] {all[all.length - 1]}, RetrievalPrompts.ANSWER_TOKENS, c.expected());
+        }
         int[] ctx = codec.encode(c.context(), true);
         if (ctx.length >= all.length || !Arrays.equals(ctx, Arrays.copyOf(all, ctx.length))) {
             throw new IllegalStateException("context tokens are not a prefix of the prompt's tokens (" + task + ")");

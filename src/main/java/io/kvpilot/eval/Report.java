@@ -195,6 +195,11 @@ final class Report {
             md.append("[").append(f).append("](").append(rel(o)).append('/').append(f).append("), ");
         }
         md.append("[quality-vs-bytes.png](").append(rel(o)).append("/quality-vs-bytes.png).\n\n");
+        if (o.command.contains("--query-aware true")) {
+            md.append("> **Diagnostic run, query-AWARE (not the protocol):** the question was compressed with the context "
+                    + "(everything but the prompt's last token), so SnapKV-like scorers saw the question in their "
+                    + "observation window. The protocol's (query-agnostic) results are in docs/compression-results.md.\n\n");
+        }
         md.append(protocol(rows, lengths));
         md.append("\n## Targets\n\n").append(targets(rows, methods, lengths, basePk, basePpl)).append('\n');
         for (String[] t : new String[][] {{"passkey", "Passkey accuracy (all lengths and depths pooled)"},
@@ -247,6 +252,10 @@ final class Report {
             md.append(" (").append(soloChecks).append(" checks this run)");
         }
         md.append(". Both are assertions: the run stops if one fails.\n");
+        Path notes = o.out.resolve("notes.md"); // hand-written reading of the numbers, kept across regenerations
+        if (Files.exists(notes)) {
+            md.append('\n').append(Files.readString(notes, StandardCharsets.UTF_8));
+        }
         Files.writeString(o.md, md, StandardCharsets.UTF_8);
     }
 
