@@ -234,7 +234,7 @@ public final class LlamaEngine implements GenerationEngine {
                 if (left == 0 || pending.get(i).isFinished()) {
                     continue;
                 }
-                int take = Math.min(left, chunk);
+                int take = pieceLength(pending.get(i), done[i], chunk);
                 if (!pass.isEmpty() && tokens + take > chunk) {
                     break;
                 }
@@ -262,6 +262,20 @@ public final class LlamaEngine implements GenerationEngine {
         return result;
     }
 
+    /**
+     * Tokens of the next prefill piece: up to {@code chunk}, but leaving the last piece at least as long as the
+     * compressor's observation window, whose queries must all be in the final pass.
+     */
+    private int pieceLength(Sequence seq, int done, int chunk) {
+        int left = seq.promptLength() - done;
+        int take = Math.min(left, chunk);
+        int window = Math.min(states.get(seq).compressor.observationWindow(), chunk);
+        if (left > take && left - take < window) {
+            take = left - window;
+        }
+        return take;
+    }
+
     private void runPrefillPass(List<Sequence> pending, List<Integer> pass, int[] done, int chunk, boolean keepAll,
             float[][][] allLogits, float[][] lastLogits) {
         LlamaModel.Segment[] segs = new LlamaModel.Segment[pass.size()];
@@ -274,7 +288,7 @@ public final class LlamaEngine implements GenerationEngine {
             Sequence seq = pending.get(i);
             State state = states.get(seq);
             int[] prompt = seq.promptIds();
-            int take = Math.min(prompt.length - done[i], chunk);
+            int take = pieceLength(seq, done[i], chunk);
             takes[s] = take;
             for (int t = 0; t < take; t++) {
                 idList.add(prompt[done[i] + t]);

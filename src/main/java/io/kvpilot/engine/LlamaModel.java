@@ -170,10 +170,10 @@ final class LlamaModel implements AutoCloseable {
                     mask = mask == null ? null : mask.get(new NDIndex().addAllDim(2).addSliceDim(
                             cache.length() - cfg.slidingWindow(), cache.length()));
                 }
-                if (t > 1 && (causal[s] == null || causal[s].getShape().get(1) != cache.length())) {
+                if ((t > 1 || segs[s].observeWindow() > 0) && (causal[s] == null || causal[s].getShape().get(1) != cache.length())) {
                     causal[s] = causalMask(step, t, cache.length()); // layers differ in length after compaction
                 }
-                out.add(t == 1
+                out.add(t == 1 && segs[s].observeWindow() == 0
                         ? attendOne(q.get(s), keys, values, mask, k, g, e) // [1, H E]
                         : attendMany(q.get(s), keys, values, mask, causal[s], t, k, g, e, segs[s], l)); // [T, H E]
             }
