@@ -367,6 +367,10 @@ public final class LlamaEngine implements GenerationEngine {
 
     private void decodePass(List<Sequence> part, boolean keepLogits, List<Sequence> batch, List<float[]> result,
             int[] forced, double[] logProbs) {
+        part = withRoom(part, 1);
+        if (part.isEmpty()) {
+            return;
+        }
         int b = part.size(), v = cfg.vocabSize();
         int[] ids = new int[b];
         LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
@@ -453,6 +457,23 @@ public final class LlamaEngine implements GenerationEngine {
             sum += Math.exp(logits[offset + i] - max);
         }
         return logits[offset + token] - max - Math.log(sum);
+    }
+
+    /**
+     * The sequences of {@code part} whose caches could make room for {@code tokens} more positions; the others fail
+     * alone (budget exhausted) instead of failing the whole pass halfway through.
+     */
+    private List<Sequence> withRoom(List<Sequence> part, int tokens) {
+        List<Sequence> ok = new ArrayList<>(part.size());
+        for (Sequence seq : part) {
+            try {
+                states.get(seq).cache.reserve(tokens);
+                ok.add(seq);
+            } catch (RuntimeException e) {
+                fail(seq, e);
+            }
+        }
+        return ok;
     }
 
     /** libtorch's intra-op thread count for the next pass (a cheap call; skipped when unchanged). */

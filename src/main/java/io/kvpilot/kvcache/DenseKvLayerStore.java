@@ -56,6 +56,11 @@ public final class DenseKvLayerStore implements KvLayerStore {
     }
 
     @Override
+    public void reserve(int entries) {
+        ensureCapacity(length + entries);
+    }
+
+    @Override
     public NDArray keys(NDManager step) {
         return keys.get(step, new NDIndex().addAllDim().addSliceDim(0, length));
     }

@@ -22,6 +22,12 @@ public interface KvLayerStore extends AutoCloseable {
     /** Appends {@code t} new entries: keys and values {@code [K, t, D]} (post-RoPE), after all held ones. */
     void append(NDArray keys, NDArray values);
 
+    /**
+     * Makes room for {@code entries} more appends now, so that a budget failure surfaces before a forward pass (for
+     * this sequence alone) rather than halfway through one. Stores that allocate differently may ignore it.
+     */
+    default void reserve(int entries) {}
+
     /** {@code [K, n, D]}, owned by {@code step} (a view where possible; closing it never frees the store). */
     NDArray keys(NDManager step);
 

@@ -76,6 +76,13 @@ public final class SequenceKvCache implements AutoCloseable {
         positions += count;
     }
 
+    /** Room for {@code tokens} more positions in every layer; throws {@link KvBudgetExceededException} if none. */
+    public void reserve(int tokens) {
+        for (KvLayerStore layer : layers) {
+            layer.reserve(tokens);
+        }
+    }
+
     /** Bytes the stores really hold now. */
     public long bytes() {
         long sum = 0;
