@@ -64,7 +64,7 @@ class ApiErrorHandler {
             case RATE_LIMITED -> new ApiError(HttpStatus.TOO_MANY_REQUESTS, "rate_limit_error", r.getMessage(), null,
                     "rate_limit_exceeded", r.retryAfter());
             case TOO_LONG -> new ApiError(HttpStatus.PAYLOAD_TOO_LARGE, "invalid_request_error", r.getMessage(),
-                    "messages", "context_length_exceeded", null);
+                    null, "context_length_exceeded", null);
             case CIRCUIT_OPEN -> new ApiError(HttpStatus.SERVICE_UNAVAILABLE, "server_error", r.getMessage(), null,
                     "circuit_open", r.retryAfter());
             case NOT_READY -> new ApiError(HttpStatus.SERVICE_UNAVAILABLE, "server_error", r.getMessage(), null,
