@@ -1,6 +1,7 @@
 package io.kvpilot.api;
 
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvMethods;
 import io.kvpilot.serving.ServingProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -11,9 +12,10 @@ class ApiConfiguration {
 
     /** {@code "kv_compression": "auto"} maps to this static spec until the policy controller decides per request. */
     @Bean
-    RequestReader requestReader(JsonMapper json, ServingProperties properties) {
+    RequestReader requestReader(JsonMapper json, ServingProperties properties, KvMethods methods) {
         ServingProperties.Kv kv = properties.kv();
-        return new RequestReader(json, properties.scheduler().defaultMaxTokens(),
-                new KvCompressionSpec(kv.autoMethod(), kv.autoRatio(), kv.autoBits()));
+        KvCompressionSpec auto = new KvCompressionSpec(kv.autoMethod(), kv.autoRatio(), kv.autoBits());
+        methods.create(auto); // a default the engine cannot serve fails start-up, not every request
+        return new RequestReader(json, properties.scheduler().defaultMaxTokens(), auto, methods);
     }
 }

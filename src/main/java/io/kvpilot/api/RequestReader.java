@@ -3,6 +3,7 @@ package io.kvpilot.api;
 import io.kvpilot.engine.ChatMessage;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvMethods;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -22,11 +23,13 @@ final class RequestReader {
     private final JsonMapper json;
     private final int defaultMaxTokens;
     private final KvCompressionSpec autoCompression;
+    private final KvMethods methods;
 
-    RequestReader(JsonMapper json, int defaultMaxTokens, KvCompressionSpec autoCompression) {
+    RequestReader(JsonMapper json, int defaultMaxTokens, KvCompressionSpec autoCompression, KvMethods methods) {
         this.json = json;
         this.defaultMaxTokens = defaultMaxTokens;
         this.autoCompression = autoCompression;
+        this.methods = methods;
     }
 
     JsonFields object(String body) {
@@ -105,11 +108,18 @@ final class RequestReader {
         if (bits != 16 && bits != 8 && bits != 4 && bits != 2) {
             throw ApiError.invalid("kv_compression.bits", "'kv_compression.bits' must be 16, 8, 4 or 2");
         }
+        KvCompressionSpec spec;
         try {
-            return new KvCompressionSpec(method, ratio, (int) bits);
+            spec = new KvCompressionSpec(method, ratio, (int) bits);
         } catch (IllegalArgumentException e) {
             throw ApiError.invalid("kv_compression.method", e.getMessage());
         }
+        try {
+            methods.create(spec); // unknown method, or a combination the method cannot store
+        } catch (IllegalArgumentException e) {
+            throw ApiError.invalid("kv_compression", e.getMessage());
+        }
+        return spec;
     }
 
     /** {@code prompt}: a string, an array of one string, or an array of token ids. */

@@ -4,6 +4,7 @@ import io.github.resilience4j.bulkhead.BulkheadRegistry;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
 import io.github.resilience4j.ratelimiter.RateLimiterRegistry;
 import io.github.resilience4j.timelimiter.TimeLimiterRegistry;
+import io.kvpilot.kvcache.press.KvMethods;
 import io.kvpilot.telemetry.ServingMetrics;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.management.ManagementFactory;
@@ -23,9 +24,15 @@ class ServingConfiguration {
         return new ServingMetrics(registry);
     }
 
+    /** The KV compression methods requests can name (issue 4's registry); add one with {@code register}. */
     @Bean
-    EngineFactory engineFactory(ServingProperties properties) {
-        return new CheckpointEngineFactory(properties.model().path(), properties.model().threads());
+    KvMethods kvMethods() {
+        return KvMethods.defaults();
+    }
+
+    @Bean
+    EngineFactory engineFactory(ServingProperties properties, KvMethods methods) {
+        return new CheckpointEngineFactory(properties.model().path(), properties.model().threads(), methods);
     }
 
     @Bean

@@ -117,6 +117,8 @@ class ErrorResponsesTest {
                         "kv_compression.bits"),
                 Arguments.of("{\"prompt\": \"x\", \"kv_compression\": {\"method\": \"none\", \"ratio\": 0.5}}",
                         "kv_compression.method"),
+                Arguments.of("{\"prompt\": \"x\", \"kv_compression\": {\"method\": \"no_such_method\"}}",
+                        "kv_compression"),
                 Arguments.of("{}", "prompt"),
                 Arguments.of("{\"prompt\": 42}", "prompt"),
                 Arguments.of("{\"prompt\": [1, 2, 999]}", "prompt"),
