@@ -248,10 +248,13 @@ public final class Scheduler implements AutoCloseable {
     private List<Ticket> admit(long now) {
         List<Ticket> admitted = new ArrayList<>();
         int stepTokens = running.size();
+        // Predictions ignore the pool's block rounding, so what running sequences really hold also has to leave room.
+        long measured = waiting.isEmpty() ? 0 : engine.kvBytesInUse();
         while (!waiting.isEmpty() && running.size() + admitted.size() < settings.maxRunningSequences()) {
             Ticket next = waiting.peek();
             boolean fitsStep = admitted.isEmpty() || stepTokens + next.promptLength() <= settings.maxBatchedTokens();
-            if (!fitsStep || !budget.tryReserve(next.predictedBytes)) {
+            measured += next.predictedBytes;
+            if (!fitsStep || measured > budget.budgetBytes() || !budget.tryReserve(next.predictedBytes)) {
                 break;
             }
             waiting.poll();

@@ -35,6 +35,8 @@ public class FakeEngine implements GenerationEngine {
     /** Sequences to finish with ERROR at their next step without throwing (as an engine does per sequence). */
     public final AtomicInteger quietFailures = new AtomicInteger();
     public volatile long stepMillis;
+    /** Bytes each live sequence holds beyond its tokens (a pool's block rounding). */
+    public volatile long extraBytesPerSequence;
 
     public FakeEngine(int contextLength) {
         this.info = new ModelInfo("fake-model", "FakeForCausalLM", contextLength, 128, 2, 2, 8, KV_BYTES_PER_TOKEN,
@@ -132,7 +134,8 @@ public class FakeEngine implements GenerationEngine {
         s.appendToken(token);
         s.appendText(String.valueOf((char) token));
         long kept = (long) Math.ceil(s.length() * (1.0 - s.compression().ratio()));
-        s.recordKvBytes(kept * KV_BYTES_PER_TOKEN * s.compression().bits() / 16, (long) s.length() * KV_BYTES_PER_TOKEN);
+        s.recordKvBytes(kept * KV_BYTES_PER_TOKEN * s.compression().bits() / 16 + extraBytesPerSequence,
+                (long) s.length() * KV_BYTES_PER_TOKEN);
         if (s.generatedCount() >= s.sampling().maxTokens()) {
             s.finish(FinishReason.LENGTH);
         } else if (s.length() >= info.contextLength()) {

@@ -144,6 +144,24 @@ class SchedulerTest {
     }
 
     @Test
+    void requestWaitsWhileWhatRunningSequencesReallyHoldLeavesNoRoom() {
+        engine.stepMillis = 5;
+        engine.extraBytesPerSequence = 3000; // like a pool that rounds up to blocks
+        // predictions: (6 + 20) * 64 = 1664 bytes each, two fit 4000; measured, the first holds more than 2336
+        start(8, 8, 4000, Duration.ofMinutes(1));
+        Flux<GenerationEvent> first = scheduler.submit(request("first", 20)).cache();
+        first.subscribe();
+        await(() -> scheduler.runningCount() == 1);
+        Flux<GenerationEvent> second = scheduler.submit(request("secnd", 20)).cache();
+        second.subscribe();
+        await(() -> scheduler.waitingCount() == 1);
+
+        assertThat(scheduler.runningCount()).isEqualTo(1);
+        assertThat(second.blockLast(WAIT).finishReason()).isEqualTo(FinishReason.LENGTH);
+        assertPoolEmpty();
+    }
+
+    @Test
     void fullWaitingQueueIsRejectedWithRetryAfter() {
         engine.stepMillis = 20;
         start(1, 1, 1 << 20, Duration.ofMinutes(1));
