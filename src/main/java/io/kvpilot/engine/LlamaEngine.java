@@ -38,7 +38,6 @@ public final class LlamaEngine implements GenerationEngine {
     private final Set<Integer> eos;
     private final Map<Sequence, State> states = new IdentityHashMap<>();
     private boolean closed;
-    private int threadsNow = -1;
 
     /** Engine-side state of one sequence. */
     private static final class State {
@@ -476,12 +475,9 @@ public final class LlamaEngine implements GenerationEngine {
         return ok;
     }
 
-    /** libtorch's intra-op thread count for the next pass (a cheap call; skipped when unchanged). */
+    /** libtorch's intra-op thread count for the next pass (see {@link LlamaModel#setThreads}). */
     private void useThreads(int n) {
-        if (n != threadsNow) {
-            ai.djl.pytorch.jni.JniUtils.setNumThreads(n);
-            threadsNow = n;
-        }
+        model.setThreads(n);
     }
 
     private void fail(Sequence seq, RuntimeException e) {

@@ -55,6 +55,8 @@ final class LlamaModel implements AutoCloseable {
     private final NDArray eps; // scalar rms_norm_eps, made once (a Java number would make a tensor per call)
     private final long parameterCount;
     private static final int SMALL_BATCH = 16;
+    private int matmulThreads = 1;
+    private int threadsNow = -1;
 
     LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent) {
         this.cfg = cfg;
@@ -137,6 +139,7 @@ final class LlamaModel implements AutoCloseable {
                 splits[s - 1] = at - segs[s].count();
             }
         }
+        useThreads(n <= SMALL_BATCH ? 1 : matmulThreads); // see setThreads
         NDArray idIndex = step.create(ids);
         NDArray posIndex = step.create(pos);
         NDArray x = embed.get(step, new NDIndex("{}", idIndex)); // [N, D]
@@ -256,15 +259,36 @@ final class LlamaModel implements AutoCloseable {
      * x @ Wᵀ (+ b). For a few rows (decode) as (W @ xᵀ)ᵀ: MKL's small-M x @ Wᵀ path packs the whole weight matrix
      * on every call and ran 2–3× slower than W @ xᵀ for 2–16 rows on this AMD CPU (docs/benchmarks.md).
      */
-    private static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+    private NDArray linear(NDArray x, NDArray weight, NDArray bias) {
         if (x.getShape().get(0) > SMALL_BATCH) {
             return Linear.linear(x, weight, bias).singletonOrThrow(); // one fused op
         }
         NDManager step = x.getManager();
+        useThreads(matmulThreads);
         NDArray yT = weight.matMul(x.transpose()); // [out, N], made in the weights' manager...
+        useThreads(1);
         yT.attach(step); // ...so hand it to the step's
         NDArray y = yT.transpose(); // [N, out]
         return bias == null ? y : y.add(bias);
+    }
+
+    /**
+     * Intra-op threads for the next passes: {@code matmul} for the weight matmuls of small (decode) passes, which
+     * stream weights and gain from a second thread; every other small op of such a pass runs on one, because with
+     * OMP_WAIT_POLICY=PASSIVE each parallel region wakes the sleeping worker (measured: per-sequence attention of a
+     * batch-16 step took 40–96 ms on 2 threads, 25–30 ms on 1; best batch-16 step 144–158 ms vs 182–262 ms in an
+     * interleaved A/B). Large (prefill) passes use {@code matmul} throughout.
+     */
+    void setThreads(int matmul) {
+        matmulThreads = matmul;
+        useThreads(matmul);
+    }
+
+    private void useThreads(int n) {
+        if (n != threadsNow) {
+            ai.djl.pytorch.jni.JniUtils.setNumThreads(n);
+            threadsNow = n;
+        }
     }
 
     private static NDList split(NDArray a, long[] splits) {
