@@ -220,6 +220,7 @@ public final class CompressionEval {
             }
             bar.show(done, "done");
             System.err.println();
+            Report.saveChecks(o.out);
         }
     }
 
