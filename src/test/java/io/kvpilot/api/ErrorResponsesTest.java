@@ -9,6 +9,7 @@ import io.kvpilot.serving.Scheduler;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -49,6 +50,8 @@ class ErrorResponsesTest {
     @BeforeEach
     void ready() {
         TestWaits.until(scheduler::isReady);
+        // another class on this shared context may have left the breaker half-open
+        circuitBreaker().reset();
     }
 
     @AfterEach
@@ -205,11 +208,18 @@ class ErrorResponsesTest {
     @Test
     void fullQueueIsA429WithRetryAfter() {
         engine.stepMillis = 20;
+        List<Throwable> refused = new CopyOnWriteArrayList<>();
         for (int i = 0; i < 4; i++) {
             inFlight.add(WebClientSupport.stream(port, "/v1/completions",
-                    "{\"prompt\": \"p\", \"max_tokens\": 250, \"stream\": true}", "test-key").subscribe());
+                    "{\"prompt\": \"p\", \"max_tokens\": 250, \"stream\": true}", "test-key")
+                    .subscribe(line -> {}, refused::add));
             int submitted = i + 1;
-            TestWaits.until(() -> scheduler.runningCount() + scheduler.waitingCount() == submitted);
+            TestWaits.until(() -> {
+                if (!refused.isEmpty()) {
+                    throw new AssertionError("a filler stream was refused: " + refused.get(0));
+                }
+                return scheduler.runningCount() + scheduler.waitingCount() == submitted;
+            });
         }
         TestWaits.until(() -> scheduler.runningCount() == 2 && scheduler.waitingCount() == 2);
 

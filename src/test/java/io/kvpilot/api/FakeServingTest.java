@@ -21,6 +21,8 @@ import org.springframework.context.annotation.Import;
     "kvpilot.scheduler.max-running-sequences=2",
     "kvpilot.scheduler.max-waiting=2",
     "kvpilot.scheduler.idle-poll=5ms",
+    // the ordinary tests send bursts with one key; the limiter's own test configures a strict limiter for its key
+    "resilience4j.ratelimiter.configs.per-client.limit-for-period=100000",
     "resilience4j.circuitbreaker.instances.generation.sliding-window-size=3",
     "resilience4j.circuitbreaker.instances.generation.minimum-number-of-calls=3",
     "resilience4j.circuitbreaker.instances.generation.wait-duration-in-open-state=300ms",
