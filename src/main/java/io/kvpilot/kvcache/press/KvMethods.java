@@ -26,6 +26,9 @@ public final class KvMethods implements KvCompressors {
     /** Trailing prompt queries whose attention SnapKV, TOVA and H2O read (kvpress defaults to 64; prompts here are short). */
     public static final int OBSERVATION_WINDOW = 32;
 
+    /** ChunkKV's span length in entries (the paper's default is 10; prompts here tokenise short words into 1-2). */
+    public static final int CHUNK = 8;
+
     private final Map<String, Factory> factories = new LinkedHashMap<>();
 
     /** The built-in methods of design.md §2 plus AdaKV variants and low-rank keys. */
@@ -38,10 +41,13 @@ public final class KvMethods implements KvCompressors {
         scorers.put("snapkv", new SnapKvScorer(5));
         scorers.put("tova", new TovaScorer());
         scorers.put("knorm", new KnormScorer());
+        scorers.put("keydiff", new KeyDiffScorer());
         scorers.forEach((name, scorer) -> m.register(name, eviction(scorer, BudgetSchedule.UNIFORM, HeadAllocation.UNIFORM)));
         m.register("pyramidkv", eviction(new SnapKvScorer(5), new PyramidBudget(20), HeadAllocation.UNIFORM));
         scorers.forEach((name, scorer) ->
                 m.register("adakv_" + name, eviction(scorer, BudgetSchedule.UNIFORM, new AdaKvHeads(0.2))));
+        scorers.forEach((name, scorer) -> m.register("chunkkv_" + name,
+                eviction(new ChunkScorer(scorer, CHUNK), BudgetSchedule.UNIFORM, HeadAllocation.UNIFORM)));
         m.register("lowrank_keys", spec -> {
             if (spec.bits() != 16) {
                 throw new IllegalArgumentException("lowrank_keys stores fp32 values; bits must be 16, got " + spec.bits());

@@ -102,7 +102,7 @@ class EvictionDecodeTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"snapkv", "adakv_snapkv", "pyramidkv", "streaming_llm", "knorm"})
+    @ValueSource(strings = {"snapkv", "adakv_snapkv", "pyramidkv", "streaming_llm", "knorm", "keydiff", "chunkkv_keydiff"})
     void decodingAfterEvictionMatchesTheMaskedFullCache(String method) {
         List<List<KeepPlan>> plans = new ArrayList<>();
         List<float[]> evicted = run(method, false, plans);

@@ -130,7 +130,7 @@ class MethodMatrixTest {
     void registryNamesMatchTheApiAndUsersCanAddMethods() {
         KvMethods registry = KvMethods.defaults();
         assertThat(registry.names()).contains("none", "streaming_llm", "h2o", "snapkv", "pyramidkv", "tova", "knorm",
-                "adakv_snapkv", "lowrank_keys");
+                "keydiff", "adakv_snapkv", "chunkkv_keydiff", "lowrank_keys");
         registry.register("my_press", KvMethods.eviction(new KnormScorer(), BudgetSchedule.UNIFORM,
                 HeadAllocation.UNIFORM));
         assertThat(registry.create(new KvCompressionSpec("my_press", 0.5, 4)).press().scorer())

@@ -74,6 +74,54 @@ class ScorerSelectionTest {
         assertThat(plan.kept()[1]).containsExactly(0, 1, 2);
     }
 
+    /** 1 KV head, head dim 2, keys given as (x, y) pairs. */
+    static LayerView keysView(float[][] xy) {
+        float[] k = new float[xy.length * 2];
+        for (int j = 0; j < xy.length; j++) {
+            k[2 * j] = xy[j][0];
+            k[2 * j + 1] = xy[j][1];
+        }
+        NDArray keys = m.create(k, new Shape(1, xy.length, 2));
+        return new LayerView(0, 1, keys, keys.duplicate(), null, null);
+    }
+
+    @Test
+    void keyDiffKeepsTheKeysUnlikeTheRestWhateverTheirNorm() {
+        // seven near-copies of one direction (different norms), three keys pointing elsewhere
+        float[][] xy = {{1, 0}, {3, .1f}, {0, 1}, {2, 0}, {5, -.1f}, {-1, .2f}, {1, 0}, {.5f, 0}, {0, -2}, {4, .05f}};
+        KeepPlan plan = Press.uniform(new KeyDiffScorer(), 0.7).plan(keysView(xy));
+        assertThat(plan.kept()[0]).containsExactly(2, 5, 8);
+    }
+
+    @Test
+    void keyDiffScoresMinusTheCosineToTheMeanDirection() {
+        float[][] xy = {{2, 0}, {0, 3}, {1, 1}};
+        float[] scores = new KeyDiffScorer().score(keysView(xy), 1).toFloatArray();
+        // unit keys (1,0), (0,1), (.707,.707): mean direction (1,1)/sqrt2
+        float c = (float) (1 / Math.sqrt(2));
+        assertThat(scores[0]).isCloseTo(-c, org.assertj.core.data.Offset.offset(1e-6f));
+        assertThat(scores[1]).isCloseTo(-c, org.assertj.core.data.Offset.offset(1e-6f));
+        assertThat(scores[2]).isCloseTo(-1f, org.assertj.core.data.Offset.offset(1e-6f));
+    }
+
+    @Test
+    void chunkScoresKeepWholeSpans() {
+        // chunk means of the norms: [0,3) 2, [3,6) 4 (it holds the smallest key, 5, beside the largest), [6,9) 5,
+        // [9,10) 1; entry by entry knorm would keep 5 and 9 first, chunked it keeps the two best chunks whole
+        float[][] norms = {{2, 2, 2, 9, 2, 1, 5, 5, 5, 1}};
+        float[] chunked = new ChunkScorer(new KnormScorer(), 3).score(view(norms, null), 6).toFloatArray();
+        assertThat(chunked).containsExactly(-2, -2, -2, -4, -4, -4, -5, -5, -5, -1);
+        KeepPlan plan = Press.uniform(new ChunkScorer(new KnormScorer(), 3), 0.6).plan(view(norms, null));
+        assertThat(plan.kept()[0]).containsExactly(0, 1, 2, 9);
+    }
+
+    @Test
+    void chunkScoresKeepWhatTheInnerScorerProtects() {
+        KeepPlan plan = Press.uniform(new ChunkScorer(new StreamingLlmScorer(1), 4), 0.4).plan(view(flat(1, 10), null));
+        // the sink's +Inf protects its chunk [0,4); of the rest, the short last chunk [8,10) has the highest mean
+        assertThat(plan.kept()[0]).containsExactly(0, 1, 2, 3, 8, 9);
+    }
+
     @Test
     void tovaKeepsWhatTheLastQueryAttendsAndTheLastEntry() {
         float[][] attn = {{.3f, 0, .2f, 0, 0, .4f, 0, 0, 0, .1f}, {0, .5f, 0, 0, .3f, 0, 0, .2f, 0, 0}};
