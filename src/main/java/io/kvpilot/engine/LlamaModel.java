@@ -11,6 +11,7 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
 import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.SequenceKvCache;
+import io.kvpilot.kvcache.quant.DirectAttention;
 
 /**
  * The LLaMA-family transformer (LLaMA 2/3, Mistral, Qwen2) as DJL NDArray ops, top to bottom in one file.
@@ -163,6 +164,13 @@ final class LlamaModel implements AutoCloseable {
                 KvLayerStore cache = segs[s].cache().layer(l);
                 int t = segs[s].count();
                 cache.append(kNew.get(s).transpose(1, 0, 2), vNew.get(s).transpose(1, 0, 2)); // keys cached post-RoPE
+                boolean decoding = t == 1 && segs[s].observeWindow() == 0;
+                boolean windowed = cfg.slidingWindow() > 0 && cache.length() > cfg.slidingWindow();
+                if (decoding && !windowed && cache instanceof DirectAttention direct) {
+                    // quantized / low-rank stores attend on their stored form: no fp32 copy of the cache per step
+                    out.add(direct.attend(q.get(s).reshape(k, g, e), step).reshape(1, (long) k * g * e));
+                    continue;
+                }
                 NDArray keys = cache.keys(step); // [K, n, E]
                 NDArray values = cache.values(step); // [K, n, E]
                 NDArray mask = cache.attentionMask(step); // [K, 1, n] or null
@@ -176,7 +184,7 @@ final class LlamaModel implements AutoCloseable {
                 if ((t > 1 || segs[s].observeWindow() > 0) && (causal[s] == null || causal[s].getShape().get(1) != cache.length())) {
                     causal[s] = causalMask(step, t, cache.length()); // layers differ in length after compaction
                 }
-                out.add(t == 1 && segs[s].observeWindow() == 0
+                out.add(decoding
                         ? attendOne(q.get(s), keys, values, mask, k, g, e) // [1, H E]
                         : attendMany(q.get(s), keys, values, mask, causal[s], t, k, g, e, segs[s], l)); // [T, H E]
             }
