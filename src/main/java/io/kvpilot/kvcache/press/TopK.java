@@ -18,19 +18,22 @@ final class TopK {
             Arrays.setAll(all, i -> i);
             return all;
         }
-        Integer[] order = new Integer[t];
-        Arrays.setAll(order, i -> i);
-        Arrays.sort(order, (a, b) -> {
-            int c = Float.compare(row[b], row[a]);
-            return c != 0 ? c : Integer.compare(b, a);
-        });
+        // one primitive sort of (score, index) packed into longs: ascending score, then ascending index, so the
+        // last n are the highest scores with ties going to the later entry (no boxing, no comparator calls)
+        long[] packed = new long[t];
+        for (int i = 0; i < t; i++) {
+            int bits = Float.floatToIntBits(row[i]);
+            int sortable = bits < 0 ? bits ^ 0x7fffffff : bits; // float order as signed int order
+            packed[i] = ((long) sortable << 32) | i;
+        }
+        Arrays.sort(packed);
         int n = Math.max(k, 0);
-        while (n < t && row[order[n]] == Float.POSITIVE_INFINITY) {
+        while (n < t && row[(int) packed[t - 1 - n]] == Float.POSITIVE_INFINITY) {
             n++;
         }
         int[] out = new int[n];
         for (int i = 0; i < n; i++) {
-            out[i] = order[i];
+            out[i] = (int) packed[t - 1 - i];
         }
         Arrays.sort(out);
         return out;

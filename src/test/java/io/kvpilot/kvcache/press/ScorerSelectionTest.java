@@ -177,6 +177,8 @@ class ScorerSelectionTest {
 
     @Test
     void selectionKeepsExactlyTheTopScoresPerHead() {
+        assertThat(TopK.indices(new float[] {1, 1, 1, 1, 1}, 3)).as("ties go to later entries").containsExactly(2, 3, 4);
+        assertThat(TopK.indices(new float[] {-0.5f, 2, -3, 0, -0f}, 2)).containsExactly(1, 3);
         Random rnd = new Random(7);
         for (int trial = 0; trial < 200; trial++) {
             int t = 1 + rnd.nextInt(60);
