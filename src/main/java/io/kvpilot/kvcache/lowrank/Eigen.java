@@ -16,14 +16,8 @@ final class Eigen {
     /** The {@code r} eigenvectors with the largest eigenvalues, as rows of unit length. */
     static double[][] topEigenvectors(double[][] sym, int r) {
         int n = sym.length;
-        double[][] v = new double[n][];
-        for (int i = 0; i < n; i++) {
-            v[i] = sym[i].clone();
-        }
-        double[] d = new double[n];
-        double[] e = new double[n];
-        tridiagonalize(v, d, e);
-        diagonalize(v, d, e);
+        double[][] v = copy(sym);
+        double[] d = decompose(v);
         Integer[] order = new Integer[n];
         Arrays.setAll(order, i -> i);
         Arrays.sort(order, Comparator.comparingDouble(i -> -d[i]));
@@ -38,16 +32,24 @@ final class Eigen {
 
     /** Eigenvalues of {@code sym}, in no particular order (for tests). */
     static double[] eigenvalues(double[][] sym) {
-        int n = sym.length;
-        double[][] v = new double[n][];
-        for (int i = 0; i < n; i++) {
-            v[i] = sym[i].clone();
-        }
-        double[] d = new double[n];
-        double[] e = new double[n];
+        return decompose(copy(sym));
+    }
+
+    /** Overwrites {@code v} (symmetric) with its eigenvectors as columns; returns the eigenvalues. */
+    private static double[] decompose(double[][] v) {
+        double[] d = new double[v.length];
+        double[] e = new double[v.length];
         tridiagonalize(v, d, e);
         diagonalize(v, d, e);
         return d;
+    }
+
+    private static double[][] copy(double[][] a) {
+        double[][] c = new double[a.length][];
+        for (int i = 0; i < a.length; i++) {
+            c[i] = a[i].clone();
+        }
+        return c;
     }
 
     /**
