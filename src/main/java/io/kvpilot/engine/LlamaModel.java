@@ -12,6 +12,10 @@ import ai.djl.nn.core.Linear;
 import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.SequenceKvCache;
 import io.kvpilot.kvcache.quant.DirectAttention;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The LLaMA-family transformer (LLaMA 2/3, Mistral, Qwen2) as DJL NDArray ops, top to bottom in one file.
@@ -58,6 +62,9 @@ final class LlamaModel implements AutoCloseable {
     private static final int SMALL_BATCH = 16;
     private int matmulThreads = 1;
     private int threadsNow = -1;
+    /** Each decode weight's top and bottom row halves (views), for {@link TwoLaneMatmul}. */
+    private final Map<NDArray, NDArray[]> halves = new IdentityHashMap<>();
+    private TwoLaneMatmul lanes; // made when decode first runs on two threads
 
     LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent) {
         this.cfg = cfg;
@@ -107,6 +114,13 @@ final class LlamaModel implements AutoCloseable {
             ropeSin = rope[1];
             rotateHalf = rotateHalfMatrix(e, weights);
             eps = weights.create((float) cfg.rmsNormEps());
+            List<NDArray> projections = new ArrayList<>(List.of(lmHead));
+            for (Layer l : layers) {
+                projections.addAll(List.of(l.wqkv(), l.wo(), l.wGateUp(), l.wDown()));
+            }
+            for (NDArray w : projections) {
+                halves.put(w, new NDArray[] {TwoLaneMatmul.top(w), TwoLaneMatmul.bottom(w)});
+            }
         } catch (RuntimeException ex) {
             weights.close();
             throw ex;
@@ -272,9 +286,18 @@ final class LlamaModel implements AutoCloseable {
             return Linear.linear(x, weight, bias).singletonOrThrow(); // one fused op
         }
         NDManager step = x.getManager();
-        useThreads(matmulThreads);
-        NDArray yT = weight.matMul(x.transpose()); // [out, N], made in the weights' manager...
-        useThreads(1);
+        NDArray yT; // [out, N], made in the weights' manager...
+        NDArray[] half = matmulThreads >= 2 ? halves.get(weight) : null;
+        if (half != null) {
+            if (lanes == null) {
+                lanes = new TwoLaneMatmul();
+            }
+            yT = lanes.matMul(half[0], half[1], x.transpose()); // both cores stream their half of W
+        } else {
+            useThreads(matmulThreads);
+            yT = weight.matMul(x.transpose());
+            useThreads(1);
+        }
         yT.attach(step); // ...so hand it to the step's
         NDArray y = yT.transpose(); // [N, out]
         return bias == null ? y : y.add(bias);
@@ -349,6 +372,9 @@ final class LlamaModel implements AutoCloseable {
 
     @Override
     public void close() {
+        if (lanes != null) {
+            lanes.close();
+        }
         weights.close();
     }
 }

@@ -92,6 +92,18 @@ class HfParityTest {
         }
     }
 
+    /** Decode's weight matmuls split over two threads ({@link TwoLaneMatmul}), as models over 50M params run. */
+    @ParameterizedTest(name = "{0} batched, two matmul lanes")
+    @MethodSource("fixtures")
+    void twoMatmulLanesMatchTheSameReferences(Path fixture) throws IOException {
+        List<Reference> refs = references(fixture);
+        try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture), EngineOptions.defaults().withDecodeThreads(2))) {
+            float worst = run(engine, refs, fixture + " two lanes");
+            System.out.printf("parity %s two lanes: max |Δlogit| %.2e%n", fixture.getFileName(), worst);
+            assertTrue(engine.kvBytesInUse() == 0, "KV bytes left after release: " + engine.kvBytesInUse());
+        }
+    }
+
     /** Prefills and decodes {@code refs} as one batch; returns the largest |Δlogit| seen. */
     static float run(LlamaEngine engine, List<Reference> refs, String what) {
         List<Sequence> batch = new ArrayList<>();
