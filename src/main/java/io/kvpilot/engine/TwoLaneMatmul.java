@@ -54,24 +54,33 @@ final class TwoLaneMatmul implements AutoCloseable {
         input = xT;
         state = POSTED;
         LockSupport.unpark(helper);
-        NDArray upper;
+        NDArray upper = null;
+        Throwable mine = null;
         try {
             upper = top.matMul(xT);
-        } finally {
-            while (state != DONE) { // the helper's half takes as long as this one: it is (nearly) done already
-                Thread.onSpinWait();
-            }
+        } catch (RuntimeException | Error e) { // wait for the helper either way: it reads xT
+            mine = e;
+        }
+        while (state != DONE) { // the helper's half takes as long as this one: it is (nearly) done already
+            Thread.onSpinWait();
         }
         NDArray lower = result;
-        RuntimeException f = failure;
+        RuntimeException theirs = failure;
         result = null;
         failure = null;
         weight = null;
         input = null;
         state = IDLE;
-        if (f != null) {
-            upper.close();
-            throw f;
+        if (mine != null || theirs != null) {
+            for (NDArray half : new NDArray[] {upper, lower}) {
+                if (half != null) {
+                    half.close();
+                }
+            }
+            if (mine instanceof Error e) {
+                throw e;
+            }
+            throw mine != null ? (RuntimeException) mine : theirs;
         }
         NDArray out = upper.concat(lower, 0);
         upper.close();
@@ -94,6 +103,8 @@ final class TwoLaneMatmul implements AutoCloseable {
                 result = weight.matMul(input);
             } catch (RuntimeException e) {
                 failure = e;
+            } catch (Error e) { // the engine thread spins until DONE: never leave without setting it
+                failure = new IllegalStateException("matmul lane failed: " + e, e);
             }
             state = DONE;
             lastWork = System.nanoTime();
