@@ -48,7 +48,7 @@ merge() {
     local dest=docs/compression-results
     local first=1
     {
-        echo "# bash bench/eval_grid.sh (runs: base, keydiff, lowrank, hybrids; flags in the script)"
+        echo "# bash bench/eval_grid.sh  # four runs merged: base, keydiff, lowrank, hybrids (flags in the script)"
         for name in base keydiff lowrank hybrids; do
             local f="$OUT/$name/raw.csv"
             [ -f "$f" ] || { echo "skipping $name: no $f" >&2; continue; }
