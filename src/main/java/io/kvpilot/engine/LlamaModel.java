@@ -13,6 +13,7 @@ import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.SequenceKvCache;
 import io.kvpilot.kvcache.quant.DirectAttention;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -62,6 +63,9 @@ final class LlamaModel implements AutoCloseable {
     private static final int SMALL_BATCH = 16;
     /** Most cached entries, over a whole decode batch, attended in one batched set of ops (see attendDecodeBatch). */
     static final int BATCHED_KEYS = 1024;
+    private float[] maskBuffer = new float[0]; // the engine thread's, reused across steps
+    private NDArray blockMask; // the current step's block-diagonal mask (owned by the step's manager)
+    private int[] blockMaskLengths;
     private int matmulThreads = 1;
     private int threadsNow = -1;
     /** Each decode weight's top and bottom row halves (views), for {@link TwoLaneMatmul}. */
@@ -273,16 +277,25 @@ final class LlamaModel implements AutoCloseable {
             keys.add(cache.keys(step));
             values.add(cache.values(step));
         }
-        float[] mask = new float[b * g * total]; // row (b, g), column j: 0 inside sequence b's block, -inf elsewhere
-        java.util.Arrays.fill(mask, Float.NEGATIVE_INFINITY);
-        for (int s = 0, offset = 0; s < b; offset += lengths[s], s++) {
-            for (int r = s * g; r < (s + 1) * g; r++) {
-                java.util.Arrays.fill(mask, r * total + offset, r * total + offset + lengths[s], 0f);
+        if (blockMask == null || blockMask.getManager() != step || !Arrays.equals(blockMaskLengths, lengths)) {
+            // row (b, g), column j: 0 inside sequence b's block, -inf elsewhere; layers of a step share it unless
+            // compaction made their lengths differ
+            int size = b * g * total;
+            if (maskBuffer.length < size) {
+                maskBuffer = new float[size];
             }
+            Arrays.fill(maskBuffer, 0, size, Float.NEGATIVE_INFINITY);
+            for (int s = 0, offset = 0; s < b; offset += lengths[s], s++) {
+                for (int r = s * g; r < (s + 1) * g; r++) {
+                    Arrays.fill(maskBuffer, r * total + offset, r * total + offset + lengths[s], 0f);
+                }
+            }
+            blockMask = step.create(java.nio.FloatBuffer.wrap(maskBuffer, 0, size), new Shape((long) b * g, total));
+            blockMaskLengths = lengths;
         }
         NDArray qh = q.reshape(b, k, g, e).transpose(1, 0, 2, 3).reshape(k, (long) b * g, e); // [K, B G, E]
         NDArray scores = qh.matMul(NDArrays.concat(keys, 1).transpose(0, 2, 1)) // [K, B G, Σn]
-                .add(step.create(mask, new Shape((long) b * g, total)));
+                .add(blockMask);
         return scores.softmax(-1).matMul(NDArrays.concat(values, 1)) // [K, B G, E]
                 .reshape(k, b, g, e).transpose(1, 0, 2, 3).reshape(b, (long) k * g * e); // [B, H E]
     }
