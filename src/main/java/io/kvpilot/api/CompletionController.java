@@ -8,6 +8,9 @@ import io.kvpilot.serving.ServingGateway;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.reactivestreams.Subscription;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.server.reactive.ServerHttpResponse;
@@ -48,7 +51,7 @@ class CompletionController {
             int[] ids = prompt instanceof String text ? engine.textCodec().encode(text, true)
                     : checkedIds((int[]) prompt, engine.modelInfo().vocabSize());
             return new Prepared(params, ids, servedModel(params, engine), "cmpl-", StreamFormat.TEXT);
-        }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> respond(p, exchange));
+        }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> Mono.defer(() -> generate(p, exchange)));
     }
 
     @PostMapping("/v1/chat/completions")
@@ -60,15 +63,48 @@ class CompletionController {
             String prompt = chatPrompt(engine, reader.messages(fields));
             int[] ids = engine.textCodec().encode(prompt, false);
             return new Prepared(params, ids, servedModel(params, engine), "chatcmpl-", StreamFormat.CHAT);
-        }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> respond(p, exchange));
+        }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> Mono.defer(() -> generate(p, exchange)));
     }
 
     private record Prepared(CompletionParams params, int[] ids, String model, String idPrefix, StreamFormat format) {}
 
-    private Mono<Void> respond(Prepared p, ServerWebExchange exchange) {
+    private Mono<Void> generate(Prepared p, ServerWebExchange exchange) {
         String clientId = exchange.getAttributeOrDefault(ApiKeyFilter.CLIENT_ID, "anonymous");
-        Flux<GenerationEvent> events = gateway.generate(new GenerationRequest(p.ids, p.params.sampling(),
+        Flux<GenerationEvent> admitted = gateway.generate(new GenerationRequest(p.ids, p.params.sampling(),
                 p.params.compression(), p.params.decidedBy()), clientId);
+        // From here the request holds a bulkhead permit and a place in the scheduler, given back when its events end
+        // or are cancelled. Netty may end a response to a client that hung up without ever subscribing to the body,
+        // or with an error that leaves the body's subscription open; either would hold them for good.
+        HeldEvents held = new HeldEvents(admitted);
+        return write(p, held.events(), exchange).doFinally(signal -> held.release());
+    }
+
+    /** A request's events, read at most once, and cancelled when the response ends whether or not it read them. */
+    private static final class HeldEvents {
+        private final Flux<GenerationEvent> admitted;
+        private final AtomicBoolean taken = new AtomicBoolean();
+        private final AtomicReference<Subscription> subscription = new AtomicReference<>();
+
+        HeldEvents(Flux<GenerationEvent> admitted) {
+            this.admitted = admitted;
+        }
+
+        Flux<GenerationEvent> events() {
+            return Flux.defer(() -> taken.compareAndSet(false, true)
+                    ? admitted.doOnSubscribe(subscription::set) : Flux.empty());
+        }
+
+        /** After the response ended: nothing reads the events any more, so a cancel is all that can still happen. */
+        void release() {
+            if (taken.compareAndSet(false, true)) {
+                admitted.subscribe(e -> {}, e -> {}).dispose();
+            } else if (subscription.get() != null) {
+                subscription.get().cancel(); // a no-op on events that already ended
+            }
+        }
+    }
+
+    private Mono<Void> write(Prepared p, Flux<GenerationEvent> events, ServerWebExchange exchange) {
         String id = p.idPrefix + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
         ServerHttpResponse response = exchange.getResponse();

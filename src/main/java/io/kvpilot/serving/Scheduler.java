@@ -258,12 +258,15 @@ public final class Scheduler implements AutoCloseable {
                 break;
             }
             waiting.poll();
+            // counted as running before it stops counting as waiting, so that no reader sees it in neither
+            runningCount = running.size() + admitted.size() + 1;
             waitingCount.decrementAndGet();
             stepTokens += next.promptLength();
             GenerationRequest r = next.request;
             try {
                 next.admit(engine.newSequence(next.id, r.promptIds(), r.sampling(), r.compression()), now);
             } catch (IllegalArgumentException e) {
+                runningCount = running.size() + admitted.size();
                 budget.release(next.predictedBytes);
                 inFlight.decrementAndGet();
                 next.fail(new InvalidRequestException("kv_compression", e.getMessage()));

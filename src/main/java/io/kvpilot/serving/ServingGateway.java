@@ -98,14 +98,22 @@ public final class ServingGateway {
         long start = System.nanoTime();
         AtomicReference<FinishReason> finish = new AtomicReference<>();
         AtomicReference<Throwable> error = new AtomicReference<>();
+        // How the events ended is taken before it reaches the subscriber: a subscriber that cancels while it handles
+        // the completion (a response that ends and lets go of its body) would otherwise make a success look cancelled.
+        AtomicReference<SignalType> ended = new AtomicReference<>();
         return events
                 .doOnNext(e -> {
                     if (e.isLast()) {
                         finish.set(e.finishReason());
                     }
                 })
-                .doOnError(error::set)
-                .doFinally(signal -> {
+                .doOnComplete(() -> ended.compareAndSet(null, SignalType.ON_COMPLETE))
+                .doOnError(e -> {
+                    error.set(e);
+                    ended.compareAndSet(null, SignalType.ON_ERROR);
+                })
+                .doFinally(cause -> {
+                    SignalType signal = ended.get() != null ? ended.get() : cause;
                     bulkhead.onComplete();
                     long elapsed = System.nanoTime() - start;
                     Throwable t = error.get();

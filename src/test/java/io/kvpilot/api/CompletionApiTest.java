@@ -2,6 +2,8 @@ package io.kvpilot.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.resilience4j.bulkhead.Bulkhead;
+import io.github.resilience4j.bulkhead.BulkheadRegistry;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
 import io.kvpilot.serving.FakeEngine;
 import io.kvpilot.serving.Scheduler;
@@ -39,6 +41,9 @@ class CompletionApiTest {
 
     @Autowired
     CircuitBreakerRegistry circuitBreakers;
+
+    @Autowired
+    BulkheadRegistry bulkheads;
 
     @BeforeEach
     void ready() {
@@ -222,6 +227,32 @@ class CompletionApiTest {
         request.dispose();
 
         TestWaits.until(() -> engine.kvBytesInUse() == before && scheduler.runningCount() == 0);
+        assertThat(scheduler.reservedKvBytes()).isZero();
+    }
+
+    @Test
+    void disconnectsAtEveryMomentGiveEveryPermitAndByteBack() throws InterruptedException {
+        engine.stepMillis = 2;
+        Bulkhead bulkhead = bulkheads.bulkhead("generation");
+        int permits = bulkhead.getBulkheadConfig().getMaxConcurrentCalls();
+        long before = engine.kvBytesInUse();
+        java.util.Random random = new java.util.Random(7);
+        // Hang up before the request is sent, while the controller prepares it, before the response is written, and
+        // mid-stream: a request whose event stream nobody ever subscribed to must still give back what it took.
+        for (int i = 0; i < 300; i++) {
+            Disposable stream = WebClientSupport.stream(port, "/v1/completions",
+                    "{\"prompt\": \"p\", \"max_tokens\": 50, \"stream\": " + (i % 3 != 0) + "}", "test-key")
+                    .subscribe(line -> {}, error -> {});
+            Thread.sleep(random.nextInt(4));
+            stream.dispose();
+        }
+
+        TestWaits.until(() -> scheduler.runningCount() == 0 && scheduler.waitingCount() == 0
+                && bulkhead.getMetrics().getAvailableConcurrentCalls() == permits
+                && engine.kvBytesInUse() == before,
+                () -> "running " + scheduler.runningCount() + ", waiting " + scheduler.waitingCount()
+                        + ", bulkhead permits free " + bulkhead.getMetrics().getAvailableConcurrentCalls() + " of "
+                        + permits + ", KV bytes " + engine.kvBytesInUse() + " (before: " + before + ")");
         assertThat(scheduler.reservedKvBytes()).isZero();
     }
 }

@@ -8,10 +8,15 @@ final class TestWaits {
     private TestWaits() {}
 
     static void until(BooleanSupplier condition) {
+        until(condition, () -> "");
+    }
+
+    /** As {@link #until(BooleanSupplier)}, naming the state seen last when it fails. */
+    static void until(BooleanSupplier condition, java.util.function.Supplier<String> state) {
         long until = System.nanoTime() + 20_000_000_000L;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > until) {
-                throw new AssertionError("condition not met within 20 s");
+                throw new AssertionError("condition not met within 20 s " + state.get());
             }
             try {
                 Thread.sleep(5);
