@@ -57,9 +57,10 @@ public final class EngineBenchmark {
                 .withDecodeThreads(decodeThreads).withPrefillChunkTokens(chunk))) {
             ModelInfo info = engine.modelInfo();
             System.out.printf("model %s (%s): %.1fM params, %d layers, kv heads %d, head dim %d, threads prefill %d"
-                            + " decode %d, load %.1f s%n", info.id(), info.architecture(), info.parameterCount() / 1e6,
-                    info.layers(), info.kvHeads(), info.headDim(), engine.threads()[0],
-                    engine.threads()[1], (System.nanoTime() - t0) / 1e9);
+                            + " decode %d, batched decode products on %s, load %.1f s%n", info.id(), info.architecture(),
+                    info.parameterCount() / 1e6, info.layers(), info.kvHeads(), info.headDim(), engine.threads()[0],
+                    engine.threads()[1], engine.packedMatmul() ? "the packed Vector API kernel" : "libtorch",
+                    (System.nanoTime() - t0) / 1e9);
             System.out.printf("KV bytes per token: %d (%d per layer)%n", info.kvBytesPerToken(),
                     info.kvBytesPerToken() / info.layers());
             int reps = quick ? 2 : 5;

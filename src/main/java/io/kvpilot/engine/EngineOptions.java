@@ -11,10 +11,10 @@ import java.util.Objects;
  * @param kvBudgetBytes the KV pool's budget; {@code Long.MAX_VALUE} for none
  * @param prefillChunkTokens most prompt tokens one prefill forward pass takes (bounds the attention scores' memory)
  * @param compressors finds the compression hook for a sequence's {@code KvCompressionSpec}
- * @param decodeThreads intra-op threads for decode steps; 0 picks 1 for models under
- *     {@link #SMALL_MODEL_PARAMETERS} (their decode is per-op overhead, which a second thread only adds
- *     synchronisation to) and {@link #DEFAULT_THREADS} otherwise (weight streaming gains from it) — measured,
- *     docs/benchmarks.md. libtorch allows switching between passes.
+ * @param decodeThreads threads for decode's weight products; 0 picks {@link #DEFAULT_THREADS}, except for models under
+ *     {@link #SMALL_MODEL_PARAMETERS} whose products run on libtorch (no Vector API): their decode is per-op
+ *     overhead, which a second libtorch thread only adds synchronisation to. On the packed kernel a second lane paid
+ *     at every size (default model, batch 16: 880 vs 700 tokens/s) — measured, docs/benchmarks.md.
  */
 public record EngineOptions(
         int threads,
@@ -71,10 +71,10 @@ public record EngineOptions(
         return threads == 0 ? DEFAULT_THREADS : threads;
     }
 
-    int effectiveDecodeThreads(long parameterCount) {
+    int effectiveDecodeThreads(long parameterCount, boolean packedKernel) {
         if (decodeThreads > 0) {
             return decodeThreads;
         }
-        return parameterCount < SMALL_MODEL_PARAMETERS ? 1 : effectiveThreads();
+        return parameterCount < SMALL_MODEL_PARAMETERS && !packedKernel ? 1 : effectiveThreads();
     }
 }

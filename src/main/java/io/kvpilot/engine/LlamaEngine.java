@@ -65,6 +65,10 @@ public final class LlamaEngine implements GenerationEngine {
         this.eos = cfg.eosIds();
         this.info = new ModelInfo(id, cfg.architecture(), cfg.contextLength(), cfg.vocabSize(), cfg.layers(),
                 cfg.kvHeads(), cfg.headDim(), layout.bytesPerToken(), model.parameterCount());
+        LOG.log(System.Logger.Level.INFO, model.packedMatmul()
+                ? "Batched decode runs its weight products on the packed Vector API kernel"
+                : "Batched decode runs its weight products on libtorch; start the JVM with --add-modules "
+                        + "jdk.incubator.vector for the packed kernel (about 2x faster at 16 sequences)");
     }
 
     @Override
@@ -94,9 +98,14 @@ public final class LlamaEngine implements GenerationEngine {
         return options;
     }
 
+    /** Whether batched decode products run on the packed Vector API kernel (else on libtorch). */
+    public boolean packedMatmul() {
+        return model.packedMatmul();
+    }
+
     /** Intra-op threads used for prefill and for decode steps. */
     public int[] threads() {
-        return new int[] {options.effectiveThreads(), options.effectiveDecodeThreads(model.parameterCount())};
+        return new int[] {options.effectiveThreads(), options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul())};
     }
 
     public KvLayout kvLayout() {
@@ -383,7 +392,7 @@ public final class LlamaEngine implements GenerationEngine {
             segs[i] = LlamaModel.Segment.of(states.get(part.get(i)).cache, 1);
         }
         float[] logits;
-        useThreads(options.effectiveDecodeThreads(model.parameterCount()));
+        useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
         try (NDManager step = root.newSubManager()) {
             logits = model.forward(step, ids, segs, false).toFloatArray(); // [B, V]
         } catch (RuntimeException e) {

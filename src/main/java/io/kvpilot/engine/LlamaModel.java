@@ -71,6 +71,13 @@ final class LlamaModel implements AutoCloseable {
     /** Each decode weight's top and bottom row halves (views), for {@link TwoLaneMatmul}. */
     private final Map<NDArray, NDArray[]> halves = new IdentityHashMap<>();
     private TwoLaneMatmul lanes; // made when decode first runs on two threads
+    /**
+     * Each decode weight packed for {@link PackedMatmul} (1–64 rows), when the JVM has the Vector API and the
+     * {@value #PACKED_PROPERTY} system property is not {@code false} (the A/B switch of docs/benchmarks.md).
+     */
+    private final Map<NDArray, PackedMatmul.PackedWeight> packed = new IdentityHashMap<>();
+    private final PackedMatmul packedMatmul;
+    static final String PACKED_PROPERTY = "kvpilot.engine.packed-matmul";
 
     LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent) {
         this.cfg = cfg;
@@ -126,6 +133,13 @@ final class LlamaModel implements AutoCloseable {
             }
             for (NDArray w : projections) {
                 halves.put(w, new NDArray[] {TwoLaneMatmul.top(w), TwoLaneMatmul.bottom(w)});
+            }
+            packedMatmul = PackedMatmul.available() && !"false".equals(System.getProperty(PACKED_PROPERTY))
+                    ? new PackedMatmul() : null;
+            if (packedMatmul != null) {
+                for (NDArray w : projections) {
+                    packed.put(w, PackedMatmul.pack(w));
+                }
             }
         } catch (RuntimeException ex) {
             weights.close();
@@ -343,21 +357,25 @@ final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * x @ Wᵀ (+ b). For a few rows (decode) as (W @ xᵀ)ᵀ: MKL's small-M x @ Wᵀ path packs the whole weight matrix
-     * on every call and ran 2–3× slower than W @ xᵀ for 2–16 rows on this AMD CPU (docs/benchmarks.md).
+     * x @ Wᵀ (+ b). For 1–64 rows (decode) on the weights packed at load, when the JVM has the Vector API
+     * ({@link PackedMatmul}). Otherwise, for a few rows, as (W @ xᵀ)ᵀ: MKL's small-M x @ Wᵀ path packs the whole
+     * weight matrix on every call and ran 2–3× slower than W @ xᵀ for 2–16 rows on this AMD CPU (docs/benchmarks.md).
      */
     private NDArray linear(NDArray x, NDArray weight, NDArray bias) {
-        if (x.getShape().get(0) > SMALL_BATCH) {
+        long rows = x.getShape().get(0);
+        PackedMatmul.PackedWeight p = packedMatmul == null ? null : packed.get(weight);
+        if (p != null && rows >= PackedMatmul.MIN_ROWS && rows <= PackedMatmul.MAX_ROWS) {
+            NDArray y = packedMatmul.multiply(x, p, x.getManager(), matmulThreads >= 2 ? lanes().lanes() : null);
+            return bias == null ? y : y.add(bias);
+        }
+        if (rows > SMALL_BATCH) {
             return Linear.linear(x, weight, bias).singletonOrThrow(); // one fused op
         }
         NDManager step = x.getManager();
         NDArray yT; // [out, N], made in the weights' manager...
         NDArray[] half = matmulThreads >= 2 ? halves.get(weight) : null;
         if (half != null) {
-            if (lanes == null) {
-                lanes = new TwoLaneMatmul();
-            }
-            yT = lanes.matMul(half[0], half[1], x.transpose()); // both cores stream their half of W
+            yT = lanes().matMul(half[0], half[1], x.transpose()); // both cores stream their half of W
         } else {
             useThreads(matmulThreads);
             yT = weight.matMul(x.transpose());
@@ -366,6 +384,18 @@ final class LlamaModel implements AutoCloseable {
         yT.attach(step); // ...so hand it to the step's
         NDArray y = yT.transpose(); // [N, out]
         return bias == null ? y : y.add(bias);
+    }
+
+    private TwoLaneMatmul lanes() {
+        if (lanes == null) {
+            lanes = new TwoLaneMatmul();
+        }
+        return lanes;
+    }
+
+    /** Whether decode products of 4–64 rows run on {@link PackedMatmul}. */
+    boolean packedMatmul() {
+        return packedMatmul != null;
     }
 
     /**

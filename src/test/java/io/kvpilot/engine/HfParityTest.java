@@ -104,6 +104,27 @@ class HfParityTest {
         }
     }
 
+    /**
+     * Each reference twice, so a decode step has 6 rows and its weight products run on the packed Vector API kernel
+     * ({@link PackedMatmul}), on one thread and on two lanes.
+     */
+    @ParameterizedTest(name = "{0} six batched, packed kernel")
+    @MethodSource("fixtures")
+    void sixSequencesOnThePackedKernelMatchTheReferences(Path fixture) throws IOException {
+        List<Reference> refs = new ArrayList<>(references(fixture));
+        refs.addAll(List.copyOf(refs));
+        for (int threads : new int[] {1, 2}) {
+            try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture),
+                    EngineOptions.defaults().withDecodeThreads(threads))) {
+                assertTrue(engine.packedMatmul(), "the tests run with --add-modules jdk.incubator.vector (pom.xml)");
+                float worst = run(engine, refs, fixture + " packed, " + threads + " decode threads");
+                System.out.printf("parity %s packed, %d threads: max |Δlogit| %.2e%n", fixture.getFileName(), threads,
+                        worst);
+                assertTrue(engine.kvBytesInUse() == 0, "KV bytes left after release: " + engine.kvBytesInUse());
+            }
+        }
+    }
+
     /** Prefills and decodes {@code refs} as one batch; returns the largest |Δlogit| seen. */
     static float run(LlamaEngine engine, List<Reference> refs, String what) {
         List<Sequence> batch = new ArrayList<>();

@@ -25,6 +25,7 @@ class NoLeakTest {
     void rssFlatOverTenThousandDecodeSteps() throws IOException, InterruptedException {
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch", "-Dai.djl.offline=true",
+                "--add-modules", "jdk.incubator.vector", // decode on the packed kernel, as the service runs it
                 "-cp", System.getProperty("java.class.path"), NoLeakTest.class.getName());
         pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
         pb.redirectErrorStream(true);

@@ -1,0 +1,115 @@
+package io.kvpilot.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Decode's weight products ({@code x·Wᵀ} for 1–{@value #MAX_ROWS} rows) in Java ({@link VectorSgemm}, the Vector API),
+ * on weights packed once at load time into panels of 16 output columns. libtorch's MKL packs the whole weight into
+ * its own layout on every such call and ran 16 rows at ≈ 28 GFLOP/s per core on this AMD CPU, and one row on one
+ * core unless split by hand ({@link TwoLaneMatmul}); the packed kernel runs 16 rows at ≈ 50 GFLOP/s per core and
+ * streams one row's weights at what the memory gives. Both lanes claim chunks of panels from one counter, so a lane
+ * that starts late costs at most a chunk. Measured on the 110M model (docs/benchmarks.md): batch 1 23 vs 27–29 ms per
+ * step, batch 16 ≈ 100 vs 130–150 ms. The packed copy costs the weights' size again, in heap.
+ *
+ * <p>Available only when the JVM was started with {@code --add-modules jdk.incubator.vector}; otherwise the engine
+ * keeps every product on libtorch. Not thread-safe: one engine thread, plus the {@link TwoLanes} helper.
+ */
+final class PackedMatmul {
+
+    static final int MIN_ROWS = 1;
+    static final int MAX_ROWS = 64;
+
+    /** A weight {@code [out, in]} as panels of 16 output columns, {@code [panels][in][16]}, zero-padded. */
+    record PackedWeight(float[] data, int out, int in, int panels) {}
+
+    private float[] xBuffer = new float[0];
+    private float[] yBuffer = new float[0];
+    /** Panels per claim: ≈ 30 µs of work for 16 rows at width 768, so a late or slow lane costs little. */
+    static final int CHUNK_PANELS = 4;
+    // the operands of the current product, read by both lanes; the runnable is made once
+    private PackedWeight weight;
+    private int rows;
+    private final AtomicInteger nextPanel = new AtomicInteger();
+    private final Runnable claimChunks = this::claimChunks;
+
+    PackedMatmul() {
+        VectorSgemm.warmUp();
+    }
+
+    /** Whether the Vector API module is in this JVM ({@code --add-modules jdk.incubator.vector}). */
+    static boolean available() {
+        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    }
+
+    /** Copies {@code w} ({@code [out, in]}, float32) into the panel layout; {@code w} is left as it was. */
+    static PackedWeight pack(NDArray w) {
+        int out = Math.toIntExact(w.getShape().get(0));
+        int in = Math.toIntExact(w.getShape().get(1));
+        int panels = (out + VectorSgemm.PANEL - 1) / VectorSgemm.PANEL;
+        if (w.getDataType() != DataType.FLOAT32) {
+            throw new IllegalArgumentException("packed weights are float32, not " + w.getDataType());
+        }
+        try (NDManager tmp = w.getManager().newSubManager()) {
+            NDArray padded = w;
+            if (panels * VectorSgemm.PANEL != out) {
+                padded = w.concat(tmp.zeros(new Shape(panels * VectorSgemm.PANEL - out, in), w.getDataType()), 0);
+                padded.attach(tmp);
+            }
+            NDArray panelMajor = padded.reshape(panels, VectorSgemm.PANEL, in);
+            panelMajor.attach(tmp);
+            NDArray packed = panelMajor.transpose(0, 2, 1);
+            packed.attach(tmp);
+            float[] data = new float[Math.multiplyExact(panels * VectorSgemm.PANEL, in)];
+            packed.toByteBuffer(true).asFloatBuffer().get(data); // through a view: no second heap copy to collect
+            return new PackedWeight(data, out, in, panels);
+        }
+    }
+
+    /**
+     * {@code x·Wᵀ} for {@code x [rows, in]}: a new {@code [rows, out]} array in {@code step}. With {@code lanes}, the
+     * panels are split between the engine thread and the helper.
+     */
+    NDArray multiply(NDArray x, PackedWeight w, NDManager step, TwoLanes lanes) {
+        rows = Math.toIntExact(x.getShape().get(0));
+        if (x.getShape().get(1) != w.in()) {
+            throw new IllegalArgumentException("input width " + x.getShape().get(1) + " != weight width " + w.in());
+        }
+        int in = w.in();
+        int width = w.panels() * VectorSgemm.PANEL;
+        if (xBuffer.length < rows * in) {
+            xBuffer = new float[rows * in];
+        }
+        if (yBuffer.length < rows * width) {
+            yBuffer = new float[rows * width];
+        }
+        x.toByteBuffer(true).asFloatBuffer().get(xBuffer, 0, rows * in); // a view of x's memory: no copy before this
+        weight = w;
+        nextPanel.set(0);
+        try {
+            if (lanes != null && w.panels() > CHUNK_PANELS) {
+                // Both lanes claim chunks of panels until none are left, rather than a fixed half each: a helper that
+                // starts late or runs slower (the JIT, a neighbour on its core) then costs at most one chunk of waiting.
+                lanes.share(claimChunks);
+            } else {
+                claimChunks();
+            }
+        } finally {
+            weight = null;
+        }
+        NDArray y = step.create(new Shape(rows, width), DataType.FLOAT32);
+        y.toByteBuffer(true).asFloatBuffer().put(yBuffer, 0, rows * width);
+        return width == w.out() ? y : y.get(":, :" + w.out());
+    }
+
+    private void claimChunks() {
+        int panels = weight.panels();
+        for (int from; (from = nextPanel.getAndAdd(CHUNK_PANELS)) < panels; ) {
+            VectorSgemm.multiply(xBuffer, rows, weight.in(), weight.data(), from, Math.min(panels, from + CHUNK_PANELS),
+                    yBuffer, panels * VectorSgemm.PANEL);
+        }
+    }
+}
