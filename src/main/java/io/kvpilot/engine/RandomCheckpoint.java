@@ -40,6 +40,25 @@ public final class RandomCheckpoint {
 
     private RandomCheckpoint() {}
 
+    /**
+     * Writes the servable random 110M LLaMA of the serving load benchmark (docs/benchmarks.md): dim 768, 12 layers,
+     * 12 heads, FFN 2560, vocabulary 8192 with the default model's tokenizer copied in, so the service can load it.
+     * Usage: {@code RandomCheckpoint DIR [TOKENIZER_DIR (models/kvpilot-mini)]}.
+     */
+    public static void main(String[] args) throws IOException {
+        if (args.length < 1 || args.length > 2) {
+            System.err.println("usage: RandomCheckpoint DIR [TOKENIZER_DIR]");
+            System.exit(2);
+        }
+        Path dir = Path.of(args[0]);
+        Path tokenizer = Path.of(args.length > 1 ? args[1] : "models/kvpilot-mini");
+        write(dir, Spec.llama(768, 12, 12, 12, 2560, 8192), 42);
+        for (String f : List.of("tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(tokenizer.resolve(f), dir.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        System.out.println("wrote " + dir);
+    }
+
     public static Path write(Path dir, Spec s, long seed) throws IOException {
         Files.createDirectories(dir);
         int hd = s.dim() / s.heads();
