@@ -9,9 +9,12 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
+import io.kvpilot.kvcache.DenseKvLayerStore;
 import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.SequenceKvCache;
 import io.kvpilot.kvcache.quant.DirectAttention;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
@@ -64,6 +67,18 @@ final class LlamaModel implements AutoCloseable {
     /** Most cached entries, over a whole decode batch, attended in one batched set of ops (see attendDecodeBatch). */
     static final int BATCHED_KEYS = 1024;
     private float[] maskBuffer = new float[0]; // the engine thread's, reused across steps
+    private float[] attnQk = new float[0]; // attendDecodeInPlace's, likewise
+    private float[] attnV = new float[0];
+    private float[] attnOut = new float[0];
+    private float[] attnScores = new float[0];
+    private float[] attnHelperScores = new float[0];
+    private ByteBuffer[][] attnViews = new ByteBuffer[0][];
+    private int[] attnCaps = new int[0];
+    private int[] attnLengths = new int[0];
+    private int[] attnShape;
+    private Thread attnOwner;
+    private final java.util.concurrent.atomic.AtomicInteger nextSequence = new java.util.concurrent.atomic.AtomicInteger();
+    private final Runnable attendClaimed = this::attendClaimed;
     private NDArray blockMask; // the current step's block-diagonal mask (owned by the step's manager)
     private int[] blockMaskLengths;
     private int matmulThreads = 1;
@@ -197,7 +212,11 @@ final class LlamaModel implements AutoCloseable {
             NDList q = split(qAndK.get(0), splits); // per segment [T, H, E]
             NDList kNew = split(qAndK.get(1), splits); // per segment [T, K, E]
             NDList vNew = split(qkAndV.get(1).reshape(n, k, e), splits); // per segment [T, K, E]
-            NDArray batched = decodeOnly ? attendDecodeBatch(step, segs, l, qAndK.get(0), kNew, vNew, k, g, e) : null;
+            NDArray batched = decodeOnly && packedMatmul != null
+                    ? attendDecodeInPlace(step, segs, l, qk, qkAndV.get(1), h, k, g, e) : null;
+            if (batched == null && decodeOnly) {
+                batched = attendDecodeBatch(step, segs, l, qAndK.get(0), kNew, vNew, k, g, e);
+            }
             NDList out = new NDList(segs.length);
             for (int s = 0; batched == null && s < segs.length; s++) {
                 KvLayerStore cache = segs[s].cache().layer(l);
@@ -249,6 +268,81 @@ final class LlamaModel implements AutoCloseable {
             }
         }
         return linear(rmsNorm(x).mul(finalNorm), lmHead, null); // [rows, V]
+    }
+
+    /**
+     * Decode attention of the whole batch in Java on the caches' own memory ({@link VectorAttention}), when the JVM
+     * has the Vector API: each sequence's new key and value are written straight into its store's next slot, then its
+     * queries attend over the store in place. No libtorch op per sequence, no copy of any cache. Returns
+     * {@code [B, H E]}, or null, touching nothing, when a store does not qualify (not dense, ragged after
+     * compaction, or a sliding window in reach).
+     */
+    private NDArray attendDecodeInPlace(NDManager step, Segment[] segs, int l, NDArray qk, NDArray v, int h, int k,
+            int g, int e) {
+        int b = segs.length;
+        int longest = 0;
+        for (Segment seg : segs) {
+            if (!(seg.cache().layer(l) instanceof DenseKvLayerStore dense) || dense.ragged()
+                    || (cfg.slidingWindow() > 0 && dense.length() + 1 > cfg.slidingWindow())) {
+                return null;
+            }
+            longest = Math.max(longest, dense.length() + 1);
+        }
+        int qkWidth = (h + k) * e;
+        attnQk = grow(attnQk, b * qkWidth);
+        attnV = grow(attnV, b * k * e);
+        attnOut = grow(attnOut, b * h * e);
+        attnScores = grow(attnScores, longest);
+        qk.toByteBuffer(true).asFloatBuffer().get(attnQk, 0, b * qkWidth); // a view: qk is contiguous
+        v.toByteBuffer(true).asFloatBuffer().get(attnV, 0, b * k * e); // one contiguous copy of the split
+        if (attnViews.length < b) {
+            attnViews = new ByteBuffer[b][];
+            attnCaps = new int[b];
+            attnLengths = new int[b];
+        }
+        for (int s = 0; s < b; s++) { // appends on this thread: a store may grow, which allocates from the pool
+            DenseKvLayerStore store = (DenseKvLayerStore) segs[s].cache().layer(l);
+            ByteBuffer[] kv = store.slotViewsForOneMore();
+            int cap = store.capacity();
+            int slot = store.length();
+            FloatBuffer keys = kv[0].asFloatBuffer();
+            FloatBuffer values = kv[1].asFloatBuffer();
+            for (int kh = 0; kh < k; kh++) { // keys cached post-RoPE, like the libtorch path
+                keys.put((kh * cap + slot) * e, attnQk, s * qkWidth + (h + kh) * e, e);
+                values.put((kh * cap + slot) * e, attnV, (s * k + kh) * e, e);
+            }
+            store.appended();
+            attnViews[s] = kv;
+            attnCaps[s] = cap;
+            attnLengths[s] = slot + 1;
+        }
+        // then the reads, sequence by sequence, on both lanes when decode has two: after 1,024 tokens a batch of 16
+        // reads 1.2 GB of K/V per step, which one core streams at half the rate two do
+        attnShape = new int[] {b, h, k, g, e};
+        attnHelperScores = grow(attnHelperScores, longest);
+        nextSequence.set(0);
+        if (matmulThreads >= 2 && b > 1) {
+            attnOwner = Thread.currentThread();
+            lanes().lanes().share(attendClaimed);
+        } else {
+            attendClaimed.run();
+        }
+        NDArray out = step.create(new Shape(b, (long) h * e), DataType.FLOAT32);
+        out.toByteBuffer(true).asFloatBuffer().put(attnOut, 0, b * h * e);
+        return out;
+    }
+
+    private void attendClaimed() {
+        int b = attnShape[0], h = attnShape[1], k = attnShape[2], g = attnShape[3], e = attnShape[4];
+        float[] scores = Thread.currentThread() == attnOwner ? attnScores : attnHelperScores;
+        for (int s; (s = nextSequence.getAndIncrement()) < b; ) {
+            VectorAttention.attend(attnQk, s * (h + k) * e, attnViews[s][0], attnViews[s][1], attnCaps[s],
+                    attnLengths[s], k, g, e, attnOut, s * h * e, scores);
+        }
+    }
+
+    private static float[] grow(float[] buffer, int size) {
+        return buffer.length >= size ? buffer : new float[size];
     }
 
     /** Decode: one query per sequence. GQA without repeating K/V: q as [K, G, E] against [K, n, E]. */

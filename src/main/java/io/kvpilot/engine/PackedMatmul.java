@@ -38,6 +38,7 @@ final class PackedMatmul {
 
     PackedMatmul() {
         VectorSgemm.warmUp();
+        VectorAttention.warmUp(); // the model's decode attention, which uses the same module when this exists
     }
 
     /** Whether the Vector API module is in this JVM ({@code --add-modules jdk.incubator.vector}). */

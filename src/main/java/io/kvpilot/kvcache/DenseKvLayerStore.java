@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
@@ -58,6 +59,34 @@ public final class DenseKvLayerStore implements KvLayerStore {
     @Override
     public void reserve(int entries) {
         ensureCapacity(length + entries);
+    }
+
+    /**
+     * For decode attention that works on the cache's memory directly: room for one more entry, then the whole K and
+     * V buffers ({@code [K, capacity, D]} fp32, contiguous, native byte order) as views, no copy. The caller writes the
+     * new entry at slot {@link #length()} of each head and then calls {@link #appended()}. Null while the store is
+     * ragged, since its mask must then apply.
+     */
+    public ByteBuffer[] slotViewsForOneMore() {
+        if (mask != null) {
+            return null;
+        }
+        ensureCapacity(length + 1);
+        return new ByteBuffer[] {keys.toByteBuffer(true), values.toByteBuffer(true)};
+    }
+
+    /** Whether heads hold different counts (after a ragged {@link #retain}), so reads need the mask. */
+    public boolean ragged() {
+        return mask != null;
+    }
+
+    /** The entry written through {@link #slotViewsForOneMore()} is now held. */
+    public void appended() {
+        length++;
+    }
+
+    public int headDim() {
+        return headDim;
     }
 
     @Override
