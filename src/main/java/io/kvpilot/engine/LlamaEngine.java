@@ -66,9 +66,9 @@ public final class LlamaEngine implements GenerationEngine {
         this.info = new ModelInfo(id, cfg.architecture(), cfg.contextLength(), cfg.vocabSize(), cfg.layers(),
                 cfg.kvHeads(), cfg.headDim(), layout.bytesPerToken(), model.parameterCount());
         LOG.log(System.Logger.Level.INFO, model.packedMatmul()
-                ? "Batched decode runs its weight products on the packed Vector API kernel"
-                : "Batched decode runs its weight products on libtorch; start the JVM with --add-modules "
-                        + "jdk.incubator.vector for the packed kernel (about 2x faster at 16 sequences)");
+                ? "Decode runs its weight products and attention on the Vector API kernels"
+                : "Decode runs its weight products and attention on libtorch; start the JVM with --add-modules "
+                        + "jdk.incubator.vector for KVPilot's kernels (1.5-2.3x faster decode, docs/benchmarks.md)");
     }
 
     @Override
