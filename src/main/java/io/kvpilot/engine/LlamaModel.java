@@ -14,7 +14,6 @@ import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.SequenceKvCache;
 import io.kvpilot.kvcache.quant.DirectAttention;
 import java.nio.ByteBuffer;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
@@ -75,7 +74,11 @@ final class LlamaModel implements AutoCloseable {
     private ByteBuffer[][] attnViews = new ByteBuffer[0][];
     private int[] attnCaps = new int[0];
     private int[] attnLengths = new int[0];
-    private int[] attnShape;
+    private int attnBatch; // the current layer's shape, for attendClaimed on either lane
+    private int attnHeads;
+    private int attnKvHeads;
+    private int attnGroups;
+    private int attnHeadDim;
     private Thread attnOwner;
     private final java.util.concurrent.atomic.AtomicInteger nextSequence = new java.util.concurrent.atomic.AtomicInteger();
     private final Runnable attendClaimed = this::attendClaimed;
@@ -305,11 +308,9 @@ final class LlamaModel implements AutoCloseable {
             ByteBuffer[] kv = store.slotViewsForOneMore();
             int cap = store.capacity();
             int slot = store.length();
-            FloatBuffer keys = kv[0].asFloatBuffer();
-            FloatBuffer values = kv[1].asFloatBuffer();
             for (int kh = 0; kh < k; kh++) { // keys cached post-RoPE, like the libtorch path
-                keys.put((kh * cap + slot) * e, attnQk, s * qkWidth + (h + kh) * e, e);
-                values.put((kh * cap + slot) * e, attnV, (s * k + kh) * e, e);
+                VectorAttention.write(kv[0], (kh * cap + slot) * e, attnQk, s * qkWidth + (h + kh) * e, e);
+                VectorAttention.write(kv[1], (kh * cap + slot) * e, attnV, (s * k + kh) * e, e);
             }
             store.appended();
             attnViews[s] = kv;
@@ -318,7 +319,11 @@ final class LlamaModel implements AutoCloseable {
         }
         // then the reads, sequence by sequence, on both lanes when decode has two: after 1,024 tokens a batch of 16
         // reads 1.2 GB of K/V per step, which one core streams at half the rate two do
-        attnShape = new int[] {b, h, k, g, e};
+        attnBatch = b;
+        attnHeads = h;
+        attnKvHeads = k;
+        attnGroups = g;
+        attnHeadDim = e;
         attnHelperScores = grow(attnHelperScores, longest);
         nextSequence.set(0);
         if (matmulThreads >= 2 && b > 1) {
@@ -333,7 +338,7 @@ final class LlamaModel implements AutoCloseable {
     }
 
     private void attendClaimed() {
-        int b = attnShape[0], h = attnShape[1], k = attnShape[2], g = attnShape[3], e = attnShape[4];
+        int b = attnBatch, h = attnHeads, k = attnKvHeads, g = attnGroups, e = attnHeadDim;
         float[] scores = Thread.currentThread() == attnOwner ? attnScores : attnHelperScores;
         for (int s; (s = nextSequence.getAndIncrement()) < b; ) {
             VectorAttention.attend(attnQk, s * (h + k) * e, attnViews[s][0], attnViews[s][1], attnCaps[s],

@@ -38,6 +38,17 @@ final class VectorAttention {
         warm = true;
     }
 
+    /** Copies {@code length} floats of {@code src} from {@code offset} into {@code target} from float index {@code at}. */
+    static void write(ByteBuffer target, int at, float[] src, int offset, int length) {
+        int c = 0;
+        for (; c + S.length() <= length; c += S.length()) {
+            FloatVector.fromArray(S, src, offset + c).intoByteBuffer(target, (at + c) * Float.BYTES, ORDER);
+        }
+        for (; c < length; c++) {
+            target.putFloat((at + c) * Float.BYTES, src[offset + c]);
+        }
+    }
+
     /**
      * @param q the queries, {@code [H, E]} from {@code qOff}
      * @param keys the key buffer view, {@code [K, cap, E]}

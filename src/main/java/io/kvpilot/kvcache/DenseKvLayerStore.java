@@ -22,6 +22,7 @@ public final class DenseKvLayerStore implements KvLayerStore {
     private NDArray keys; // [K, cap, D]
     private NDArray values; // [K, cap, D]
     private NDArray mask; // [K, 1, cap] additive, only while ragged
+    private ByteBuffer[] views; // of keys and values, made on first use and dropped when they are replaced
     private int capacity;
     private int length;
     private boolean closed;
@@ -64,15 +65,18 @@ public final class DenseKvLayerStore implements KvLayerStore {
     /**
      * For decode attention that works on the cache's memory directly: room for one more entry, then the whole K and
      * V buffers ({@code [K, capacity, D]} fp32, contiguous, native byte order) as views, no copy. The caller writes the
-     * new entry at slot {@link #length()} of each head and then calls {@link #appended()}. Null while the store is
-     * ragged, since its mask must then apply.
+     * new entry at slot {@link #length()} of each head and then calls {@link #appended()}; the array is the store's
+     * own, not to be changed. Null while the store is ragged, since its mask must then apply.
      */
     public ByteBuffer[] slotViewsForOneMore() {
         if (mask != null) {
             return null;
         }
         ensureCapacity(length + 1);
-        return new ByteBuffer[] {keys.toByteBuffer(true), values.toByteBuffer(true)};
+        if (views == null) { // a view stays valid as long as its tensor: until the next grow or compaction
+            views = new ByteBuffer[] {keys.toByteBuffer(true), values.toByteBuffer(true)};
+        }
+        return views;
     }
 
     /** Whether heads hold different counts (after a ragged {@link #retain}), so reads need the mask. */
@@ -138,6 +142,7 @@ public final class DenseKvLayerStore implements KvLayerStore {
             pool.free(mask);
             keys = newKeys;
             values = newValues;
+            views = null;
             mask = null;
             if (shortest != kept) {
                 float[] m = new float[kvHeads * newCapacity];
@@ -168,6 +173,7 @@ public final class DenseKvLayerStore implements KvLayerStore {
         int newCapacity = KvBlockPool.roundUpToBlocks(tokens);
         keys = grow(keys, new Shape(kvHeads, newCapacity, headDim), 1);
         values = grow(values, new Shape(kvHeads, newCapacity, headDim), 1);
+        views = null;
         if (mask != null) {
             mask = grow(mask, new Shape(kvHeads, 1, newCapacity), 2);
         }
@@ -203,5 +209,6 @@ public final class DenseKvLayerStore implements KvLayerStore {
         pool.free(values);
         pool.free(mask);
         keys = values = mask = null;
+        views = null;
     }
 }
