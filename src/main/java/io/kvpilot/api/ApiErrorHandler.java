@@ -11,6 +11,7 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.server.ResponseStatusException;
+import org.springframework.web.util.DisconnectedClientHelper;
 
 /** Maps every failure of the API's handlers to OpenAI's error JSON; bad input never becomes a 500. */
 @RestControllerAdvice
@@ -49,9 +50,17 @@ class ApiErrorHandler {
                 null, null, null));
     }
 
-    /** Anything else is our bug: a 500 in OpenAI's shape, without internals in the message. */
+    /**
+     * Anything else is our bug: a 500 in OpenAI's shape, without internals in the message. Except a client that hung
+     * up: there is nobody to answer, and its response may be committed already (writing an error body into it failed
+     * with a second, read-only-headers error). It goes back to WebFlux, which logs lost clients at debug level; the
+     * request's sequence was cancelled when its connection closed.
+     */
     @ExceptionHandler(Exception.class)
-    ResponseEntity<ApiError.Body> unexpected(Exception e) {
+    ResponseEntity<ApiError.Body> unexpected(Exception e) throws Exception {
+        if (DisconnectedClientHelper.isClientDisconnectedException(e)) {
+            throw e;
+        }
         log.error("Unexpected error while handling a request", e);
         return toResponse(new ApiError(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", "Internal server error", null,
                 "internal_error", null));
