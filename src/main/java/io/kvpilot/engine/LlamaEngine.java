@@ -98,6 +98,11 @@ public final class LlamaEngine implements GenerationEngine {
         return options;
     }
 
+    /** Decode steps run in Java on the Vector API kernels so far (the rest ran on libtorch); for tests. */
+    long vectorDecodeSteps() {
+        return model.vectorSteps();
+    }
+
     /** Whether batched decode products run on the packed Vector API kernel (else on libtorch). */
     public boolean packedMatmul() {
         return model.packedMatmul();
@@ -314,7 +319,7 @@ public final class LlamaEngine implements GenerationEngine {
         int[] ids = idList.stream().mapToInt(Integer::intValue).toArray();
         useThreads(options.effectiveThreads());
         try (NDManager step = root.newSubManager()) {
-            float[] logits = model.forward(step, ids, segs, keepAll).toFloatArray();
+            float[] logits = model.logits(step, ids, segs, keepAll);
             int v = cfg.vocabSize();
             for (int s = 0, row = 0; s < segs.length; s++) {
                 int i = pass.get(s);
@@ -394,7 +399,7 @@ public final class LlamaEngine implements GenerationEngine {
         float[] logits;
         useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
         try (NDManager step = root.newSubManager()) {
-            logits = model.forward(step, ids, segs, false).toFloatArray(); // [B, V]
+            logits = model.logits(step, ids, segs, false); // [B, V], until the next pass
         } catch (RuntimeException e) {
             for (Sequence seq : part) {
                 fail(seq, e);

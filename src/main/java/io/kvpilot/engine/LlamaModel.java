@@ -13,7 +13,6 @@ import io.kvpilot.kvcache.DenseKvLayerStore;
 import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.SequenceKvCache;
 import io.kvpilot.kvcache.quant.DirectAttention;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
@@ -66,22 +65,6 @@ final class LlamaModel implements AutoCloseable {
     /** Most cached entries, over a whole decode batch, attended in one batched set of ops (see attendDecodeBatch). */
     static final int BATCHED_KEYS = 1024;
     private float[] maskBuffer = new float[0]; // the engine thread's, reused across steps
-    private float[] attnQk = new float[0]; // attendDecodeInPlace's, likewise
-    private float[] attnV = new float[0];
-    private float[] attnOut = new float[0];
-    private float[] attnScores = new float[0];
-    private float[] attnHelperScores = new float[0];
-    private ByteBuffer[][] attnViews = new ByteBuffer[0][];
-    private int[] attnCaps = new int[0];
-    private int[] attnLengths = new int[0];
-    private int attnBatch; // the current layer's shape, for attendClaimed on either lane
-    private int attnHeads;
-    private int attnKvHeads;
-    private int attnGroups;
-    private int attnHeadDim;
-    private Thread attnOwner;
-    private final java.util.concurrent.atomic.AtomicInteger nextSequence = new java.util.concurrent.atomic.AtomicInteger();
-    private final Runnable attendClaimed = this::attendClaimed;
     private NDArray blockMask; // the current step's block-diagonal mask (owned by the step's manager)
     private int[] blockMaskLengths;
     private int matmulThreads = 1;
@@ -90,14 +73,17 @@ final class LlamaModel implements AutoCloseable {
     private final Map<NDArray, NDArray[]> halves = new IdentityHashMap<>();
     private TwoLaneMatmul lanes; // made when decode first runs on two threads
     /**
-     * Each decode weight packed for {@link PackedMatmul} (1–64 rows), when the JVM has the Vector API and the
-     * {@value #PACKED_PROPERTY} system property is not {@code false} (the A/B switch of docs/benchmarks.md).
+     * Each decode weight packed for {@link PackedMatmul} (1–64 rows), when the JVM has the Vector API and the engine
+     * options allow it ({@link EngineOptions#vectorKernels()}).
      */
     private final Map<NDArray, PackedMatmul.PackedWeight> packed = new IdentityHashMap<>();
     private final PackedMatmul packedMatmul;
-    static final String PACKED_PROPERTY = "kvpilot.engine.packed-matmul";
+    /** The whole decode step in Java, on the packed weights: when the JVM has the Vector API. */
+    private final VectorDecodeStep vectorStep;
+    private long vectorSteps;
 
-    LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent) {
+    /** {@code vectorKernels}: decode on the Vector API kernels when the JVM has the module (else libtorch alone). */
+    LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent, boolean vectorKernels) {
         this.cfg = cfg;
         this.weights = parent.newSubManager();
         try {
@@ -152,12 +138,23 @@ final class LlamaModel implements AutoCloseable {
             for (NDArray w : projections) {
                 halves.put(w, new NDArray[] {TwoLaneMatmul.top(w), TwoLaneMatmul.bottom(w)});
             }
-            packedMatmul = PackedMatmul.available() && !"false".equals(System.getProperty(PACKED_PROPERTY))
-                    ? new PackedMatmul() : null;
+            packedMatmul = vectorKernels && PackedMatmul.available() ? new PackedMatmul() : null;
             if (packedMatmul != null) {
                 for (NDArray w : projections) {
                     packed.put(w, PackedMatmul.pack(w));
                 }
+                VectorDecodeStep.LayerWeights[] packedLayers = new VectorDecodeStep.LayerWeights[layers.length];
+                for (int i = 0; i < layers.length; i++) {
+                    Layer l = layers[i];
+                    packedLayers[i] = new VectorDecodeStep.LayerWeights(packed.get(l.wqkv()),
+                            l.bqkv() == null ? null : l.bqkv().toFloatArray(), packed.get(l.wo()),
+                            packed.get(l.wGateUp()), packed.get(l.wDown()));
+                }
+                vectorStep = new VectorDecodeStep(cfg, embed.toByteBuffer(true).asFloatBuffer(), // a view, no copy
+                        finalNorm.toFloatArray(), inverseFrequencies(cfg), packedLayers, packed.get(lmHead),
+                        packedMatmul);
+            } else {
+                vectorStep = null;
             }
         } catch (RuntimeException ex) {
             weights.close();
@@ -172,6 +169,18 @@ final class LlamaModel implements AutoCloseable {
 
     long parameterCount() {
         return parameterCount;
+    }
+
+    /**
+     * {@link #forward}'s logits as floats: a decode step that {@link VectorDecodeStep} takes runs there, in Java, and
+     * returns that object's array (valid until the next call); any other pass runs on libtorch.
+     */
+    float[] logits(NDManager step, int[] tokens, Segment[] segs, boolean allLogits) {
+        if (vectorStep != null && vectorStep.qualifies(segs)) {
+            vectorSteps++;
+            return vectorStep.run(tokens, segs, matmulThreads >= 2 ? lanes().lanes() : null);
+        }
+        return forward(step, tokens, segs, allLogits).toFloatArray();
     }
 
     /**
@@ -215,11 +224,7 @@ final class LlamaModel implements AutoCloseable {
             NDList q = split(qAndK.get(0), splits); // per segment [T, H, E]
             NDList kNew = split(qAndK.get(1), splits); // per segment [T, K, E]
             NDList vNew = split(qkAndV.get(1).reshape(n, k, e), splits); // per segment [T, K, E]
-            NDArray batched = decodeOnly && packedMatmul != null
-                    ? attendDecodeInPlace(step, segs, l, qk, qkAndV.get(1), h, k, g, e) : null;
-            if (batched == null && decodeOnly) {
-                batched = attendDecodeBatch(step, segs, l, qAndK.get(0), kNew, vNew, k, g, e);
-            }
+            NDArray batched = decodeOnly ? attendDecodeBatch(step, segs, l, qAndK.get(0), kNew, vNew, k, g, e) : null;
             NDList out = new NDList(segs.length);
             for (int s = 0; batched == null && s < segs.length; s++) {
                 KvLayerStore cache = segs[s].cache().layer(l);
@@ -271,83 +276,6 @@ final class LlamaModel implements AutoCloseable {
             }
         }
         return linear(rmsNorm(x).mul(finalNorm), lmHead, null); // [rows, V]
-    }
-
-    /**
-     * Decode attention of the whole batch in Java on the caches' own memory ({@link VectorAttention}), when the JVM
-     * has the Vector API: each sequence's new key and value are written straight into its store's next slot, then its
-     * queries attend over the store in place. No libtorch op per sequence, no copy of any cache. Returns
-     * {@code [B, H E]}, or null, touching nothing, when a store does not qualify (not dense, ragged after
-     * compaction, or a sliding window in reach).
-     */
-    private NDArray attendDecodeInPlace(NDManager step, Segment[] segs, int l, NDArray qk, NDArray v, int h, int k,
-            int g, int e) {
-        int b = segs.length;
-        int longest = 0;
-        for (Segment seg : segs) {
-            if (!(seg.cache().layer(l) instanceof DenseKvLayerStore dense) || dense.ragged()
-                    || (cfg.slidingWindow() > 0 && dense.length() + 1 > cfg.slidingWindow())) {
-                return null;
-            }
-            longest = Math.max(longest, dense.length() + 1);
-        }
-        int qkWidth = (h + k) * e;
-        attnQk = grow(attnQk, b * qkWidth);
-        attnV = grow(attnV, b * k * e);
-        attnOut = grow(attnOut, b * h * e);
-        attnScores = grow(attnScores, longest);
-        qk.toByteBuffer(true).asFloatBuffer().get(attnQk, 0, b * qkWidth); // a view: qk is contiguous
-        v.toByteBuffer(true).asFloatBuffer().get(attnV, 0, b * k * e); // one contiguous copy of the split
-        if (attnViews.length < b) {
-            attnViews = new ByteBuffer[b][];
-            attnCaps = new int[b];
-            attnLengths = new int[b];
-        }
-        for (int s = 0; s < b; s++) { // appends on this thread: a store may grow, which allocates from the pool
-            DenseKvLayerStore store = (DenseKvLayerStore) segs[s].cache().layer(l);
-            ByteBuffer[] kv = store.slotViewsForOneMore();
-            int cap = store.capacity();
-            int slot = store.length();
-            for (int kh = 0; kh < k; kh++) { // keys cached post-RoPE, like the libtorch path
-                VectorAttention.write(kv[0], (kh * cap + slot) * e, attnQk, s * qkWidth + (h + kh) * e, e);
-                VectorAttention.write(kv[1], (kh * cap + slot) * e, attnV, (s * k + kh) * e, e);
-            }
-            store.appended();
-            attnViews[s] = kv;
-            attnCaps[s] = cap;
-            attnLengths[s] = slot + 1;
-        }
-        // then the reads, sequence by sequence, on both lanes when decode has two: after 1,024 tokens a batch of 16
-        // reads 1.2 GB of K/V per step, which one core streams at half the rate two do
-        attnBatch = b;
-        attnHeads = h;
-        attnKvHeads = k;
-        attnGroups = g;
-        attnHeadDim = e;
-        attnHelperScores = grow(attnHelperScores, longest);
-        nextSequence.set(0);
-        if (matmulThreads >= 2 && b > 1) {
-            attnOwner = Thread.currentThread();
-            lanes().lanes().share(attendClaimed);
-        } else {
-            attendClaimed.run();
-        }
-        NDArray out = step.create(new Shape(b, (long) h * e), DataType.FLOAT32);
-        out.toByteBuffer(true).asFloatBuffer().put(attnOut, 0, b * h * e);
-        return out;
-    }
-
-    private void attendClaimed() {
-        int b = attnBatch, h = attnHeads, k = attnKvHeads, g = attnGroups, e = attnHeadDim;
-        float[] scores = Thread.currentThread() == attnOwner ? attnScores : attnHelperScores;
-        for (int s; (s = nextSequence.getAndIncrement()) < b; ) {
-            VectorAttention.attend(attnQk, s * (h + k) * e, attnViews[s][0], attnViews[s][1], attnCaps[s],
-                    attnLengths[s], k, g, e, attnOut, s * h * e, scores);
-        }
-    }
-
-    private static float[] grow(float[] buffer, int size) {
-        return buffer.length >= size ? buffer : new float[size];
     }
 
     /** Decode: one query per sequence. GQA without repeating K/V: q as [K, G, E] against [K, n, E]. */
@@ -492,6 +420,11 @@ final class LlamaModel implements AutoCloseable {
         return lanes;
     }
 
+    /** Decode steps that ran in Java ({@link VectorDecodeStep}) so far. */
+    long vectorSteps() {
+        return vectorSteps;
+    }
+
     /** Whether decode products of 4–64 rows run on {@link PackedMatmul}. */
     boolean packedMatmul() {
         return packedMatmul != null;
@@ -520,9 +453,9 @@ final class LlamaModel implements AutoCloseable {
         return splits.length == 0 ? new NDList(a) : a.split(splits, 0);
     }
 
-    /** cos/sin tables as Hugging Face computes them (fp32 inv_freq, llama3 rescaling of long wavelengths). */
-    private static NDArray[] ropeTables(ModelConfig cfg, NDManager m) {
-        int e = cfg.headDim(), half = e / 2, ctx = cfg.contextLength();
+    /** RoPE's inverse frequencies as Hugging Face computes them (fp32, llama3 rescaling of long wavelengths). */
+    static float[] inverseFrequencies(ModelConfig cfg) {
+        int e = cfg.headDim(), half = e / 2;
         float[] invFreq = new float[half];
         for (int i = 0; i < half; i++) {
             invFreq[i] = (float) (1.0 / Math.pow(cfg.ropeTheta(), (2.0 * i) / e));
@@ -542,6 +475,13 @@ final class LlamaModel implements AutoCloseable {
                 invFreq[i] = (float) f;
             }
         }
+        return invFreq;
+    }
+
+    /** cos/sin tables over the context, from {@link #inverseFrequencies}, duplicated over both halves of a head. */
+    private static NDArray[] ropeTables(ModelConfig cfg, NDManager m) {
+        int e = cfg.headDim(), half = e / 2, ctx = cfg.contextLength();
+        float[] invFreq = inverseFrequencies(cfg);
         float[] cos = new float[ctx * e];
         float[] sin = new float[ctx * e];
         for (int p = 0; p < ctx; p++) {

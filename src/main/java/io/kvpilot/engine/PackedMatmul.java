@@ -24,10 +24,17 @@ final class PackedMatmul {
     static final int MAX_ROWS = 64;
 
     /** A weight {@code [out, in]} as panels of 16 output columns, {@code [panels][in][16]}, zero-padded. */
-    record PackedWeight(float[] data, int out, int in, int panels) {}
+    record PackedWeight(float[] data, int out, int in, int panels) {
+        /** A product's row width: {@code out} rounded up to whole panels (the columns past {@code out} are 0). */
+        int stride() {
+            return panels * VectorSgemm.PANEL;
+        }
+    }
 
     private float[] xBuffer = new float[0];
     private float[] yBuffer = new float[0];
+    private float[] x; // the current product's operands
+    private float[] y;
     /** Panels per claim: ≈ 30 µs of work for 16 rows at width 768, so a late or slow lane costs little. */
     static final int CHUNK_PANELS = 4;
     // the operands of the current product, read by both lanes; the runnable is made once
@@ -75,19 +82,35 @@ final class PackedMatmul {
      * panels are split between the engine thread and the helper.
      */
     NDArray multiply(NDArray x, PackedWeight w, NDManager step, TwoLanes lanes) {
-        rows = Math.toIntExact(x.getShape().get(0));
+        int rows = Math.toIntExact(x.getShape().get(0));
         if (x.getShape().get(1) != w.in()) {
             throw new IllegalArgumentException("input width " + x.getShape().get(1) + " != weight width " + w.in());
         }
-        int in = w.in();
-        int width = w.panels() * VectorSgemm.PANEL;
-        if (xBuffer.length < rows * in) {
-            xBuffer = new float[rows * in];
+        if (xBuffer.length < rows * w.in()) {
+            xBuffer = new float[rows * w.in()];
         }
-        if (yBuffer.length < rows * width) {
-            yBuffer = new float[rows * width];
+        if (yBuffer.length < rows * w.stride()) {
+            yBuffer = new float[rows * w.stride()];
         }
-        x.toByteBuffer(true).asFloatBuffer().get(xBuffer, 0, rows * in); // a view of x's memory: no copy before this
+        x.toByteBuffer(true).asFloatBuffer().get(xBuffer, 0, rows * w.in()); // a view of x's memory: no copy before this
+        multiply(xBuffer, rows, w, yBuffer, lanes);
+        NDArray y = step.create(new Shape(rows, w.stride()), DataType.FLOAT32);
+        y.toByteBuffer(true).asFloatBuffer().put(yBuffer, 0, rows * w.stride());
+        return w.stride() == w.out() ? y : y.get(":, :" + w.out());
+    }
+
+    /**
+     * {@code y[rows][w.stride()] = x[rows][w.in()] · Wᵀ} on float arrays (the Java decode step's form); the columns
+     * past {@code w.out()} come out 0. With {@code lanes}, the panels are split between the engine thread and the
+     * helper.
+     */
+    void multiply(float[] x, int rows, PackedWeight w, float[] y, TwoLanes lanes) {
+        if (rows < MIN_ROWS || rows > MAX_ROWS || x.length < rows * w.in() || y.length < rows * w.stride()) {
+            throw new IllegalArgumentException("product of " + rows + " rows does not fit its arrays");
+        }
+        this.x = x;
+        this.y = y;
+        this.rows = rows;
         weight = w;
         nextPanel.set(0);
         try {
@@ -100,17 +123,16 @@ final class PackedMatmul {
             }
         } finally {
             weight = null;
+            this.x = null;
+            this.y = null;
         }
-        NDArray y = step.create(new Shape(rows, width), DataType.FLOAT32);
-        y.toByteBuffer(true).asFloatBuffer().put(yBuffer, 0, rows * width);
-        return width == w.out() ? y : y.get(":, :" + w.out());
     }
 
     private void claimChunks() {
         int panels = weight.panels();
         for (int from; (from = nextPanel.getAndAdd(CHUNK_PANELS)) < panels; ) {
-            VectorSgemm.multiply(xBuffer, rows, weight.in(), weight.data(), from, Math.min(panels, from + CHUNK_PANELS),
-                    yBuffer, panels * VectorSgemm.PANEL);
+            VectorSgemm.multiply(x, rows, weight.in(), weight.data(), from, Math.min(panels, from + CHUNK_PANELS), y,
+                    weight.stride());
         }
     }
 }

@@ -77,6 +77,7 @@ class HfParityTest {
                 worst = Math.max(worst, run(engine, List.of(refs.get(k)), fixture + " seq" + k));
             }
             System.out.printf("parity %s solo: max |Δlogit| %.2e%n", fixture.getFileName(), worst);
+            assertTrue(engine.vectorDecodeSteps() >= 32, "decode ran in Java: " + engine.vectorDecodeSteps());
             assertTrue(engine.kvBytesInUse() == 0, "KV bytes left after release: " + engine.kvBytesInUse());
         }
     }
@@ -92,12 +93,30 @@ class HfParityTest {
         }
     }
 
-    /** Decode's weight matmuls split over two threads ({@link TwoLaneMatmul}), as models over 50M params run. */
-    @ParameterizedTest(name = "{0} batched, two matmul lanes")
+    /**
+     * Without the Vector API kernels (a JVM without {@code jdk.incubator.vector}) decode runs on libtorch alone: the
+     * batched attention of short caches and per-sequence attention, on one thread.
+     */
+    @ParameterizedTest(name = "{0} batched, libtorch only")
+    @MethodSource("fixtures")
+    void libtorchDecodeMatchesTheSameReferences(Path fixture) throws IOException {
+        List<Reference> refs = references(fixture);
+        try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture), EngineOptions.defaults().withVectorKernels(false))) {
+            assertFalse(engine.packedMatmul());
+            float worst = run(engine, refs, fixture + " libtorch");
+            assertTrue(engine.vectorDecodeSteps() == 0);
+            System.out.printf("parity %s libtorch: max |Δlogit| %.2e%n", fixture.getFileName(), worst);
+            assertTrue(engine.kvBytesInUse() == 0, "KV bytes left after release: " + engine.kvBytesInUse());
+        }
+    }
+
+    /** libtorch decode with its weight matmuls split over two threads ({@link TwoLaneMatmul}). */
+    @ParameterizedTest(name = "{0} batched, libtorch on two matmul lanes")
     @MethodSource("fixtures")
     void twoMatmulLanesMatchTheSameReferences(Path fixture) throws IOException {
         List<Reference> refs = references(fixture);
-        try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture), EngineOptions.defaults().withDecodeThreads(2))) {
+        try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture),
+                EngineOptions.defaults().withVectorKernels(false).withDecodeThreads(2))) {
             float worst = run(engine, refs, fixture + " two lanes");
             System.out.printf("parity %s two lanes: max |Δlogit| %.2e%n", fixture.getFileName(), worst);
             assertTrue(engine.kvBytesInUse() == 0, "KV bytes left after release: " + engine.kvBytesInUse());
@@ -105,8 +124,8 @@ class HfParityTest {
     }
 
     /**
-     * Each reference twice, so a decode step has 6 rows and its weight products run on the packed Vector API kernel
-     * ({@link PackedMatmul}), on one thread and on two lanes.
+     * Each reference twice, so a decode step has 6 rows, in Java ({@link VectorDecodeStep}) on one thread and on two
+     * lanes. (The solo and batched tests above decode there too: the tests' JVM has the Vector API.)
      */
     @ParameterizedTest(name = "{0} six batched, packed kernel")
     @MethodSource("fixtures")
@@ -118,6 +137,7 @@ class HfParityTest {
                     EngineOptions.defaults().withDecodeThreads(threads))) {
                 assertTrue(engine.packedMatmul(), "the tests run with --add-modules jdk.incubator.vector (pom.xml)");
                 float worst = run(engine, refs, fixture + " packed, " + threads + " decode threads");
+                assertTrue(engine.vectorDecodeSteps() >= 32, "decode ran in Java: " + engine.vectorDecodeSteps());
                 System.out.printf("parity %s packed, %d threads: max |Δlogit| %.2e%n", fixture.getFileName(), threads,
                         worst);
                 assertTrue(engine.kvBytesInUse() == 0, "KV bytes left after release: " + engine.kvBytesInUse());
