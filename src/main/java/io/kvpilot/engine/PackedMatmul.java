@@ -33,6 +33,7 @@ final class PackedMatmul {
 
     private float[] xBuffer = new float[0];
     private float[] yBuffer = new float[0];
+    private float[] xq = new float[0]; // x interleaved for VectorSgemm, grown once to the largest product
     private float[] x; // the current product's operands
     private float[] y;
     /** Panels per claim: ≈ 30 µs of work for 16 rows at width 768, so a late or slow lane costs little. */
@@ -108,6 +109,12 @@ final class PackedMatmul {
         if (rows < MIN_ROWS || rows > MAX_ROWS || x.length < rows * w.in() || y.length < rows * w.stride()) {
             throw new IllegalArgumentException("product of " + rows + " rows does not fit its arrays");
         }
+        if (rows >= 4) {
+            if (xq.length < rows * w.in()) {
+                xq = new float[rows * w.in()];
+            }
+            VectorSgemm.interleave(x, rows, w.in(), xq);
+        }
         this.x = x;
         this.y = y;
         this.rows = rows;
@@ -131,8 +138,8 @@ final class PackedMatmul {
     private void claimChunks() {
         int panels = weight.panels();
         for (int from; (from = nextPanel.getAndAdd(CHUNK_PANELS)) < panels; ) {
-            VectorSgemm.multiply(x, rows, weight.in(), weight.data(), from, Math.min(panels, from + CHUNK_PANELS), y,
-                    weight.stride());
+            VectorSgemm.multiply(x, xq, rows, weight.in(), weight.data(), from, Math.min(panels, from + CHUNK_PANELS),
+                    y, weight.stride());
         }
     }
 }

@@ -86,6 +86,23 @@ final class VectorDecodeStep {
         this.layers = layers;
         this.lmHead = lmHead;
         this.matmul = matmul;
+        warmUp();
+    }
+
+    /**
+     * Runs the element-wise loops until the JIT has compiled them, as {@link VectorSgemm#warmUp} does for the
+     * products: until C2 does, every vector is a heap object and a step's norms and SwiGLU take milliseconds, which
+     * the first requests after start-up would pay. On zeros, in this object's own arrays.
+     */
+    private void warmUp() {
+        ensureCapacity(1);
+        for (int i = 0; i < 3_000; i++) {
+            rmsNorm(x, xn, 1);
+            rope(1, layers[0].qkv().stride());
+            swiGlu(1, layers[0].gateUp().stride());
+            add(x, 0, xn, 0, d);
+            mulInPlace(xn, 0, finalNorm, d);
+        }
     }
 
     /**
