@@ -15,7 +15,7 @@ import java.util.Objects;
  *     {@link #SMALL_MODEL_PARAMETERS} whose products run on libtorch (no Vector API): their decode is per-op
  *     overhead, which a second libtorch thread only adds synchronisation to. On the packed kernel a second lane paid
  *     at every size (default model, batch 16: 880 vs 700 tokens/s) — measured, docs/benchmarks.md.
- * @param vectorKernels decode on the Java Vector API kernels ({@code PackedMatmul}, {@code VectorDecodeStep}) when the
+ * @param vectorKernels decode on the Java Vector API kernels ({@code PackedMatmul}, {@code VectorForwardPass}) when the
  *     JVM has {@code jdk.incubator.vector}; false keeps every op on libtorch. Defaults to true unless the system
  *     property {@value #VECTOR_KERNELS_PROPERTY} is {@code false} (the A/B switch of docs/benchmarks.md).
  */

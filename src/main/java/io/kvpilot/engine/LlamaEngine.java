@@ -98,9 +98,9 @@ public final class LlamaEngine implements GenerationEngine {
         return options;
     }
 
-    /** Decode steps run in Java on the Vector API kernels so far (the rest ran on libtorch); for tests. */
-    long vectorDecodeSteps() {
-        return model.vectorSteps();
+    /** Forward passes run in Java on the Vector API kernels so far (the rest ran on libtorch); for tests. */
+    long vectorPasses() {
+        return model.vectorPasses();
     }
 
     /** Whether batched decode products run on the packed Vector API kernel (else on libtorch). */

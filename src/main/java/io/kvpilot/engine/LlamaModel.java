@@ -78,9 +78,9 @@ final class LlamaModel implements AutoCloseable {
      */
     private final Map<NDArray, PackedMatmul.PackedWeight> packed = new IdentityHashMap<>();
     private final PackedMatmul packedMatmul;
-    /** The whole decode step in Java, on the packed weights: when the JVM has the Vector API. */
-    private final VectorDecodeStep vectorStep;
-    private long vectorSteps;
+    /** Decode steps and short prefills in Java, on the packed weights: when the JVM has the Vector API. */
+    private final VectorForwardPass vectorPass;
+    private long vectorPasses;
 
     /** {@code vectorKernels}: decode on the Vector API kernels when the JVM has the module (else libtorch alone). */
     LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent, boolean vectorKernels) {
@@ -143,18 +143,18 @@ final class LlamaModel implements AutoCloseable {
                 for (NDArray w : projections) {
                     packed.put(w, PackedMatmul.pack(w));
                 }
-                VectorDecodeStep.LayerWeights[] packedLayers = new VectorDecodeStep.LayerWeights[layers.length];
+                VectorForwardPass.LayerWeights[] packedLayers = new VectorForwardPass.LayerWeights[layers.length];
                 for (int i = 0; i < layers.length; i++) {
                     Layer l = layers[i];
-                    packedLayers[i] = new VectorDecodeStep.LayerWeights(packed.get(l.wqkv()),
+                    packedLayers[i] = new VectorForwardPass.LayerWeights(packed.get(l.wqkv()),
                             l.bqkv() == null ? null : l.bqkv().toFloatArray(), packed.get(l.wo()),
                             packed.get(l.wGateUp()), packed.get(l.wDown()));
                 }
-                vectorStep = new VectorDecodeStep(cfg, embed.toByteBuffer(true).asFloatBuffer(), // a view, no copy
+                vectorPass = new VectorForwardPass(cfg, embed.toByteBuffer(true).asFloatBuffer(), // a view, no copy
                         finalNorm.toFloatArray(), inverseFrequencies(cfg), packedLayers, packed.get(lmHead),
                         packedMatmul);
             } else {
-                vectorStep = null;
+                vectorPass = null;
             }
         } catch (RuntimeException ex) {
             weights.close();
@@ -172,13 +172,13 @@ final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * {@link #forward}'s logits as floats: a decode step that {@link VectorDecodeStep} takes runs there, in Java, and
-     * returns that object's array (valid until the next call); any other pass runs on libtorch.
+     * {@link #forward}'s logits as floats: a pass that {@link VectorForwardPass} takes (decode steps, short prompts)
+     * runs there, in Java, and returns that object's array (valid until the next call); any other runs on libtorch.
      */
     float[] logits(NDManager step, int[] tokens, Segment[] segs, boolean allLogits) {
-        if (vectorStep != null && vectorStep.qualifies(segs)) {
-            vectorSteps++;
-            return vectorStep.run(tokens, segs, matmulThreads >= 2 ? lanes().lanes() : null);
+        if (vectorPass != null && vectorPass.qualifies(segs)) {
+            vectorPasses++;
+            return vectorPass.run(tokens, segs, allLogits, matmulThreads >= 2 ? lanes().lanes() : null);
         }
         return forward(step, tokens, segs, allLogits).toFloatArray();
     }
@@ -420,9 +420,9 @@ final class LlamaModel implements AutoCloseable {
         return lanes;
     }
 
-    /** Decode steps that ran in Java ({@link VectorDecodeStep}) so far. */
-    long vectorSteps() {
-        return vectorSteps;
+    /** Passes that ran in Java ({@link VectorForwardPass}) so far. */
+    long vectorPasses() {
+        return vectorPasses;
     }
 
     /** Whether decode products of 4–64 rows run on {@link PackedMatmul}. */

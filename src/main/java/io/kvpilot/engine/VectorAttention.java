@@ -3,7 +3,6 @@ package io.kvpilot.engine;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -59,6 +58,15 @@ final class VectorAttention {
      */
     static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
             int groups, int e, float[] out, int outOff, float[] scores) {
+        attend(q, qOff, keys, values, cap, n, kvHeads, groups, e, out, outOff, scores, null, 0, 0);
+    }
+
+    /**
+     * As above, and with {@code probs} also writes each head's attention probabilities over the {@code n} entries,
+     * head {@code h} from {@code probsOff + h · probsStride} (what a compression method observes at prefill).
+     */
+    static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
+            int groups, int e, float[] out, int outOff, float[] scores, float[] probs, int probsOff, int probsStride) {
         int vectorEnd = e - e % S.length();
         for (int h = 0; h < kvHeads * groups; h++) {
             int kvBase = (h / groups) * cap * e; // in floats
@@ -71,7 +79,7 @@ final class VectorAttention {
                     acc = FloatVector.fromArray(S, q, qh + c)
                             .fma(FloatVector.fromByteBuffer(S, keys, row + c * Float.BYTES, ORDER), acc);
                 }
-                float dot = acc.reduceLanes(VectorOperators.ADD);
+                float dot = VectorMath.sum(acc);
                 for (int c = vectorEnd; c < e; c++) {
                     dot += q[qh + c] * keys.getFloat(row + c * Float.BYTES);
                 }
@@ -81,17 +89,20 @@ final class VectorAttention {
             float sum = 0;
             int j = 0;
             for (; j + S.length() <= n; j += S.length()) {
-                FloatVector p = FloatVector.fromArray(S, scores, j).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, scores, j).sub(max));
                 p.intoArray(scores, j);
-                sum += p.reduceLanes(VectorOperators.ADD);
+                sum += VectorMath.sum(p);
             }
             for (; j < n; j++) {
-                scores[j] = (float) Math.exp(scores[j] - max);
+                scores[j] = VectorMath.exp(scores[j] - max);
                 sum += scores[j];
             }
             int oh = outOff + h * e;
             java.util.Arrays.fill(out, oh, oh + e, 0f);
             float inv = 1f / sum;
+            for (int i = 0; probs != null && i < n; i++) {
+                probs[probsOff + h * probsStride + i] = scores[i] * inv;
+            }
             for (j = 0; j < n; j++) {
                 int row = (kvBase + j * e) * Float.BYTES;
                 float p = scores[j] * inv;

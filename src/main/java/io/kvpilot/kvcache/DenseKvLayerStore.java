@@ -63,16 +63,16 @@ public final class DenseKvLayerStore implements KvLayerStore {
     }
 
     /**
-     * For decode attention that works on the cache's memory directly: room for one more entry, then the whole K and
-     * V buffers ({@code [K, capacity, D]} fp32, contiguous, native byte order) as views, no copy. The caller writes the
-     * new entry at slot {@link #length()} of each head and then calls {@link #appended()}; the array is the store's
-     * own, not to be changed. Null while the store is ragged, since its mask must then apply.
+     * For attention that works on the cache's memory directly: room for {@code entries} more, then the whole K and V
+     * buffers ({@code [K, capacity, D]} fp32, contiguous, native byte order) as views, no copy. The caller writes the
+     * new entries from slot {@link #length()} of each head on and then calls {@link #appended(int)}; the array is the
+     * store's own, not to be changed. Null while the store is ragged, since its mask must then apply.
      */
-    public ByteBuffer[] slotViewsForOneMore() {
+    public ByteBuffer[] slotViewsFor(int entries) {
         if (mask != null) {
             return null;
         }
-        ensureCapacity(length + 1);
+        ensureCapacity(length + entries);
         if (views == null) { // a view stays valid as long as its tensor: until the next grow or compaction
             views = new ByteBuffer[] {keys.toByteBuffer(true), values.toByteBuffer(true)};
         }
@@ -84,9 +84,12 @@ public final class DenseKvLayerStore implements KvLayerStore {
         return mask != null;
     }
 
-    /** The entry written through {@link #slotViewsForOneMore()} is now held. */
-    public void appended() {
-        length++;
+    /** The {@code entries} written through {@link #slotViewsFor} are now held. */
+    public void appended(int entries) {
+        if (entries < 0 || length + entries > capacity) {
+            throw new IllegalArgumentException(entries + " entries do not fit: " + length + " of " + capacity + " held");
+        }
+        length += entries;
     }
 
     public int headDim() {
