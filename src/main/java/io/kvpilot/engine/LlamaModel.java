@@ -31,6 +31,10 @@ import java.util.Map;
  * matrix, as are gate and up; each RMSNorm weight is multiplied into the columns of the projection that follows it;
  * 1/√headDim is multiplied into the q rows (RoPE is linear, so scaling commutes with it).
  *
+ * <p>With the Vector API in the JVM, passes of at most 64 tokens (every decode step, short prompts) run the same
+ * arithmetic in Java instead ({@link VectorForwardPass}, via {@link #logits}); this file stays the reference and the
+ * path for long prompts and for caches the Java pass does not read (quantized, low-rank, ragged, windowed).
+ *
  * <p>Notation: N packed tokens, D model dim, H query heads, K kv heads, G = H/K, E head dim, F ffn dim, V vocab,
  * T one sequence's new tokens, n its cached entries.
  */
