@@ -120,14 +120,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(jar, model, key, heap, threads, packed):
+def start_server(jar, model, key, heap, threads, packed, extra):
     port = free_port()
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", KVPILOT_SECURITY_API_KEYS=key)
     jvm = ["-Xmx" + heap, "--add-modules", "jdk.incubator.vector"]
     if not packed:  # the libtorch baseline of docs/benchmarks.md
         jvm.append("-Dkvpilot.engine.packed-matmul=false")
     cmd = ["java"] + jvm + ["-jar", jar, "--server.port=%d" % port, "--kvpilot.model.path=" + model,
-                            "--kvpilot.model.threads=%d" % threads]
+                            "--kvpilot.model.threads=%d" % threads] + extra
     log = open("bench/out/server-%d.log" % port, "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = "http://127.0.0.1:%d" % port
@@ -155,6 +155,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="engine intra-op threads for --jar (0: engine default)")
     ap.add_argument("--no-packed", action="store_true",
                     help="with --jar: decode's weight products on libtorch instead of the packed kernel")
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="a further argument for --jar's service, e.g. --server-arg=--kvpilot.scheduler.max-batched-tokens=64")
     ap.add_argument("--api-key", default="bench-key")
     ap.add_argument("--clients", default="1,4,16")
     ap.add_argument("--requests", type=int, default=3, help="requests per client, one after another")
@@ -167,7 +169,8 @@ def main():
     proc = None
     url = args.url
     if args.jar:
-        proc, url = start_server(args.jar, args.model, args.api_key, args.heap, args.threads, not args.no_packed)
+        proc, url = start_server(args.jar, args.model, args.api_key, args.heap, args.threads, not args.no_packed,
+                                 args.server_arg)
     try:
         # warm the JIT and the engine on every batch size first; unmeasured
         for c in args.clients.split(","):

@@ -58,7 +58,7 @@ public record ServingProperties(
      */
     public record Batching(
             @Min(1) @DefaultValue("16") int maxRunningSequences,
-            @Min(1) @DefaultValue("2048") int maxBatchedTokens,
+            @Min(1) @DefaultValue("64") int maxBatchedTokens,
             @Min(0) @DefaultValue("64") int maxWaiting,
             @Min(1) @DefaultValue("256") int defaultMaxTokens,
             @NotNull @DefaultValue("1s") Duration retryAfter,
