@@ -66,9 +66,9 @@ public final class LlamaEngine implements GenerationEngine {
         this.info = new ModelInfo(id, cfg.architecture(), cfg.contextLength(), cfg.vocabSize(), cfg.layers(),
                 cfg.kvHeads(), cfg.headDim(), layout.bytesPerToken(), model.parameterCount());
         LOG.log(System.Logger.Level.INFO, model.packedMatmul()
-                ? "Decode runs its weight products and attention on the Vector API kernels"
-                : "Decode runs its weight products and attention on libtorch; start the JVM with --add-modules "
-                        + "jdk.incubator.vector for KVPilot's kernels (1.5-2.3x faster decode, docs/benchmarks.md)");
+                ? "Decode steps and short prompts run on KVPilot's Java forward pass (Vector API)"
+                : "Decode runs on libtorch: KVPilot's Java forward pass needs --add-modules jdk.incubator.vector and"
+                        + " a CPU with AVX2 (1.4-4x faster decode, docs/benchmarks.md)");
     }
 
     @Override

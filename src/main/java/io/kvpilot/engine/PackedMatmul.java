@@ -49,9 +49,13 @@ final class PackedMatmul {
         VectorAttention.warmUp(); // the model's decode attention, which uses the same module when this exists
     }
 
-    /** Whether the Vector API module is in this JVM ({@code --add-modules jdk.incubator.vector}). */
+    /**
+     * Whether the Vector API module is in this JVM ({@code --add-modules jdk.incubator.vector}) and the CPU has the
+     * 256-bit vectors the kernels are written for.
+     */
     static boolean available() {
-        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+        // and 8-float vectors in hardware: elsewhere (no AVX2) the Vector API emulates them ~100x slower than libtorch
+        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && VectorSgemm.hardwareFits();
     }
 
     /** Copies {@code w} ({@code [out, in]}, float32) into the panel layout; {@code w} is left as it was. */

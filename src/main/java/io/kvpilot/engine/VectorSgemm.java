@@ -22,6 +22,11 @@ final class VectorSgemm {
 
     private VectorSgemm() {}
 
+    /** Whether this CPU runs {@link #S} as real vectors (AVX2 or wider), not as the Vector API's emulation. */
+    static boolean hardwareFits() {
+        return FloatVector.SPECIES_PREFERRED.vectorBitSize() >= S.vectorBitSize();
+    }
+
     /**
      * Runs the kernel until the JIT has compiled it. Until C2 does, every vector is a heap object and the kernel is
      * ~100× slower; a first real product on that code looks like a second core that never answers, and the lanes
