@@ -29,6 +29,15 @@ public interface GenerationEngine extends AutoCloseable {
     /** Appends one token to every unfinished sequence of {@code batch}, in one forward pass. */
     void decode(List<Sequence> batch);
 
+    /**
+     * One scheduler step: {@link #prefill} of {@code admitted} and {@link #decode} of {@code running}, with the same
+     * results. An engine that can run both in one forward pass (one read of the weights instead of two) does.
+     */
+    default void step(List<Sequence> admitted, List<Sequence> running) {
+        prefill(admitted);
+        decode(running);
+    }
+
     /** Frees the sequence's KV cache (idempotent). */
     void release(Sequence sequence);
 

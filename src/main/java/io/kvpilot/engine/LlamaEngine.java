@@ -216,28 +216,10 @@ public final class LlamaEngine implements GenerationEngine {
     private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits, int[] forced, double[] logProbs) {
         checkOpen();
         List<float[][]> result = new ArrayList<>();
-        List<Sequence> todo = new ArrayList<>();
-        for (Sequence seq : sequences) {
+        for (int i = 0; i < sequences.size(); i++) {
             result.add(null);
-            if (seq.isFinished() || states.containsKey(seq)) {
-                continue;
-            }
-            if (seq.isCancelRequested()) {
-                seq.finish(FinishReason.CANCELLED);
-                continue;
-            }
-            Long seed = seq.sampling().seed();
-            KvCompressor compressor = options.compressors().forSpec(seq.compression());
-            State state = new State(seed == null ? new Random() : new Random(seed), compressor,
-                    codec == null ? null : new TextStream(codec, seq.sampling().stop()));
-            states.put(seq, state);
-            try {
-                state.cache = new SequenceKvCache(pool, root, layout, seq.promptLength() + 1);
-                todo.add(seq);
-            } catch (RuntimeException e) {
-                fail(seq, e);
-            }
         }
+        List<Sequence> todo = start(sequences);
         // pieces of at most prefillChunkTokens, packed greedily in order; one piece per sequence per pass
         int chunk = options.prefillChunkTokens();
         List<Sequence> pending = new ArrayList<>(todo);
@@ -278,6 +260,35 @@ public final class LlamaEngine implements GenerationEngine {
             }
         }
         return result;
+    }
+
+    /**
+     * Gives each sequence of {@code sequences} that has not started its state and an empty cache; returns those that
+     * are ready to prefill (a cancelled one finishes, one whose cache cannot be allocated fails).
+     */
+    private List<Sequence> start(List<Sequence> sequences) {
+        List<Sequence> todo = new ArrayList<>();
+        for (Sequence seq : sequences) {
+            if (seq.isFinished() || states.containsKey(seq)) {
+                continue;
+            }
+            if (seq.isCancelRequested()) {
+                seq.finish(FinishReason.CANCELLED);
+                continue;
+            }
+            Long seed = seq.sampling().seed();
+            KvCompressor compressor = options.compressors().forSpec(seq.compression());
+            State state = new State(seed == null ? new Random() : new Random(seed), compressor,
+                    codec == null ? null : new TextStream(codec, seq.sampling().stop()));
+            states.put(seq, state);
+            try {
+                state.cache = new SequenceKvCache(pool, root, layout, seq.promptLength() + 1);
+                todo.add(seq);
+            } catch (RuntimeException e) {
+                fail(seq, e);
+            }
+        }
+        return todo;
     }
 
     /**
@@ -362,9 +373,21 @@ public final class LlamaEngine implements GenerationEngine {
     private List<float[]> decode(List<Sequence> batch, boolean keepLogits, int[] forced, double[] logProbs) {
         checkOpen();
         List<float[]> result = new ArrayList<>(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            result.add(null);
+        }
+        List<Sequence> active = decodable(batch);
+        for (int from = 0; from < active.size(); from += options.maxBatchSize()) {
+            List<Sequence> part = active.subList(from, Math.min(active.size(), from + options.maxBatchSize()));
+            decodePass(part, keepLogits, batch, result, forced, logProbs);
+        }
+        return result;
+    }
+
+    /** The sequences of {@code batch} that decode this step; a cancelled one finishes and frees its cache here. */
+    private List<Sequence> decodable(List<Sequence> batch) {
         List<Sequence> active = new ArrayList<>();
         for (Sequence seq : batch) {
-            result.add(null);
             State state = states.get(seq);
             if (seq.isFinished() || state == null || state.cache == null) {
                 continue;
@@ -376,11 +399,94 @@ public final class LlamaEngine implements GenerationEngine {
             }
             active.add(seq);
         }
-        for (int from = 0; from < active.size(); from += options.maxBatchSize()) {
-            List<Sequence> part = active.subList(from, Math.min(active.size(), from + options.maxBatchSize()));
-            decodePass(part, keepLogits, batch, result, forced, logProbs);
+        return active;
+    }
+
+    /**
+     * Prefill of the admitted sequences and decode of the running ones in one forward pass when together they are at
+     * most {@value #ONE_PASS_TOKENS} tokens (the size the Java pass takes) and every prompt is one prefill piece:
+     * one read of the weights instead of two, which at these sizes is most of a pass's cost (a 7-token prompt costs
+     * about what a decode step does). Otherwise the two run one after the other, as the interface's default.
+     */
+    @Override
+    public void step(List<Sequence> admitted, List<Sequence> running) {
+        checkOpen();
+        List<Sequence> decoding = decodable(running);
+        int tokens = decoding.size();
+        boolean onePass = !admitted.isEmpty() && !decoding.isEmpty() && decoding.size() <= options.maxBatchSize();
+        for (Sequence seq : admitted) {
+            tokens += seq.promptLength();
+            onePass &= seq.promptLength() <= options.prefillChunkTokens();
         }
-        return result;
+        if (!onePass || tokens > ONE_PASS_TOKENS) {
+            prefill(admitted);
+            decode(decoding);
+            return;
+        }
+        List<Sequence> fresh = start(admitted);
+        List<Sequence> ready = withRoom(decoding, 1);
+        int b = fresh.size() + ready.size(), v = cfg.vocabSize();
+        int[] ids = new int[fresh.stream().mapToInt(Sequence::promptLength).sum() + ready.size()];
+        LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
+        NDManager observed = root.newSubManager();
+        NDArray[][] observations = new NDArray[fresh.size()][];
+        int at = 0;
+        for (int i = 0; i < fresh.size(); i++) {
+            Sequence seq = fresh.get(i);
+            State state = states.get(seq);
+            System.arraycopy(seq.promptIds(), 0, ids, at, seq.promptLength());
+            at += seq.promptLength();
+            int window = state.compressor.observationWindow();
+            observations[i] = window > 0 ? new NDArray[cfg.layers()] : null;
+            segs[i] = new LlamaModel.Segment(state.cache, seq.promptLength(), window, observations[i], observed);
+        }
+        for (int i = 0; i < ready.size(); i++) {
+            ids[at++] = ready.get(i).lastToken();
+            segs[fresh.size() + i] = LlamaModel.Segment.of(states.get(ready.get(i)).cache, 1);
+        }
+        useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
+        try (NDManager step = root.newSubManager()) {
+            float[] logits = model.logits(step, ids, segs, false); // [B, V]: each sequence's last token
+            for (int i = 0; i < fresh.size(); i++) {
+                Sequence seq = fresh.get(i);
+                State state = states.get(seq);
+                state.compressor.afterPrefill(state.cache, observations[i] == null
+                        ? PrefillObservation.none(seq.promptLength())
+                        : new PrefillObservation(seq.promptLength(), segs[i].observeWindow(), observations[i]));
+                accept(seq, state, logits, i * v, -1);
+            }
+            for (int i = 0; i < ready.size(); i++) {
+                decoded(ready.get(i), logits, (fresh.size() + i) * v, -1);
+            }
+        } catch (RuntimeException e) {
+            for (Sequence seq : fresh) {
+                fail(seq, e);
+            }
+            for (Sequence seq : ready) {
+                fail(seq, e);
+            }
+        } finally {
+            observed.close();
+        }
+    }
+
+    /** Most tokens {@link #step} runs as one pass. */
+    static final int ONE_PASS_TOKENS = 64;
+
+    /**
+     * After a decode pass: counts the step, takes the token from {@code logits[offset..]} (sampled, or {@code forced}
+     * when not negative; returns its log-probability then) and runs the compressor's decode-time hook when due.
+     */
+    private double decoded(Sequence seq, float[] logits, int offset, int forced) {
+        State state = states.get(seq);
+        state.decodeSteps++;
+        double logProb = accept(seq, state, logits, offset, forced);
+        int every = state.compressor.decodeInterval();
+        if (!seq.isFinished() && every > 0 && state.decodeSteps % every == 0) {
+            state.compressor.duringDecode(state.cache);
+            seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+        }
+        return logProb;
     }
 
     private void decodePass(List<Sequence> part, boolean keepLogits, List<Sequence> batch, List<float[]> result,
@@ -408,21 +514,14 @@ public final class LlamaEngine implements GenerationEngine {
         }
         for (int i = 0; i < b; i++) {
             Sequence seq = part.get(i);
-            State state = states.get(seq);
             if (keepLogits) {
                 result.set(batch.indexOf(seq), java.util.Arrays.copyOfRange(logits, i * v, (i + 1) * v));
             }
-            state.decodeSteps++;
             if (forced == null) {
-                accept(seq, state, logits, i * v, -1);
+                decoded(seq, logits, i * v, -1);
             } else {
                 int slot = batch.indexOf(seq);
-                logProbs[slot] = accept(seq, state, logits, i * v, forced[slot]);
-            }
-            int every = state.compressor.decodeInterval();
-            if (!seq.isFinished() && every > 0 && state.decodeSteps % every == 0) {
-                state.compressor.duringDecode(state.cache);
-                seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+                logProbs[slot] = decoded(seq, logits, i * v, forced[slot]);
             }
         }
     }

@@ -24,8 +24,9 @@ import reactor.core.publisher.Flux;
 /**
  * Continuous batching on one engine thread (never a Netty event loop). There is no decoding phase nor prefill phase
  * (vLLM v1's step model): every step (1) stops cancelled and expired requests, (2) admits waiting requests whose
- * predicted KV fits the budget, (3) prefills them, (4) decodes one token for every other running sequence in one
- * batched call, and (5) streams the new text and releases finished sequences, all within that step.
+ * predicted KV fits the budget, (3) prefills them and (4) decodes one token for every other running sequence — one
+ * engine call, one forward pass when it is small enough — and (5) streams the new text and releases finished
+ * sequences, all within that step.
  */
 public final class Scheduler implements AutoCloseable {
 
@@ -208,8 +209,7 @@ public final class Scheduler implements AutoCloseable {
             }
         }
         List<Ticket> admitted = admit(now);
-        runEngine(admitted, true);
-        runEngine(decoding, false);
+        runEngine(admitted, decoding);
         running.addAll(admitted);
         retire(nanoClock.getAsLong());
         runningCount = running.size();
@@ -278,29 +278,33 @@ public final class Scheduler implements AutoCloseable {
         return admitted;
     }
 
-    /** One batched engine call; a failure fails exactly the sequences of that call. */
-    private void runEngine(List<Ticket> batch, boolean prefill) {
-        if (batch.isEmpty()) {
+    /**
+     * The step's one engine call — prefill of the admitted, decode of the others, in one forward pass where the engine
+     * can (GenerationEngine#step); a failure fails exactly the sequences of that call.
+     */
+    private void runEngine(List<Ticket> admitted, List<Ticket> decoding) {
+        if (admitted.isEmpty() && decoding.isEmpty()) {
             return;
         }
-        List<Sequence> sequences = new ArrayList<>(batch.size());
-        for (Ticket t : batch) {
+        try {
+            engine.step(sequences(admitted), sequences(decoding));
+        } catch (RuntimeException | Error e) {
+            log.warn("Engine step failed for {} sequences: {}", admitted.size() + decoding.size(), e.toString());
+            for (List<Ticket> batch : List.of(admitted, decoding)) {
+                for (Ticket t : batch) {
+                    t.failure = new EngineFailureException("The engine failed while generating: " + e.getMessage(), e);
+                    t.sequence().finish(FinishReason.ERROR);
+                }
+            }
+        }
+    }
+
+    private static List<Sequence> sequences(List<Ticket> tickets) {
+        List<Sequence> sequences = new ArrayList<>(tickets.size());
+        for (Ticket t : tickets) {
             sequences.add(t.sequence());
         }
-        try {
-            if (prefill) {
-                engine.prefill(sequences);
-            } else {
-                engine.decode(sequences);
-            }
-        } catch (RuntimeException | Error e) {
-            log.warn("Engine {} failed for {} sequences: {}", prefill ? "prefill" : "decode", batch.size(),
-                    e.toString());
-            for (Ticket t : batch) {
-                t.failure = new EngineFailureException("The engine failed while generating: " + e.getMessage(), e);
-                t.sequence().finish(FinishReason.ERROR);
-            }
-        }
+        return sequences;
     }
 
     /** Streams each sequence's new text; finished ones leave, give their KV back and get their last event. */
