@@ -50,9 +50,12 @@ class NoLeakTest {
             List<Sequence> running = new ArrayList<>();
             int started = 0;
             long warmRss = 0;
-            int total = 12_000, warmup = 2_000;
+            // warm-up long enough for the JIT and malloc's arenas to settle: run to 40,000 steps, RSS rose 472 -> 485 MB
+            // until about step 10,000 (C2 compiling the one-pass step's paths) and then stayed within 0.1 %
+            int total = 20_000, warmup = 10_000;
             for (int step = 0; step < total; step++) {
-                while (running.size() < 6) {
+                List<Sequence> admitted = new ArrayList<>();
+                while (running.size() + admitted.size() < 6) {
                     int[] prompt = new int[1 + random.nextInt(60)];
                     for (int i = 0; i < prompt.length; i++) {
                         prompt[i] = 3 + random.nextInt(500);
@@ -60,10 +63,10 @@ class NoLeakTest {
                     Sequence s = engine.newSequence("s" + started++, prompt,
                             new SamplingParams(1.0, 0.9, 40, (long) step, 1 + random.nextInt(150), List.of(), true),
                             KvCompressionSpec.NONE);
-                    engine.prefill(List.of(s));
-                    running.add(s);
+                    admitted.add(s);
                 }
-                engine.decode(running);
+                engine.step(admitted, running); // as the scheduler calls it: one pass when it is 64 tokens or fewer
+                running.addAll(admitted);
                 running.removeIf(s -> {
                     if (s.isFinished()) {
                         engine.release(s);
