@@ -1,9 +1,9 @@
 package io.kvpilot.engine;
 
+import ai.djl.ndarray.types.Shape;
 import io.kvpilot.kvcache.DenseKvLayerStore;
 import io.kvpilot.kvcache.KvLayerStore;
 import java.nio.ByteBuffer;
-import ai.djl.ndarray.types.Shape;
 import java.nio.FloatBuffer;
 import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
@@ -23,8 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>A sequence that observes attention for its compression method (the trailing queries of its prompt) gets their
  * probabilities as the libtorch path returns them, {@code [H, W, n]} per layer. Used for passes into dense, unpadded
- * stores out of any sliding window's reach ({@link #qualifies}); other passes run on libtorch. Not thread-safe: the engine thread, with
- * the {@link TwoLanes} helper inside the products and attention.
+ * stores out of any sliding window's reach ({@link #qualifies}); other passes run on libtorch. Not thread-safe: the
+ * engine thread, with the {@link TwoLanes} helper inside the products and attention.
  *
  * <p>Notation as in LlamaModel: N tokens (rows), B sequences, D model dim, H query heads, K kv heads, E head dim, F ffn
  * dim.
@@ -61,7 +61,7 @@ final class VectorForwardPass {
     private float[] proj; // [N, D stride]  o and down products, before they are added to x
     private float[] gateUp; // [N, gateUp stride]
     private float[] hidden; // [N, F]
-    private float[] logits; // [N, V stride]
+    private float[] logits; // [rows returned, V stride]
     private float[] cos; // [N, E/2] this pass's RoPE rotation per token
     private float[] sin;
     private int[] rowSegment = new int[0]; // per token: its sequence,
