@@ -31,7 +31,7 @@ import java.util.Map;
  * matrix, as are gate and up; each RMSNorm weight is multiplied into the columns of the projection that follows it;
  * 1/√headDim is multiplied into the q rows (RoPE is linear, so scaling commutes with it).
  *
- * <p>With the Vector API in the JVM, passes of at most 64 tokens (every decode step, short prompts) run the same
+ * <p>With the Vector API in the JVM, passes of at most 64 tokens (every decode step) and short prompts run the same
  * arithmetic in Java instead ({@link VectorForwardPass}, via {@link #logits}); this file stays the reference and the
  * path for long prompts and for caches the Java pass does not read (quantized, low-rank, ragged, windowed).
  *
@@ -395,7 +395,7 @@ final class LlamaModel implements AutoCloseable {
     private NDArray linear(NDArray x, NDArray weight, NDArray bias) {
         long rows = x.getShape().get(0);
         PackedMatmul.PackedWeight p = packedMatmul == null ? null : packed.get(weight);
-        if (p != null && rows >= PackedMatmul.MIN_ROWS && rows <= PackedMatmul.MAX_ROWS) {
+        if (p != null && rows >= PackedMatmul.MIN_ROWS && rows <= PackedMatmul.DECODE_ROWS) {
             NDArray y = packedMatmul.multiply(x, p, x.getManager(), matmulThreads >= 2 ? lanes().lanes() : null);
             return bias == null ? y : y.add(bias);
         }

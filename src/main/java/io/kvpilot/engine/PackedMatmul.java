@@ -21,7 +21,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class PackedMatmul {
 
     static final int MIN_ROWS = 1;
-    static final int MAX_ROWS = 64;
+    /** Most rows a product takes: the Java forward pass's short prompts ({@link VectorForwardPass#MAX_TOKENS}). */
+    static final int MAX_ROWS = 256;
+    /** Most rows for which the libtorch path hands a product here (decode-sized). */
+    static final int DECODE_ROWS = 64;
 
     /** A weight {@code [out, in]} as panels of 16 output columns, {@code [panels][in][16]}, zero-padded. */
     record PackedWeight(float[] data, int out, int in, int panels) {

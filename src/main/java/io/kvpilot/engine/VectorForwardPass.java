@@ -114,17 +114,35 @@ final class VectorForwardPass {
         }
     }
 
+    /** Most tokens in a pass of any context length: every decode batch the engine forms, and short steps. */
+    static final int DECODE_TOKENS = 64;
+    /** Most tokens in a pass here whose attention is short ({@link #ATTENTION_ENTRIES}). */
+    static final int MAX_TOKENS = PackedMatmul.MAX_ROWS;
     /**
-     * Whether this pass can run here: at most {@value PackedMatmul#MAX_ROWS} tokens, every layer's store dense and
-     * unpadded, no sliding window reached.
+     * Most cache entries the tokens of a pass over {@value #DECODE_TOKENS} tokens may attend over in all: a fresh
+     * prompt of up to ~180 tokens. Attention here is one query row at a time, which loses to libtorch's batched
+     * products as prompts grow (kvpilot-mini, 256-token chunks: 33 ms of attention for a fresh chunk, 238 ms for the
+     * fourth; a 1,024-token prefill ran 7 % slower with its first chunk here), while short prompts gain from the rest of
+     * the pass (128 tokens, JIT warm: kvpilot-mini 2,820–3,290 vs 1,355–1,490 tokens/s, the 110M model 408–566 vs
+     * 376–404; docs/benchmarks.md).
+     */
+    static final long ATTENTION_ENTRIES = 16L * 1024;
+
+    /**
+     * Whether this pass can run here: at most {@value #DECODE_TOKENS} tokens, or at most {@value #MAX_TOKENS} that
+     * attend over at most {@value #ATTENTION_ENTRIES} entries in all; every layer's store dense and unpadded, no
+     * sliding window reached.
      */
     boolean qualifies(LlamaModel.Segment[] segs) {
         int n = 0;
+        long entries = 0;
         for (LlamaModel.Segment seg : segs) {
             if (seg.count() < 1) {
                 return false;
             }
             n += seg.count();
+            long held = seg.cache().positions(); // entries before this pass, at most: compaction only removes
+            entries += seg.count() * held + (long) seg.count() * (seg.count() + 1) / 2;
             for (int l = 0; l < layers.length; l++) {
                 KvLayerStore store = seg.cache().layer(l);
                 if (!(store instanceof DenseKvLayerStore dense) || dense.ragged()
@@ -133,7 +151,7 @@ final class VectorForwardPass {
                 }
             }
         }
-        return n >= PackedMatmul.MIN_ROWS && n <= PackedMatmul.MAX_ROWS;
+        return n >= PackedMatmul.MIN_ROWS && (n <= DECODE_TOKENS || (n <= MAX_TOKENS && entries <= ATTENTION_ENTRIES));
     }
 
     /**
