@@ -214,7 +214,7 @@ class SchedulerTest {
         subscription.dispose();
 
         assertPoolEmpty();
-        assertThat(engine.released).containsExactly("warmup", "seq-1");
+        assertThat(engine.released).filteredOn(id -> !id.startsWith("warmup")).containsExactly("seq-1");
     }
 
     @Test
@@ -230,7 +230,7 @@ class SchedulerTest {
 
         assertPoolEmpty();
         await(() -> scheduler.waitingCount() == 0);
-        assertThat(engine.released).containsExactly("warmup", "seq-1");
+        assertThat(engine.released).filteredOn(id -> !id.startsWith("warmup")).containsExactly("seq-1");
     }
 
     @Test
