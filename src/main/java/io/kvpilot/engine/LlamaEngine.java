@@ -46,6 +46,7 @@ public final class LlamaEngine implements GenerationEngine {
         final KvCompressor compressor;
         final TextStream text;
         int decodeSteps;
+        AttentionSums sums; // while a prompt whose compressor wants them prefills
 
         State(Random random, KvCompressor compressor, TextStream text) {
             this.random = random;
@@ -305,6 +306,28 @@ public final class LlamaEngine implements GenerationEngine {
         return take;
     }
 
+    /** The sequence's attention sums, started at its first prefill piece when its compressor wants them. */
+    private AttentionSums sumsFor(State state) {
+        if (state.sums == null && state.compressor.wantsAttentionSums()) {
+            state.sums = new AttentionSums(state.cache.manager(), cfg.layers());
+        }
+        return state.sums;
+    }
+
+    /** Runs the compression hook on a freshly prefilled cache, then drops what it observed. */
+    private void compressAfterPrefill(Sequence seq, State state, NDArray[] observed, int window) {
+        NDArray[] sums = state.sums == null ? null : state.sums.perLayer();
+        try {
+            state.compressor.afterPrefill(state.cache,
+                    new PrefillObservation(seq.promptLength(), observed == null ? 0 : window, observed, sums));
+        } finally {
+            if (state.sums != null) {
+                state.sums.close();
+                state.sums = null;
+            }
+        }
+    }
+
     private void runPrefillPass(List<Sequence> pending, List<Integer> pass, int[] done, int chunk, boolean keepAll,
             float[][][] allLogits, float[][] lastLogits) {
         LlamaModel.Segment[] segs = new LlamaModel.Segment[pass.size()];
@@ -325,7 +348,7 @@ public final class LlamaEngine implements GenerationEngine {
             boolean last = done[i] + take == prompt.length;
             int window = last ? state.compressor.observationWindow() : 0;
             observations[s] = window > 0 ? new NDArray[cfg.layers()] : null;
-            segs[s] = new LlamaModel.Segment(state.cache, take, window, observations[s], observed);
+            segs[s] = new LlamaModel.Segment(state.cache, take, window, observations[s], observed, sumsFor(state));
         }
         int[] ids = idList.stream().mapToInt(Integer::intValue).toArray();
         useThreads(options.effectiveThreads());
@@ -352,9 +375,7 @@ public final class LlamaEngine implements GenerationEngine {
                 Sequence seq = pending.get(i);
                 if (done[i] == seq.promptLength()) {
                     State state = states.get(seq);
-                    PrefillObservation obs = observations[s] == null ? PrefillObservation.none(seq.promptLength())
-                            : new PrefillObservation(seq.promptLength(), segs[s].observeWindow(), observations[s]);
-                    state.compressor.afterPrefill(state.cache, obs);
+                    compressAfterPrefill(seq, state, observations[s], segs[s].observeWindow());
                 }
             }
         } catch (RuntimeException e) {
@@ -438,7 +459,8 @@ public final class LlamaEngine implements GenerationEngine {
             at += seq.promptLength();
             int window = state.compressor.observationWindow();
             observations[i] = window > 0 ? new NDArray[cfg.layers()] : null;
-            segs[i] = new LlamaModel.Segment(state.cache, seq.promptLength(), window, observations[i], observed);
+            segs[i] = new LlamaModel.Segment(state.cache, seq.promptLength(), window, observations[i], observed,
+                    sumsFor(state));
         }
         for (int i = 0; i < ready.size(); i++) {
             ids[at++] = ready.get(i).lastToken();
@@ -450,9 +472,7 @@ public final class LlamaEngine implements GenerationEngine {
             for (int i = 0; i < fresh.size(); i++) {
                 Sequence seq = fresh.get(i);
                 State state = states.get(seq);
-                state.compressor.afterPrefill(state.cache, observations[i] == null
-                        ? PrefillObservation.none(seq.promptLength())
-                        : new PrefillObservation(seq.promptLength(), segs[i].observeWindow(), observations[i]));
+                compressAfterPrefill(seq, state, observations[i], segs[i].observeWindow());
                 accept(seq, state, logits, i * v, -1);
             }
             for (int i = 0; i < ready.size(); i++) {

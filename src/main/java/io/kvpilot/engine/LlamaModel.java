@@ -40,10 +40,15 @@ import java.util.Map;
  */
 final class LlamaModel implements AutoCloseable {
 
-    /** One sequence's share of a packed step: {@code count} tokens appended to {@code cache} from its position on. */
-    record Segment(SequenceKvCache cache, int count, int observeWindow, NDArray[] observed, NDManager observedManager) {
+    /**
+     * One sequence's share of a packed step: {@code count} tokens appended to {@code cache} from its position on; the
+     * attention of its last {@code observeWindow} queries goes to {@code observed}, and with {@code sums} the attention
+     * of all its queries is summed there (H2O).
+     */
+    record Segment(SequenceKvCache cache, int count, int observeWindow, NDArray[] observed, NDManager observedManager,
+            AttentionSums sums) {
         static Segment of(SequenceKvCache cache, int count) {
-            return new Segment(cache, count, 0, null, null);
+            return new Segment(cache, count, 0, null, null, null);
         }
     }
 
@@ -360,6 +365,9 @@ final class LlamaModel implements AutoCloseable {
             int w = Math.min(seg.observeWindow(), t);
             seg.observed()[layer] = probs.get(seg.observedManager(), new NDIndex().addAllDim(2).addSliceDim(t - w, t))
                     .reshape(k * g, w, n); // [H, W, n]
+        }
+        if (seg.sums() != null) { // every query's attention, for H2O
+            seg.sums().add(layer, probs.sum(new int[] {2}).reshape(k * g, n)); // [H, n]
         }
         return probs.reshape(k, (long) g * t, n).matMul(values) // [K, G T, E]
                 .reshape(k, g, t, e).transpose(2, 0, 1, 3).reshape(t, (long) k * g * e); // [T, H E]

@@ -137,7 +137,7 @@ final class VectorForwardPass {
         int n = 0;
         long entries = 0;
         for (LlamaModel.Segment seg : segs) {
-            if (seg.count() < 1) {
+            if (seg.count() < 1 || seg.sums() != null) { // no attention matrix to sum here
                 return false;
             }
             n += seg.count();

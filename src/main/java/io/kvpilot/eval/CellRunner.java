@@ -106,12 +106,23 @@ public final class CellRunner implements AutoCloseable {
         NDArray[] keys;
         NDArray[] values;
         NDArray[] attention;
+        NDArray[] sums;
         int length;
         int window;
+        final boolean wantsSums;
+
+        Captured(boolean wantsSums) {
+            this.wantsSums = wantsSums;
+        }
 
         @Override
         public int observationWindow() {
             return KvMethods.OBSERVATION_WINDOW;
+        }
+
+        @Override
+        public boolean wantsAttentionSums() {
+            return wantsSums; // for h2o: the capture then prefills on libtorch, as a real h2o prefill does
         }
 
         @Override
@@ -120,6 +131,7 @@ public final class CellRunner implements AutoCloseable {
             keys = new NDArray[n];
             values = new NDArray[n];
             attention = obs.attention() == null ? null : new NDArray[n];
+            sums = obs.attentionSums() == null ? null : new NDArray[n];
             length = obs.promptLength();
             window = obs.window();
             try (NDManager tmp = cache.manager().newSubManager()) {
@@ -128,6 +140,9 @@ public final class CellRunner implements AutoCloseable {
                     values[l] = own(cache.layer(l).values(tmp).duplicate());
                     if (attention != null) {
                         attention[l] = own(obs.attention(l).duplicate());
+                    }
+                    if (sums != null) {
+                        sums[l] = own(obs.attentionSums(l).duplicate());
                     }
                 }
             }
@@ -173,8 +188,8 @@ public final class CellRunner implements AutoCloseable {
                 cache.replaceLayer(l, store);
             }
             cache.advance(captured.length - 1);
-            PrefillObservation obs = captured.attention == null ? PrefillObservation.none(captured.length)
-                    : new PrefillObservation(captured.length, captured.window, captured.attention);
+            PrefillObservation obs = new PrefillObservation(captured.length,
+                    captured.attention == null ? 0 : captured.window, captured.attention, captured.sums);
             method.afterPrefill(cache, obs);
             bytes = cache.bytes();
         }
@@ -200,7 +215,8 @@ public final class CellRunner implements AutoCloseable {
         if (forced.length == 0) {
             throw new IllegalArgumentException("at least one forced token");
         }
-        try (Captured captured = new Captured()) {
+        boolean sums = specs.stream().anyMatch(spec -> registry.create(spec).wantsAttentionSums());
+        try (Captured captured = new Captured(sums)) {
             Sequence cap = engine.newSequence("capture", context, SamplingParams.greedy(1), hookSpec(captured));
             engine.prefill(List.of(cap));
             engine.release(cap);

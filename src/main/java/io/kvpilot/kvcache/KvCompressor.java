@@ -26,6 +26,14 @@ public interface KvCompressor {
         return 0;
     }
 
+    /**
+     * Whether {@link #afterPrefill} wants {@link PrefillObservation#attentionSums} (every prompt query's attention,
+     * summed): the prompt then prefills on the engine's libtorch path, which keeps the attention matrix.
+     */
+    default boolean wantsAttentionSums() {
+        return false;
+    }
+
     /** Compresses the freshly prefilled cache. Tensors in {@code observation} are freed after the call. */
     void afterPrefill(SequenceKvCache cache, PrefillObservation observation);
 

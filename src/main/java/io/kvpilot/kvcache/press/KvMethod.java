@@ -37,6 +37,11 @@ public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int
         return spec.method();
     }
 
+    @Override
+    public boolean wantsAttentionSums() {
+        return press != null && press.ratio() > 0 && press.scorer().usesAccumulatedAttention(); // ratio 0 evicts nothing
+    }
+
     /** Entries kept per head of {@code view}'s layer. */
     public KeepPlan plan(LayerView view) {
         return press == null ? KeepPlan.all(view.kvHeads(), view.tokens()) : press.plan(view);
@@ -71,6 +76,12 @@ public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int
             int kvHeads = cache.layout().kvHeads();
             window = Scoped.run(scope, s -> WindowAttention.reduceToKvHeads(attn, kvHeads), attn);
         }
-        return new LayerView(layer, cache.layerCount(), store.keys(scope), store.values(scope), window, null);
+        NDArray sums = observation == null ? null : observation.attentionSums(layer);
+        NDArray accumulated = null;
+        if (sums != null && press != null && press.scorer().usesAccumulatedAttention()) {
+            int kvHeads = cache.layout().kvHeads();
+            accumulated = Scoped.run(scope, s -> WindowAttention.sumsToKvHeads(sums, kvHeads), sums);
+        }
+        return new LayerView(layer, cache.layerCount(), store.keys(scope), store.values(scope), window, accumulated);
     }
 }

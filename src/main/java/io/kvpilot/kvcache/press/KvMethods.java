@@ -37,13 +37,13 @@ public final class KvMethods implements KvCompressors {
         m.register("none", spec -> new KvMethod(spec, null, KvFormat.forBits(spec.bits()), 0));
         Map<String, Scorer> scorers = new LinkedHashMap<>();
         scorers.put("streaming_llm", new StreamingLlmScorer(4));
-        scorers.put("h2o", new H2oScorer(0.5));
+        scorers.put("h2o", new H2oScorer());
         scorers.put("snapkv", new SnapKvScorer(5));
         scorers.put("tova", new TovaScorer());
         scorers.put("knorm", new KnormScorer());
         scorers.put("keydiff", new KeyDiffScorer());
         scorers.forEach((name, scorer) -> m.register(name, eviction(scorer, BudgetSchedule.UNIFORM, HeadAllocation.UNIFORM)));
-        m.register("pyramidkv", eviction(new SnapKvScorer(5), new PyramidBudget(20), HeadAllocation.UNIFORM));
+        m.register("pyramidkv", eviction(new SnapKvScorer(5), new PyramidBudget(20, OBSERVATION_WINDOW), HeadAllocation.UNIFORM));
         scorers.forEach((name, scorer) ->
                 m.register("adakv_" + name, eviction(scorer, BudgetSchedule.UNIFORM, new AdaKvHeads(0.2))));
         scorers.forEach((name, scorer) -> m.register("chunkkv_" + name,

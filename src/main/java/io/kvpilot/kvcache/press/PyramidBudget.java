@@ -5,47 +5,53 @@ package io.kvpilot.kvcache.press;
  * schedule; lower layers attend broadly, upper layers focus on few tokens.
  *
  * <p>Cai et al., "PyramidKV: Dynamic KV Cache Compression based on Pyramidal Information Funneling",
- * arXiv:2406.02069. The top layer gets {@code mean / beta}; the bottom layer {@code 2 mean - mean / beta}; budgets
- * that would exceed the tokens cached are capped and their excess goes to the next layers down the pyramid.
+ * arXiv:2406.02069, with the budget formula of its reference code as kvpress's {@code PyramidKVPress} applies it:
+ * the pyramid spans {@code [min, max]} with {@code max + min = 2 T (1 - ratio)} and {@code min = max / beta}-ish,
+ * every layer's budget stays within {@code [window, T - window]}, and when no such pyramid exists (short prompts,
+ * high ratios) every layer keeps the uniform {@code T (1 - ratio)}. Rounding is half-to-even, as Python's
+ * {@code round}.
  *
- * @param beta how steep the pyramid is ({@code > 1}; the paper uses 20)
+ * @param beta how steep the pyramid is ({@code >= 1}; the paper uses 20)
+ * @param window the observation window, which every layer keeps on top of its pyramid share
  */
-public record PyramidBudget(double beta) implements BudgetSchedule {
+public record PyramidBudget(double beta, int window) implements BudgetSchedule {
 
     public PyramidBudget {
         if (!(beta >= 1.0)) {
             throw new IllegalArgumentException("beta must be >= 1, got " + beta);
         }
+        if (window < 0) {
+            throw new IllegalArgumentException("window must be >= 0, got " + window);
+        }
     }
 
     @Override
     public int keep(int layer, int numLayers, int tokens, double ratio) {
-        return schedule(numLayers, tokens, ratio)[layer];
+        if (ratio == 0.0) {
+            return tokens;
+        }
+        double maxCapacity = window + tokens * (1.0 - ratio);
+        double min = (maxCapacity - window) / beta;
+        double max = (maxCapacity - window) * 2 - min;
+        if (max >= tokens - window) {
+            max = tokens - window;
+            min = (maxCapacity - window) * 2 - max;
+        }
+        int budget;
+        if (!(tokens >= max && max >= min && min >= window) || numLayers == 1) {
+            budget = (int) Math.rint(tokens * (1.0 - ratio)); // the uniform fallback (SnapKV)
+        } else {
+            double step = (max - min) / (numLayers - 1);
+            budget = (int) Math.rint(max - layer * step);
+        }
+        return Math.max(1, Math.min(tokens, budget));
     }
 
-    /** Budgets of all layers (their sum is {@code numLayers} times the uniform budget, up to rounding). */
+    /** Budgets of all layers. */
     public int[] schedule(int numLayers, int tokens, double ratio) {
-        int mean = BudgetSchedule.uniformKeep(tokens, ratio);
         int[] out = new int[numLayers];
-        if (ratio == 0.0 || numLayers == 1) {
-            java.util.Arrays.fill(out, mean);
-            return out;
-        }
-        double min = mean / beta;
-        double max = 2.0 * mean - min;
-        long excess = 0;
         for (int l = 0; l < numLayers; l++) {
-            double b = max - (max - min) * l / (numLayers - 1);
-            out[l] = (int) Math.max(1, Math.round(b));
-            if (out[l] > tokens) {
-                excess += out[l] - tokens;
-                out[l] = tokens;
-            }
-        }
-        for (int l = 0; l < numLayers && excess > 0; l++) { // hand the capped excess down the pyramid
-            int add = (int) Math.min(excess, tokens - out[l]);
-            out[l] += add;
-            excess -= add;
+            out[l] = keep(l, numLayers, tokens, ratio);
         }
         return out;
     }

@@ -52,6 +52,12 @@ public final class WindowAttention {
         return attention.reshape(kvHeads, s.get(0) / kvHeads, s.get(1), s.get(2)).mean(new int[] {1});
     }
 
+    /** Averages attention sums {@code [heads, T]} onto {@code kvHeads} KV heads. */
+    public static NDArray sumsToKvHeads(NDArray sums, int kvHeads) {
+        Shape s = sums.getShape();
+        return sums.reshape(kvHeads, s.get(0) / kvHeads, s.get(1)).mean(new int[] {1});
+    }
+
     static NDArray lastRow(NDArray attention) {
         return attention.get(new NDIndex(":, -1, :"));
     }

@@ -37,7 +37,10 @@ final class KvFixtures {
         return cache;
     }
 
-    /** Causal softmaxed attention rows of the last {@code window} positions for {@code heads} query heads. */
+    /**
+     * Causal softmaxed attention rows of the last {@code window} positions for {@code heads} query heads, and attention
+     * sums over all positions as if every query had attended like those rows (positive, [heads, tokens]).
+     */
     static PrefillObservation observation(NDManager m, int layers, int heads, int window, int tokens, long seed) {
         Random rnd = new Random(seed);
         NDArray[] attn = new NDArray[layers];
@@ -59,6 +62,14 @@ final class KvFixtures {
             }
             attn[l] = m.create(a, new Shape(heads, window, tokens));
         }
-        return new PrefillObservation(tokens, window, attn);
+        NDArray[] sums = new NDArray[layers];
+        for (int l = 0; l < layers; l++) {
+            float[] s = new float[heads * tokens];
+            for (int i = 0; i < s.length; i++) {
+                s[i] = (float) Math.exp(rnd.nextGaussian()) * (tokens - i % tokens);
+            }
+            sums[l] = m.create(s, new Shape(heads, tokens));
+        }
+        return new PrefillObservation(tokens, window, attn, sums);
     }
 }

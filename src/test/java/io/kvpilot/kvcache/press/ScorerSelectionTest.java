@@ -123,11 +123,12 @@ class ScorerSelectionTest {
     }
 
     @Test
-    void tovaKeepsWhatTheLastQueryAttendsAndTheLastEntry() {
+    void tovaKeepsWhatTheLastQueryAttendsAveragedOverHeadsAndTheLastEntry() {
         float[][] attn = {{.3f, 0, .2f, 0, 0, .4f, 0, 0, 0, .1f}, {0, .5f, 0, 0, .3f, 0, 0, .2f, 0, 0}};
+        // head mean {.15, .25, .1, 0, .15, .2, 0, .1, 0, .05}: entries 1 and 5, plus the last, in both heads
         KeepPlan plan = Press.uniform(new TovaScorer(), 0.7).plan(view(flat(2, 10), attn));
-        assertThat(plan.kept()[0]).containsExactly(0, 5, 9);
-        assertThat(plan.kept()[1]).containsExactly(1, 4, 9);
+        assertThat(plan.kept()[0]).containsExactly(1, 5, 9);
+        assertThat(plan.kept()[1]).containsExactly(1, 5, 9);
     }
 
     @Test
@@ -140,30 +141,34 @@ class ScorerSelectionTest {
     }
 
     @Test
-    void h2oKeepsHeavyHittersAndRecentEntries() {
-        float[][] acc = {{9, 0, 8, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 7, 6, 0, 0, 0, 0}};
+    void h2oKeepsTheEntriesWithTheMostAttentionPerQueryThatSawThem() {
+        // summed attention; entry i of 10 was seen by 10 - i prefill queries, so late entries weigh more per query
+        float[][] acc = {{9, 0, 0, 0, 0, 0, 0, 0, 2, 1.5f}, {0, 0, 0, 0, 7, 6, 0, 0, 0, 0}};
         float[] a = new float[20];
         for (int h = 0; h < 2; h++) {
             System.arraycopy(acc[h], 0, a, h * 10, 10);
         }
         LayerView v = view(flat(2, 10), null);
         LayerView withAcc = new LayerView(0, 1, v.keys(), v.values(), null, m.create(a, new Shape(2, 10)));
-        KeepPlan plan = Press.uniform(new H2oScorer(0.5), 0.6).plan(withAcc); // 4 kept: 2 heavy + 2 recent
-        assertThat(plan.kept()[0]).containsExactly(0, 2, 8, 9);
-        assertThat(plan.kept()[1]).containsExactly(4, 5, 8, 9);
+        KeepPlan plan = Press.uniform(new H2oScorer(), 0.8).plan(withAcc); // 2 kept
+        assertThat(plan.kept()[0]).as("0.9, 1.0, 1.5 per query").containsExactly(8, 9);
+        assertThat(plan.kept()[1]).as("7/6 and 6/5 per query").containsExactly(4, 5);
     }
 
     @Test
-    void pyramidBudgetsShrinkWithDepthAndKeepTheUniformTotal() {
-        PyramidBudget p = new PyramidBudget(20);
-        int[] b = p.schedule(8, 1000, 0.75);
-        for (int l = 1; l < b.length; l++) {
-            assertThat(b[l]).isLessThanOrEqualTo(b[l - 1]);
-        }
-        assertThat(b[0]).isGreaterThan(b[7] * 5);
-        assertThat(IntStream.of(b).sum()).isBetween(8 * 250 - 8, 8 * 250 + 8);
+    void pyramidBudgetsFollowKvpressWithinTheWindowBounds() {
+        PyramidBudget p = new PyramidBudget(20, 32);
+        // T 4000, ratio 0.5: min 100, max 3900, a step of 542.857 per layer, rounded half to even
+        assertThat(p.schedule(8, 4000, 0.5)).containsExactly(3900, 3357, 2814, 2271, 1729, 1186, 643, 100);
+        assertThat(IntStream.of(p.schedule(8, 4000, 0.5)).sum()).isEqualTo(8 * 2000);
+        // the pyramid's bottom would fall below the window: every layer keeps the uniform share (SnapKV)
+        assertThat(p.schedule(8, 1000, 0.75)).containsOnly(250);
+        assertThat(p.schedule(8, 100, 0.25)).containsOnly(75);
         assertThat(p.schedule(8, 1000, 0.0)).containsOnly(1000);
-        assertThat(IntStream.of(p.schedule(8, 100, 0.25)).max().getAsInt()).isLessThanOrEqualTo(100);
+        // max capped at T - window: the top layers share what the bottom cannot take
+        int[] capped = p.schedule(8, 4000, 0.25);
+        assertThat(capped[0]).isEqualTo(4000 - 32);
+        assertThat(IntStream.of(capped).sum()).isBetween(8 * 3000 - 4, 8 * 3000 + 4);
     }
 
     @Test
@@ -208,6 +213,6 @@ class ScorerSelectionTest {
         assertThatThrownBy(() -> new StreamingLlmScorer(-1)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Press.uniform(new KnormScorer(), 1.0)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> new AdaKvHeads(1.5)).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new PyramidBudget(0.5)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new PyramidBudget(0.5, 32)).isInstanceOf(IllegalArgumentException.class);
     }
 }
