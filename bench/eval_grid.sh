@@ -29,13 +29,13 @@ eval_run() {
 
 run() {
     case "$1" in
-        # design.md's eviction methods at 16 and 4 bits, quantization alone at 8/4/2, the uncompressed baseline
+        # the evaluation protocol's eviction methods at 16 and 4 bits, quantization alone at 8/4/2, the uncompressed baseline
         base) eval_run base --methods "$EVICTION" --hybrid-bits 16,4 ;;
         # the query-agnostic novelty scorer, alone, head-wise and chunked, at every bit width
         keydiff) eval_run keydiff --bits 16 --methods keydiff,chunkkv_keydiff,adakv_keydiff --hybrid-bits 16,8,4,2 ;;
         # attention compression: low-rank keys (fp32 values, so 16 bits only)
         lowrank) eval_run lowrank --bits 16 --methods lowrank_keys --hybrid-bits 16 ;;
-        # the remaining hybrids: design.md's eviction methods at 8 and 2 bits
+        # the remaining hybrids: the evaluation protocol's eviction methods at 8 and 2 bits
         hybrids) eval_run hybrids --bits 16 --methods "$EVICTION" --ratios 0.25,0.5,0.75,0.9 --hybrid-bits 8,2 ;;
         merge) merge ;;
         *) echo "unknown run '$1' (base | keydiff | lowrank | hybrids | merge)" >&2; exit 2 ;;

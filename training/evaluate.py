@@ -146,7 +146,7 @@ def render_card(model_dir, ev, summ, src):
     a("")
     a("The default model embedded in KVPilot: a tiny LLaMA-architecture causal language model trained from scratch "
       "on public-domain and permissively licensed English text, plus synthetic long-context retrieval data so that "
-      "KV-cache compression can be evaluated on it (passkey / multi-key retrieval, design.md section 4). It writes "
+      "KV-cache compression can be evaluated on it (passkey / multi-key retrieval, docs/architecture.md section 4). It writes "
       "simple, old-fashioned story-like English and documentation-like prose; it is not an assistant and knows "
       "little about the world. It exists so that the service starts and can be tested and benchmarked on a CPU "
       "without downloading anything.")

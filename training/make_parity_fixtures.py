@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Engine-correctness fixtures (design.md section 5): small random HF checkpoints + transformers reference outputs.
+"""Engine-correctness fixtures (docs/architecture.md section 5): small random HF checkpoints + transformers reference outputs.
 
     python3 training/make_parity_fixtures.py --out src/test/resources/parity            # the 4 random fixtures
     python3 training/make_parity_fixtures.py --out src/test/resources/parity \

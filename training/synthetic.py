@@ -2,7 +2,7 @@
 and the synthetic training data generator that uses the very same formats.
 
 Everything above the line "TRAINING DATA" is pure Python with no dependencies and defines the evaluation prompts
-(design.md section 4). A tokenizer enters only through `count_tokens(text) -> int`, which must return the number of
+(docs/architecture.md section 4). A tokenizer enters only through `count_tokens(text) -> int`, which must return the number of
 tokens of `text` INCLUDING the BOS token that the tokenizer's post-processor adds (the KVPilot tokenizer adds `<s>`).
 
 Passkey prompt (L = context length in tokens, pct = depth in percent, t = trial index):

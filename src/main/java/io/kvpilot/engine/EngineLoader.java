@@ -45,7 +45,7 @@ public final class EngineLoader {
     /**
      * Intra-op threads for libtorch, set before the first op. One inter-op thread: the engine runs ops from one thread.
      * OMP_WAIT_POLICY=PASSIVE must be in the environment (the JVM cannot set it): spinning OpenMP workers make decode
-     * ~10× slower on a busy 2-core machine (djl-notes).
+     * ~10× slower on a busy 2-core machine (docs/djl-notes.md).
      */
     static synchronized void configureThreads(int threads) {
         System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));

@@ -27,7 +27,7 @@ import java.util.Map;
  * back), so every projection and MLP runs once per step over all sequences. Only attention runs per sequence, against
  * that sequence's {@link KvLayerStore}s — the one way K/V are read.
  *
- * <p>Load-time folding (fewer ops per step, which is what costs at this model size — see djl-notes): q, k and v are one
+ * <p>Load-time folding (fewer ops per step, which is what costs at this model size — see docs/djl-notes.md): q, k and v are one
  * matrix, as are gate and up; each RMSNorm weight is multiplied into the columns of the projection that follows it;
  * 1/√headDim is multiplied into the q rows (RoPE is linear, so scaling commutes with it).
  *

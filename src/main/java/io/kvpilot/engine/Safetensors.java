@@ -104,7 +104,7 @@ final class Safetensors {
                 }
             }
             case "BF16": {
-                // libtorch's BF16 path aborts the JVM here (djl-notes): widen to fp32 in Java, bits << 16 is exact
+                // libtorch's BF16 path aborts the JVM here (docs/djl-notes.md): widen to fp32 in Java, bits << 16 is exact
                 ByteBuffer wide = ByteBuffer.allocateDirect(Math.toIntExact(bytes * 2)).order(ByteOrder.LITTLE_ENDIAN);
                 while (raw.hasRemaining()) {
                     wide.putInt((raw.getShort() & 0xffff) << 16);

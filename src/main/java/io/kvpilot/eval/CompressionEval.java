@@ -19,7 +19,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Issue 4's quality evaluation (design.md §4) on the default model: perplexity ratio on held-out text, passkey
+ * The quality evaluation of docs/architecture.md §4 on the default model: perplexity ratio on held-out text, passkey
  * retrieval by depth and length, multi-key retrieval — over methods × ratios × bits. Query-agnostic: only the context
  * is compressed; the question (or the scored text) is fed afterwards. Writes a per-trial CSV as it goes (so a run cut
  * short still reports what it measured), then an aggregate CSV, PNG plots and the markdown table.

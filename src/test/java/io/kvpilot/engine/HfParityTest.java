@@ -23,7 +23,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Parity with Hugging Face transformers (design.md §5) on every fixture under {@code src/test/resources/parity/}:
+ * Parity with Hugging Face transformers (docs/architecture.md §5) on every fixture under {@code src/test/resources/parity/}:
  * logits at every prompt position and over 32 greedy decode steps within 1e-3 of the reference, the same greedy
  * tokens — each sequence alone, and the fixture's 3 sequences (different lengths) prefilled and decoded together.
  */

@@ -31,7 +31,7 @@ public final class KvMethods implements KvCompressors {
 
     private final Map<String, Factory> factories = new LinkedHashMap<>();
 
-    /** The built-in methods of design.md §2 plus AdaKV variants and low-rank keys. */
+    /** The built-in methods of docs/architecture.md §2 plus AdaKV and ChunkKV variants and low-rank keys. */
     public static KvMethods defaults() {
         KvMethods m = new KvMethods();
         m.register("none", spec -> new KvMethod(spec, null, KvFormat.forBits(spec.bits()), 0));

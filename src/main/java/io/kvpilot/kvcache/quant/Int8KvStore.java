@@ -8,7 +8,7 @@ import io.kvpilot.kvcache.KvBlockPool;
 /**
  * int8 keys and values with one symmetric fp32 scale per token and head ({@code |error| <= scale / 2}). Attention
  * never needs fp32 keys: {@link #attend} casts the int8 block to fp32 inside the step and applies the per-token scales
- * to the scores (keys) and to the probabilities (values), which runs at about fp32 speed (djl-notes, "int8 K/V").
+ * to the scores (keys) and to the probabilities (values), which runs at about fp32 speed (docs/djl-notes.md, "int8 K/V").
  * {@link #keys}/{@link #values} dequantize for this step only, for an engine that does its own attention.
  */
 public final class Int8KvStore extends QuantizedStore implements DirectAttention {

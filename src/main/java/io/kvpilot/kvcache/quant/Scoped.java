@@ -6,7 +6,7 @@ import java.util.function.Function;
 
 /**
  * Runs one computation over held arrays in a throw-away manager: every op's result lands there (an op's result belongs
- * to its first operand's manager, see djl-notes "manager-ownership leak trap"), the held arrays go back to their owner,
+ * to its first operand's manager, see docs/djl-notes.md "manager-ownership leak trap"), the held arrays go back to their owner,
  * and only the result survives, in {@code resultOwner}.
  */
 public final class Scoped {
