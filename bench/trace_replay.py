@@ -48,7 +48,7 @@ MULTIKEY_INTRO = ("There are several keys with values hidden inside a lot of irr
                   "Find them and memorize them.")
 NAMES = ["apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "candle", "forest", "silver", "garden",
          "rocket", "window", "dragon", "pepper", "castle"]
-TOKENS_PER_FILLER_UNIT = 23  # measured with the default model's tokenizer; the real count comes back in usage
+TOKENS_PER_FILLER_UNIT = 24  # measured with the default model's tokenizer; the real count comes back in usage
 
 # Trace families: the mix and the burst shape differ, so a policy tuned on one is reported on the other.
 FAMILIES = {
