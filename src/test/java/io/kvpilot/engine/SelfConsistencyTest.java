@@ -62,19 +62,22 @@ class SelfConsistencyTest {
 
     @Test
     void decodeStepsMatchFullPrefillLogits() {
-        Sequence a = seq("a", prompt(5, 1), 12);
+        int steps = 35;
+        Sequence a = seq("a", prompt(5, 1), steps + 1);
         engine.prefill(List.of(a));
         List<float[]> rows = new ArrayList<>();
-        for (int i = 0; i < 10; i++) {
+        for (int i = 0; i < steps; i++) {
             rows.add(engine.decodeWithLogits(List.of(a)).get(0));
         }
-        // the same tokens fed as one prompt (40 tokens, prefilled in chunks of 16) give the same logits row by row
-        int[] all = new int[5 + 10];
+        // the same tokens fed as one prompt (40 tokens, prefilled in pieces of 16, 16 and 8) give the same logits
+        int[] all = new int[5 + steps];
         System.arraycopy(prompt(5, 1), 0, all, 0, 5);
-        System.arraycopy(a.generatedIds(), 0, all, 5, 10);
+        System.arraycopy(a.generatedIds(), 0, all, 5, steps);
+        assertEquals(40, all.length);
         Sequence b = seq("b", all, 1);
         float[][] full = engine.prefillWithLogits(List.of(b)).get(0);
-        for (int i = 0; i < 10; i++) {
+        assertEquals(40, full.length);
+        for (int i = 0; i < steps; i++) {
             assertTrue(maxDiff(full[5 + i], rows.get(i)) < 1e-4, "row " + i + ": " + maxDiff(full[5 + i], rows.get(i)));
         }
         engine.release(a);

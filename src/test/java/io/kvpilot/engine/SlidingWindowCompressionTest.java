@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvMethods;
+import io.kvpilot.kvcache.quant.Int8KvStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,18 +27,24 @@ class SlidingWindowCompressionTest {
                 .replace("\"model_type\": \"llama\"", "\"model_type\": \"mistral\"");
         json = json.substring(0, json.lastIndexOf('}')) + ", \"sliding_window\": 16}";
         Files.writeString(config, json);
-        try (LlamaEngine engine = EngineLoader.load(model, EngineOptions.defaults())) {
-            int[] prompt = {3, 4, 5, 6, 7, 8, 9, 10};
+        // the real methods: an engine without them would store int8 requests dense and prove nothing
+        try (LlamaEngine engine = EngineLoader.load(model, EngineOptions.defaults().withCompressors(KvMethods.defaults()))) {
+            int[] prompt = new java.util.Random(4).ints(24, 3, 97).toArray(); // longer than the 16-token window
             SamplingParams greedy = SamplingParams.greedy(4);
             assertThatThrownBy(() -> engine.newSequence("e", prompt, greedy, new KvCompressionSpec("snapkv", 0.5, 16)))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sliding window");
             Sequence quantized = engine.newSequence("q", prompt, greedy, new KvCompressionSpec("none", 0, 8));
             engine.prefill(List.of(quantized));
+            for (int l = 0; l < engine.kvCache(quantized).layerCount(); l++) {
+                assertThat(engine.kvCache(quantized).layer(l)).isInstanceOf(Int8KvStore.class);
+            }
+            assertThat(engine.kvCache(quantized).bytes()).isLessThan(engine.kvCache(quantized).bytesUncompressed());
             for (int i = 0; i < 3 && !quantized.isFinished(); i++) {
                 engine.decode(List.of(quantized));
             }
-            assertThat(quantized.generatedCount()).isPositive();
+            assertThat(quantized.generatedCount()).isEqualTo(4); // prefill's token and three decoded past the window
             engine.release(quantized);
+            assertThat(engine.kvPool().bytesInUse()).isZero();
         }
     }
 }

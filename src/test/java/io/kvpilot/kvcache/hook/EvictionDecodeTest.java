@@ -57,6 +57,11 @@ class EvictionDecodeTest {
             }
 
             @Override
+            public boolean wantsAttentionSums() {
+                return true; // for h2o
+            }
+
+            @Override
             public void afterPrefill(SequenceKvCache cache, PrefillObservation obs) {
                 KvMethod m = registry.create(new KvCompressionSpec(method, 0.5, 16));
                 List<KeepPlan> layerPlans = new ArrayList<>();
@@ -102,7 +107,8 @@ class EvictionDecodeTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"snapkv", "adakv_snapkv", "pyramidkv", "streaming_llm", "knorm", "keydiff", "chunkkv_keydiff"})
+    @ValueSource(strings = {"snapkv", "adakv_snapkv", "pyramidkv", "streaming_llm", "knorm", "keydiff", "chunkkv_keydiff",
+        "h2o", "tova"})
     void decodingAfterEvictionMatchesTheMaskedFullCache(String method) {
         List<List<KeepPlan>> plans = new ArrayList<>();
         List<float[]> evicted = run(method, false, plans);
