@@ -197,6 +197,19 @@ class CompletionApiTest {
     }
 
     @Test
+    void modelsRetrieveAnswersTheServedModelAndA404ForAnother() {
+        JsonNode r = json.readTree(client.get().uri("/v1/models/fake-model").header("Authorization", "Bearer test-key")
+                .exchange().expectStatus().isOk().expectBody().returnResult().getResponseBody());
+        assertThat(r.get("id").stringValue()).isEqualTo("fake-model");
+        assertThat(r.get("object").stringValue()).isEqualTo("model");
+
+        JsonNode missing = json.readTree(client.get().uri("/v1/models/gpt-4o").header("Authorization", "Bearer test-key")
+                .exchange().expectStatus().isNotFound().expectBody().returnResult().getResponseBody());
+        assertThat(missing.get("error").get("code").stringValue()).isEqualTo("model_not_found");
+        assertThat(missing.get("error").get("param").stringValue()).isEqualTo("model");
+    }
+
+    @Test
     void tokenizeAndDetokenizeRoundTrip() {
         JsonNode tokens = post("/tokenize", """
                 {"prompt": "abc"}""");
