@@ -210,6 +210,18 @@ class CompletionApiTest {
     }
 
     @Test
+    void everyResponseCarriesARequestIdTheCallersWhenWellFormed() {
+        String echoed = client.get().uri("/v1/models").header("Authorization", "Bearer test-key")
+                .header("x-request-id", "gateway-42.a").exchange().expectStatus().isOk()
+                .returnResult(String.class).getResponseHeaders().getFirst("x-request-id");
+        assertThat(echoed).isEqualTo("gateway-42.a");
+        String generated = client.get().uri("/v1/models").header("x-request-id", "bad id\twith spaces")
+                .exchange().expectStatus().isUnauthorized() // a refusal carries one too
+                .returnResult(String.class).getResponseHeaders().getFirst("x-request-id");
+        assertThat(generated).startsWith("req-").hasSizeGreaterThan(20);
+    }
+
+    @Test
     void tokenizeAndDetokenizeRoundTrip() {
         JsonNode tokens = post("/tokenize", """
                 {"prompt": "abc"}""");
