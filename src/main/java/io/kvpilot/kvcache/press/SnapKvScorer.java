@@ -23,20 +23,24 @@ public record SnapKvScorer(int kernel) implements Scorer {
     @Override
     public NDArray score(LayerView view, int keep) {
         NDArray attn = view.requireWindowAttention("snapkv"); // [kvH, W, T]
-        int w = (int) attn.getShape().get(1);
         int t = view.tokens();
+        int w = Math.min((int) attn.getShape().get(1), t);
+        int n = t - w; // entries before the window: the only ones scored (the window is always kept)
         NDArray mean = attn.mean(new int[] {1}); // [kvH, T]
-        // Average pool, stride 1, same padding with zeros (counts the padding, as torch's avg_pool1d does).
+        // Average pool over those n entries alone, stride 1, zero padding counted (torch's avg_pool1d, as SnapKV's
+        // reference pools): an entry next to the window is not lifted by the window's own attention.
         int half = kernel / 2;
-        NDArray padded = mean.getManager().zeros(new ai.djl.ndarray.types.Shape(view.kvHeads(), t + 2L * half));
-        padded.set(new NDIndex(":, " + half + ":" + (half + t)), mean);
-        NDArray pooled = padded.get(new NDIndex(":, 0:" + t));
+        NDArray padded = mean.getManager().zeros(new ai.djl.ndarray.types.Shape(view.kvHeads(), n + 2L * half));
+        if (n > 0) {
+            padded.set(new NDIndex(":, " + half + ":" + (half + n)), mean.get(new NDIndex(":, 0:" + n)));
+        }
+        NDArray pooled = padded.get(new NDIndex(":, 0:" + n));
         for (int i = 1; i < kernel; i++) {
-            pooled = pooled.add(padded.get(new NDIndex(":, " + i + ":" + (i + t))));
+            pooled = pooled.add(padded.get(new NDIndex(":, " + i + ":" + (i + n))));
         }
         pooled = pooled.div(kernel);
-        pooled.set(new NDIndex(":, -" + Math.min(w, t) + ":"), Float.POSITIVE_INFINITY);
-        return pooled;
+        NDArray window = mean.getManager().full(new ai.djl.ndarray.types.Shape(view.kvHeads(), w), Float.POSITIVE_INFINITY);
+        return n == 0 ? window : pooled.concat(window, 1); // [kvH, T]
     }
 
     @Override
