@@ -398,8 +398,9 @@ final class Builtins {
     }
 
     private static String indent(String s, Object width, boolean first, boolean blank, Budget budget, int line) {
-        String pad = width instanceof String w ? w : " ".repeat((int) Math.max(0, Math.min(Py.asLong(
-                number(width, line)), 1024)));
+        long w = width instanceof String ? 0 : Math.max(0, Py.asLong(number(width, line)));
+        budget.checkLength(w, line);
+        String pad = width instanceof String text ? text : " ".repeat((int) w);
         List<String> lines = Methods.splitLines(s + "\n");
         StringBuilder b = new StringBuilder();
         if (blank) {

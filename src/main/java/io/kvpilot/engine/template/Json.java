@@ -33,8 +33,11 @@ final class Json {
 
     static String dumps(Object value, Object indent, Object separators, boolean sortKeys, boolean ensureAscii,
             Budget budget, int line) {
+        if (Py.isInt(indent)) {
+            budget.checkLength(Py.asLong(indent), line);
+        }
         String ind = indent == null ? null : indent instanceof String s ? s
-                : Py.isInt(indent) ? " ".repeat((int) Math.max(0, Math.min(Py.asLong(indent), 64))) : null;
+                : Py.isInt(indent) ? " ".repeat((int) Math.max(0, Py.asLong(indent))) : null;
         String item = ind == null ? ", " : ",";
         String key = ": ";
         if (separators instanceof List<?> l && l.size() == 2 && l.get(0) instanceof String a

@@ -45,7 +45,7 @@ final class Parser {
             switch (t.type()) {
                 case EOF -> {
                     if (ends.length > 0) {
-                        throw error(t, "unexpected end of template, expected '" + ends[ends.length - 1] + "'");
+                        throw error(t, "unexpected end of template, expected '" + String.join("' or '", ends) + "'");
                     }
                     return out;
                 }
