@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -124,7 +125,10 @@ final class CheckpointChatTemplate {
         List<Map<String, Object>> list = new ArrayList<>(messages.size());
         long chars = 0;
         for (ChatMessage m : messages) {
-            list.add(Map.of("role", m.role(), "content", m.content()));
+            Map<String, Object> message = new LinkedHashMap<>(); // ordered as in the request, for tojson
+            message.put("role", m.role());
+            message.put("content", m.content());
+            list.add(message);
             chars += m.content().length();
         }
         Map<String, Object> context = new HashMap<>(specialTokens);

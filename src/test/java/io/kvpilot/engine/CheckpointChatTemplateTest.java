@@ -59,6 +59,14 @@ class CheckpointChatTemplateTest {
     }
 
     @Test
+    void messagesKeepTheirFieldOrderForTojson() {
+        CheckpointChatTemplate t = CheckpointChatTemplate.load(dir, config("""
+                {"chat_template": "{{ messages | tojson }}"}"""));
+
+        assertEquals("[{\"role\": \"user\", \"content\": \"hello\"}]", t.render(HELLO));
+    }
+
+    @Test
     void withoutATemplateChatMlIsUsedAndSaidOnceAtLoad(CapturedOutput output) {
         CheckpointChatTemplate t = CheckpointChatTemplate.load(dir, config("{}"));
 

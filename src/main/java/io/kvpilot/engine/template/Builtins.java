@@ -196,6 +196,17 @@ final class Builtins {
             case "indent":
                 return budget.built(indent(Py.str(v), arg(a, k, 0, "width", 4L), Py.truthy(arg(a, k, 1, "first",
                         false)), Py.truthy(arg(a, k, 2, "blank", false)), budget, line), line);
+            case "center": {
+                String text = Py.str(v);
+                long width = Py.asLong(number(arg(a, k, 0, "width", 80L), line));
+                long pad = width - Py.length(text, line);
+                if (pad <= 0) {
+                    return text;
+                }
+                budget.checkLength(width, line);
+                long left = pad / 2 + (pad & width & 1);
+                return " ".repeat((int) left) + text + " ".repeat((int) (pad - left));
+            }
             case "attr":
                 return in.getAttr(v, Py.str(arg(a, k, 0, "name", "")), line);
             default:

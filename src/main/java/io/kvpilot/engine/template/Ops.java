@@ -180,6 +180,9 @@ final class Ops {
         long hi = st > 0 ? n : n - 1;
         long from = start == null ? (st > 0 ? lo : hi) : clamp(index(start, line), n, lo, hi);
         long to = stop == null ? (st > 0 ? hi : lo) : clamp(index(stop, line), n, lo, hi);
+        if (value instanceof Range r) {
+            return new Range(r.start() + from * r.step(), r.start() + to * r.step(), r.step() * st);
+        }
         List<Long> picks = new ArrayList<>();
         for (long i = from; st > 0 ? i < to : i > to; i += st) {
             budget.iterate(line);
@@ -195,7 +198,7 @@ final class Ops {
         }
         List<Object> out = new ArrayList<>(picks.size());
         for (long i : picks) {
-            out.add(value instanceof Range r ? r.get(i) : ((List<?>) value).get((int) i));
+            out.add(((List<?>) value).get((int) i));
         }
         return value instanceof Tuple ? new Tuple(out) : Collections.unmodifiableList(out);
     }
