@@ -37,6 +37,13 @@ final class Budget {
         return s;
     }
 
+    /** {@code count} copies of something {@code size} long would fit (no overflow on the way). */
+    void checkRepeat(long size, long count, int line) {
+        if (size > 0 && count > limits.maxOutputChars() / size) {
+            checkLength(limits.maxOutputChars() + 1, line);
+        }
+    }
+
     void checkLength(long length, int line) {
         if (length > limits.maxOutputChars()) {
             throw TemplateException.at(Kind.LIMIT, line, "output longer than " + limits.maxOutputChars()
@@ -44,7 +51,9 @@ final class Budget {
         }
     }
 
+    /** A macro call: counted as a loop iteration too, so that branching recursion is bounded like a loop. */
     void enterCall(int line) {
+        iterate(line);
         if (++depth > limits.maxCallDepth()) {
             throw TemplateException.at(Kind.LIMIT, line, "macro calls nested deeper than " + limits.maxCallDepth());
         }

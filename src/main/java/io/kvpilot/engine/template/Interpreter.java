@@ -48,11 +48,13 @@ final class Interpreter {
     /** The {@code loop} variable of a for loop. */
     static final class Loop {
         final List<Object> items;
+        final Range range;
         final long length;
         long index0;
 
-        Loop(List<Object> items, long length) {
+        Loop(List<Object> items, Range range, long length) {
             this.items = items;
+            this.range = range;
             this.length = length;
         }
     }
@@ -148,7 +150,7 @@ final class Interpreter {
             return execute(f.otherwise(), out);
         }
         Scope outer = scope;
-        Loop loop = new Loop(items, length);
+        Loop loop = new Loop(items, items == null ? (Range) iterable : null, length);
         try {
             for (long i = 0; i < length; i++) {
                 budget.iterate(f.line());
@@ -414,7 +416,7 @@ final class Interpreter {
     }
 
     private static Object item(Loop loop, long i) {
-        return loop.items == null ? null : loop.items.get((int) i);
+        return loop.items == null ? loop.range.get(i) : loop.items.get((int) i);
     }
 
     private Object unary(Node.Unary u) {

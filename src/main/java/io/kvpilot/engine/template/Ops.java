@@ -39,11 +39,11 @@ final class Ops {
             Object seq = Py.isInt(a) ? b : a;
             long times = Math.max(0, Py.asLong(Py.isInt(a) ? a : b));
             if (seq instanceof String s) {
-                budget.checkLength(s.length() * times, line);
+                budget.checkRepeat(s.length(), times, line);
                 return budget.built(s.repeat((int) times), line);
             }
             if (seq instanceof List<?> l) {
-                budget.checkLength(l.size() * times, line);
+                budget.checkRepeat(l.size(), times, line);
                 List<Object> out = new ArrayList<>();
                 for (long i = 0; i < times; i++) {
                     budget.iterate(line);

@@ -94,7 +94,7 @@ class ChatTemplateSandboxTest {
     @ParameterizedTest
     @ValueSource(strings = {"{{ 'x' * 200000 }}", "{% for i in range(5000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}",
         "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-        "{{ [1] * 100000000 }}", "{{ 'ab' | replace('', 'x' * 90000) }}", "{{ 'x' | indent(1000000, true) }}"})
+        "{{ [1] * 100000000 }}", "{{ 'x' * 9223372036854775807 }}", "{{ [1, 2] * 4611686018427387904 }}", "{{ 'ab' | replace('', 'x' * 90000) }}", "{{ 'x' | indent(1000000, true) }}"})
     void outputAndBuiltStringsStopAtTheSizeLimit(String template) {
         assertEquals(Kind.LIMIT, fails(template, SMALL).kind());
     }
@@ -104,6 +104,14 @@ class ChatTemplateSandboxTest {
         TemplateException e = fails("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", SMALL);
         assertEquals(Kind.LIMIT, e.kind());
         assertThat(e.getMessage()).contains("nested deeper than 16");
+    }
+
+    @Test
+    void branchingRecursionIsCountedLikeALoop() {
+        TemplateException e = fails("{% macro f(n) %}{% if n < 30 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}"
+                + "{% endmacro %}{{ f(0) }}", RenderLimits.DEFAULTS);
+        assertEquals(Kind.LIMIT, e.kind());
+        assertThat(e.getMessage()).contains("loop iterations");
     }
 
     @Test
