@@ -1,6 +1,7 @@
 package io.kvpilot;
 
 import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 
 import com.tngtech.archunit.core.importer.ImportOption;
@@ -34,4 +35,15 @@ class ArchitectureTest {
             .that().resideInAnyPackage("io.kvpilot.engine..", "io.kvpilot.kvcache..")
             .should().dependOnClassesThat().resideInAnyPackage(
                     "org.springframework..", "reactor..", "io.netty..", "jakarta.servlet..");
+
+    /**
+     * The chat-template interpreter is a sandbox by construction: it touches nothing but plain Java values, so no
+     * reflection, class loading, I/O or other KVPilot code can be reached from a template.
+     */
+    @ArchTest
+    static final ArchRule templateInterpreterUsesOnlyPlainValues = classes()
+            .that().resideInAPackage("io.kvpilot.engine.template..")
+            .should().onlyDependOnClassesThat().resideInAnyPackage("io.kvpilot.engine.template..", "java.lang",
+                    "java.util", "java.util.function", "java.util.stream", "java.util.regex", "java.time",
+                    "java.time.format", "java.math");
 }

@@ -60,7 +60,7 @@ class CompletionController {
             GenerationEngine engine = readyEngine();
             JsonFields fields = reader.object(body);
             CompletionParams params = reader.params(fields, "max_completion_tokens");
-            String prompt = chatPrompt(engine, reader.messages(fields));
+            String prompt = ChatPrompts.render(engine, reader.messages(fields));
             int[] ids = engine.textCodec().encode(prompt, false);
             return new Prepared(params, ids, servedModel(params, engine), "chatcmpl-", StreamFormat.CHAT);
         }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> Mono.defer(() -> generate(p, exchange)));
@@ -152,15 +152,6 @@ class CompletionController {
             throw ApiError.modelNotFound(params.model());
         }
         return served;
-    }
-
-    /** A template that refuses the conversation (for example roles out of order) is the client's error. */
-    private static String chatPrompt(GenerationEngine engine, java.util.List<io.kvpilot.engine.ChatMessage> messages) {
-        try {
-            return engine.textCodec().applyChatTemplate(messages);
-        } catch (IllegalArgumentException e) {
-            throw ApiError.invalid("messages", e.getMessage());
-        }
     }
 
     static int[] checkedIds(int[] ids, int vocabSize) {

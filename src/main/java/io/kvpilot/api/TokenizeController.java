@@ -32,7 +32,7 @@ class TokenizeController {
             boolean special = f.bool("add_special_tokens", true);
             int[] ids;
             if (f.get("messages") != null) {
-                ids = engine.textCodec().encode(engine.textCodec().applyChatTemplate(reader.messages(f)), false);
+                ids = engine.textCodec().encode(ChatPrompts.render(engine, reader.messages(f)), false);
             } else {
                 ids = engine.textCodec().encode(f.string("prompt", null) == null ? missingPrompt()
                         : f.string("prompt", null), special);

@@ -1,45 +1,23 @@
 package io.kvpilot.engine;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
-import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The checkpoint's {@code tokenizer.json} through DJL's Hugging Face tokenizer (truncation and padding off: without a
- * config it would silently cut at 512 tokens) and the chat template of {@code tokenizer_config.json} rendered by
- * Jinjava with Hugging Face's settings (trim_blocks, lstrip_blocks, {@code raise_exception}).
+ * config it would silently cut at 512 tokens) and its chat template ({@link CheckpointChatTemplate}).
  */
 final class HfTextCodec implements TextCodec, AutoCloseable {
 
-    /** ChatML, for checkpoints that ship no template. */
-    static final String DEFAULT_TEMPLATE = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n'"
-            + " + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"
-            + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-
     private final HuggingFaceTokenizer tokenizer;
-    private final Jinjava jinjava;
-    private final String template;
-    private final String bosToken;
-    private final String eosToken;
+    private final CheckpointChatTemplate chatTemplate;
 
-    private HfTextCodec(HuggingFaceTokenizer tokenizer, String template, String bosToken, String eosToken) {
+    private HfTextCodec(HuggingFaceTokenizer tokenizer, CheckpointChatTemplate chatTemplate) {
         this.tokenizer = tokenizer;
-        this.template = template;
-        this.bosToken = bosToken;
-        this.eosToken = eosToken;
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
-        jinjava.getGlobalContext().registerFunction(
-                new ELFunctionDefinition("", "raise_exception", HfTextCodec.class, "raiseException", String.class));
+        this.chatTemplate = chatTemplate;
     }
 
     /** The codec of {@code dir}, or null when it has no tokenizer.json (id-level use only). */
@@ -59,39 +37,14 @@ final class HfTextCodec implements TextCodec, AutoCloseable {
         } catch (IOException | RuntimeException e) {
             throw new CheckpointException(file + ": cannot load tokenizer (" + e.getMessage() + ")", e);
         }
-        String template = DEFAULT_TEMPLATE;
-        String bos = "";
-        String eos = "";
-        Path configFile = dir.resolve("tokenizer_config.json");
-        if (Files.exists(configFile)) {
-            JsonObject config = ModelConfig.readJson(configFile);
-            JsonElement t = config.get("chat_template");
-            if (t != null && t.isJsonPrimitive()) {
-                template = t.getAsString();
-            } else if (t != null && t.isJsonArray()) { // [{name, template}], "default" first
-                for (JsonElement named : t.getAsJsonArray()) {
-                    JsonObject o = named.getAsJsonObject();
-                    if (o.get("name").getAsString().equals("default")) {
-                        template = o.get("template").getAsString();
-                    }
-                }
-            }
-            bos = tokenString(config.get("bos_token"));
-            eos = tokenString(config.get("eos_token"));
+        try {
+            Path configFile = dir.resolve("tokenizer_config.json");
+            return new HfTextCodec(tokenizer, CheckpointChatTemplate.load(dir,
+                    Files.exists(configFile) ? ModelConfig.readJson(configFile) : null));
+        } catch (RuntimeException e) {
+            tokenizer.close();
+            throw e;
         }
-        return new HfTextCodec(tokenizer, template, bos, eos);
-    }
-
-    private static String tokenString(JsonElement e) {
-        if (e == null || e.isJsonNull()) {
-            return "";
-        }
-        return e.isJsonObject() ? e.getAsJsonObject().get("content").getAsString() : e.getAsString();
-    }
-
-    /** The template's {@code raise_exception(message)}. */
-    public static String raiseException(String message) {
-        throw new IllegalArgumentException("chat template: " + message);
     }
 
     @Override
@@ -115,27 +68,7 @@ final class HfTextCodec implements TextCodec, AutoCloseable {
 
     @Override
     public String applyChatTemplate(List<ChatMessage> messages) {
-        List<Map<String, Object>> list = new ArrayList<>();
-        for (ChatMessage m : messages) {
-            list.add(Map.of("role", m.role(), "content", m.content()));
-        }
-        Map<String, Object> context = new HashMap<>();
-        context.put("messages", list);
-        context.put("add_generation_prompt", true);
-        context.put("bos_token", bosToken);
-        context.put("eos_token", eosToken);
-        var result = jinjava.renderForResult(template, context);
-        for (var error : result.getErrors()) {
-            if (error.getSeverity() == com.hubspot.jinjava.interpret.TemplateError.ErrorType.FATAL) {
-                for (Throwable t = error.getException(); t != null; t = t.getCause()) {
-                    if (t.getMessage() != null && t.getMessage().startsWith("chat template: ")) {
-                        throw new IllegalArgumentException(t.getMessage()); // the template's raise_exception
-                    }
-                }
-                throw new IllegalArgumentException("chat template failed: " + error.getMessage());
-            }
-        }
-        return result.getOutput();
+        return chatTemplate.render(messages);
     }
 
     @Override

@@ -11,6 +11,10 @@ public interface TextCodec {
     /** Text of {@code ids}, special tokens skipped. */
     String decode(int[] ids);
 
-    /** The prompt the model's chat template renders for {@code messages}, ending with the assistant's turn opener. */
+    /**
+     * The prompt the model's chat template renders for {@code messages}, ending with the assistant's turn opener.
+     * Throws IllegalArgumentException when the template refuses the conversation, fails on it or exceeds its render
+     * limits: the message names the template's reason, never the conversation's text.
+     */
     String applyChatTemplate(List<ChatMessage> messages);
 }

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The default model's tokenizer.json on a random-weight checkpoint: encode/decode, no truncation at 512, the chat
- * template through Jinjava, and text released while generating (streamed text equals decoding all ids).
+ * template through the template interpreter, and text released while generating (streamed text equals decoding all ids).
  */
 class TextCodecTest {
 

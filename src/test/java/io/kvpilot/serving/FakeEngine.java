@@ -7,6 +7,8 @@ import io.kvpilot.engine.ModelInfo;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.engine.TextCodec;
+import io.kvpilot.engine.template.ChatTemplate;
+import io.kvpilot.engine.template.RenderLimits;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +23,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  * ({@code kvBytesPerToken} per kept token), and knobs to slow steps down or make them fail.
  */
 public class FakeEngine implements GenerationEngine {
+
+    /**
+     * The fake model's chat template, rendered by the real interpreter: {@code <role>content\n} per message, then
+     * {@code <assistant>}; like many real templates it refuses a system message that is not the first.
+     */
+    public static final ChatTemplate CHAT_TEMPLATE = ChatTemplate.compile("""
+            {% for m in messages %}
+            {% if m.role == 'system' and not loop.first %}{{ raise_exception('System messages must come first') }}{% endif %}
+            <{{ m.role }}>{{ m.content }}
+            {% endfor %}
+            {% if add_generation_prompt %}<assistant>{% endif %}""");
 
     public static final int KV_BYTES_PER_TOKEN = 64;
     private static final int BOS = 1;
@@ -170,9 +183,10 @@ public class FakeEngine implements GenerationEngine {
 
         @Override
         public String applyChatTemplate(List<ChatMessage> messages) {
-            StringBuilder b = new StringBuilder();
-            messages.forEach(m -> b.append('<').append(m.role()).append('>').append(m.content()).append('\n'));
-            return b.append("<assistant>").toString();
+            List<Map<String, Object>> list = messages.stream()
+                    .map(m -> Map.<String, Object>of("role", m.role(), "content", m.content())).toList();
+            return CHAT_TEMPLATE.render(Map.of("messages", list, "add_generation_prompt", true),
+                    RenderLimits.DEFAULTS, java.time.Clock.systemUTC());
         }
     };
 }
