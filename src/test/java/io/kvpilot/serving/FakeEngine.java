@@ -85,6 +85,12 @@ public class FakeEngine implements GenerationEngine {
     }
 
     @Override
+    public io.kvpilot.kvcache.press.KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        long b = spec.estimateBytes(promptTokens + maxTokens, KV_BYTES_PER_TOKEN);
+        return new io.kvpilot.kvcache.press.KvFootprint(b, b, false);
+    }
+
+    @Override
     public void release(Sequence sequence) {
         touch();
         if (live.remove(sequence.id()) != null) {
