@@ -8,6 +8,10 @@ token (measured by the client), errors (429s counted apart). Standard library on
 
   python3 bench/serving_load.py --jar target/kvpilot.jar --model models/kvpilot-mini --clients 1,4,16
 
+--kv-compression cycles the requests over settings (`off`, or `method:ratio:bits`); after the run the KV
+accounting figure is read from the server's /actuator/prometheus: the p99 (bucket bound) and max of
+kvpilot_predictor_abs_error{target="kv_bytes"}, |predicted - held| / held of each request's peak KV bytes.
+
 With --jar it starts the service (OMP_WAIT_POLICY=PASSIVE, random port), waits for readiness and stops it after;
 without, it targets --url.
 """
@@ -40,12 +44,23 @@ def percentile(values, p):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def one_request(url, key, prompt, max_tokens):
+def compression_setting(text):
+    """`off` or `method:ratio:bits` -> the request's kv_compression value."""
+    if text == "off":
+        return "off"
+    method, ratio, bits = text.split(":")
+    return {"method": method, "ratio": float(ratio), "bits": int(bits)}
+
+
+def one_request(url, key, prompt, max_tokens, compression=None):
     """Returns (status, ttft_s, tpot_s, completion_tokens, error)."""
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
-    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
-                       "stream": True, "stream_options": {"include_usage": True}})
+    request = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
+               "stream": True, "stream_options": {"include_usage": True}}
+    if compression is not None:
+        request["kv_compression"] = compression
+    body = json.dumps(request)
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = "Bearer " + key
@@ -83,13 +98,14 @@ def one_request(url, key, prompt, max_tokens):
     return 200, ttft, tpot, tokens, error
 
 
-def run_level(url, key, clients, requests, max_tokens):
+def run_level(url, key, clients, requests, max_tokens, settings=None):
     results = []
     lock = threading.Lock()
 
     def client(i):
         for r in range(requests):
-            res = one_request(url, key, PROMPTS[(i + r) % len(PROMPTS)], max_tokens)
+            setting = settings[(i * requests + r) % len(settings)] if settings else None
+            res = one_request(url, key, PROMPTS[(i + r) % len(PROMPTS)], max_tokens, setting)
             with lock:
                 results.append(res)
 
@@ -112,6 +128,30 @@ def run_level(url, key, clients, requests, max_tokens):
         "errors": sum(1 for r in results if (r[0] != 200 and r[0] != 429) or r[4] is not None),
         "rejected_429": sum(1 for r in results if r[0] == 429),
     }
+
+
+def kv_prediction_error(url):
+    """p99 (upper bound of its histogram bucket), max and count of kvpilot_predictor_abs_error{target="kv_bytes"}."""
+    with urllib.request.urlopen(url + "/actuator/prometheus", timeout=10) as r:
+        text = r.read().decode("utf-8")
+    buckets, count, top = [], 0, float("nan")
+    for line in text.splitlines():
+        if not line.startswith("kvpilot_predictor_abs_error") or 'target="kv_bytes"' not in line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        if name.startswith("kvpilot_predictor_abs_error_bucket"):
+            le = name.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(value)))
+        elif name.startswith("kvpilot_predictor_abs_error_count"):
+            count = int(float(value))
+        elif name.startswith("kvpilot_predictor_abs_error_max"):
+            top = float(value)
+    p99 = float("nan")
+    for le, cumulative in sorted(buckets):
+        if count and cumulative >= 0.99 * count:
+            p99 = le
+            break
+    return {"requests": count, "p99_le": p99, "max": top}
 
 
 def free_port():
@@ -161,6 +201,9 @@ def main():
     ap.add_argument("--clients", default="1,4,16")
     ap.add_argument("--requests", type=int, default=3, help="requests per client, one after another")
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--kv-compression", default="",
+                    help="comma-separated settings the requests cycle over: off or method:ratio:bits "
+                         "(e.g. off,snapkv:0.5:16,streaming_llm:0.75:4,none:0:8)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each level this many times (interleaved) and keep its fastest run: on a shared "
                          "machine other work only ever slows a run down")
@@ -168,21 +211,24 @@ def main():
     os.makedirs("bench/out", exist_ok=True)
     proc = None
     url = args.url
+    settings = [compression_setting(s) for s in args.kv_compression.split(",")] if args.kv_compression else None
+    kv_error = None
     if args.jar:
         proc, url = start_server(args.jar, args.model, args.api_key, args.heap, args.threads, not args.no_packed,
                                  args.server_arg)
     try:
         # warm the JIT and the engine on every batch size first; unmeasured
         for c in args.clients.split(","):
-            run_level(url, args.api_key, int(c), 1, args.max_tokens)
+            run_level(url, args.api_key, int(c), 1, args.max_tokens, settings)
         levels = [int(c) for c in args.clients.split(",")]
         runs = {c: [] for c in levels}
         for _ in range(args.repeat):
             for c in levels:
-                runs[c].append(run_level(url, args.api_key, c, args.requests, args.max_tokens))
+                runs[c].append(run_level(url, args.api_key, c, args.requests, args.max_tokens, settings))
         rows = [max(runs[c], key=lambda r: r["tokens_per_s"]) for c in levels]
         for c in levels:
             print("clients %d: tokens/s of each run: %s" % (c, ", ".join("%.1f" % r["tokens_per_s"] for r in runs[c])))
+        kv_error = kv_prediction_error(url)
     finally:
         if proc:
             proc.terminate()
@@ -195,8 +241,10 @@ def main():
         print("| %d | %d | %.1f | %.2f | %.0f | %.0f | %.1f | %.1f | %d | %d |" % (
             r["clients"], r["requests"], r["tokens_per_s"], r["tokens_per_s"] / base, r["ttft_p50_ms"],
             r["ttft_p99_ms"], r["tpot_p50_ms"], r["tpot_p99_ms"], r["errors"], r["rejected_429"]))
+    print("KV bytes predicted vs held (kvpilot_predictor_abs_error{target=\"kv_bytes\"}): %d requests, "
+          "p99 <= %g, max %g" % (kv_error["requests"], kv_error["p99_le"], kv_error["max"]))
     with open("bench/out/serving_load.json", "w") as f:
-        json.dump({"args": vars(args), "rows": rows, "runs": runs}, f, indent=2)
+        json.dump({"args": vars(args), "rows": rows, "runs": runs, "kv_prediction_error": kv_error}, f, indent=2)
 
 
 if __name__ == "__main__":

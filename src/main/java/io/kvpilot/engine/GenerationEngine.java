@@ -1,6 +1,7 @@
 package io.kvpilot.engine;
 
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvFootprint;
 import java.util.List;
 
 /**
@@ -37,6 +38,13 @@ public interface GenerationEngine extends AutoCloseable {
         prefill(admitted);
         decode(running);
     }
+
+    /**
+     * The KV bytes a sequence with {@code spec} will hold, at its peak and at its end, if it generates all of
+     * {@code maxTokens} after a prompt of {@code promptTokens}: what admission reserves. Throws
+     * {@link IllegalArgumentException} for a spec the engine cannot serve.
+     */
+    KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens);
 
     /** Frees the sequence's KV cache (idempotent). */
     void release(Sequence sequence);

@@ -8,6 +8,7 @@ import io.kvpilot.kvcache.KvCompressor;
 import io.kvpilot.kvcache.KvLayout;
 import io.kvpilot.kvcache.PrefillObservation;
 import io.kvpilot.kvcache.SequenceKvCache;
+import io.kvpilot.kvcache.press.KvFootprint;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -283,7 +284,7 @@ public final class LlamaEngine implements GenerationEngine {
                     codec == null ? null : new TextStream(codec, seq.sampling().stop()));
             states.put(seq, state);
             try {
-                state.cache = new SequenceKvCache(pool, root, layout, seq.promptLength() + 1);
+                state.cache = new SequenceKvCache(pool.account(), root, layout, seq.promptLength() + 1);
                 todo.add(seq);
             } catch (RuntimeException e) {
                 fail(seq, e);
@@ -630,15 +631,22 @@ public final class LlamaEngine implements GenerationEngine {
     private void freeCache(Sequence seq, State state) {
         if (state.cache != null) {
             seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+            seq.recordKvPeak(state.cache.pool().peakBytesInUse());
             state.cache.close();
             state.cache = null;
         }
     }
 
     @Override
+    public KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        return KvFootprint.predict(layout, options.compressors().forSpec(spec), promptTokens, maxTokens);
+    }
+
+    @Override
     public void release(Sequence sequence) {
         State state = states.remove(sequence);
         if (state != null && state.cache != null) {
+            sequence.recordKvPeak(state.cache.pool().peakBytesInUse());
             state.cache.close();
             state.cache = null;
         }

@@ -23,6 +23,7 @@ public class Sequence {
     private volatile boolean cancelRequested;
     private long kvBytes;
     private long kvBytesUncompressed;
+    private long kvPeakBytes;
 
     public Sequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression) {
         this.id = Objects.requireNonNull(id, "id");
@@ -124,6 +125,19 @@ public class Sequence {
     /** Bytes the same tokens would take uncompressed at the model's dtype. */
     public long kvBytesUncompressed() {
         return kvBytesUncompressed;
+    }
+
+    /**
+     * The most KV bytes this sequence's cache held at once over its life, the copies made while compacting included
+     * (what admission has to reserve); known once its cache is freed.
+     */
+    public long kvPeakBytes() {
+        return kvPeakBytes;
+    }
+
+    /** Called by the engine when it frees the cache, with the peak its pool account measured. */
+    public void recordKvPeak(long bytes) {
+        this.kvPeakBytes = Math.max(kvPeakBytes, bytes);
     }
 
     /** Called by the engine after each step with what the cache holds. */

@@ -60,7 +60,7 @@ public final class CompressionBenchmark {
                     RandomCheckpoint.Spec.llama(512, 8, 8, 4, 1376, 8192).withContext(4096), 7);
             System.out.println("model: random LLaMA dim 512, 8 layers, 8 heads / 4 KV heads, FFN 1376, vocab 8192");
         }
-        KvMethods registry = KvMethods.defaults();
+        KvMethods registry = KvMethods.defaults(0); // the protocol: compress the context once, then score
         long[] compressNanos = new long[1];
         KvCompressor[] current = new KvCompressor[1];
         KvCompressor timed = new KvCompressor() {

@@ -184,7 +184,7 @@ public final class CompressionEval {
     static void run(Options o) throws IOException {
         Instant start = Instant.now();
         List<KvCompressionSpec> specs = o.specs();
-        KvMethods registry = KvMethods.defaults();
+        KvMethods registry = KvMethods.defaults(0); // the protocol: compress the context once, then score
         EngineOptions eo = EngineOptions.defaults().withThreads(o.threads).withDecodeThreads(o.decodeThreads);
         try (CellRunner runner = CellRunner.load(o.model, eo, registry);
                 BufferedWriter raw = Files.newBufferedWriter(o.out.resolve(RAW), StandardCharsets.UTF_8)) {

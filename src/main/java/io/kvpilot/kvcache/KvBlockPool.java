@@ -14,6 +14,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * multiple of it), which bounds the slack of a growing sequence to one block per layer. The budget is enforced here:
  * an allocation that would pass it fails with {@link KvBudgetExceededException} before any native memory is taken.
  *
+ * <p>A sequence's cache allocates through its own {@link #account()}: a view of this pool that counts the sequence's
+ * bytes and their peak (copies made while compacting included) and charges every byte to this pool and its budget,
+ * so the peak a sequence really reached can be compared with the one admission predicted.
+ *
  * <p>Allocation and freeing happen on the engine thread; the counters may be read from any thread (telemetry).
  */
 public final class KvBlockPool {
@@ -22,15 +26,26 @@ public final class KvBlockPool {
     public static final int BLOCK_TOKENS = 32;
 
     private final long budgetBytes;
+    private final KvBlockPool parent;
     private final AtomicLong bytesInUse = new AtomicLong();
     private final AtomicLong peakBytes = new AtomicLong();
 
     /** @param budgetBytes the most bytes live at once; {@code Long.MAX_VALUE} for no limit */
     public KvBlockPool(long budgetBytes) {
+        this(budgetBytes, null);
+    }
+
+    private KvBlockPool(long budgetBytes, KvBlockPool parent) {
         if (budgetBytes <= 0) {
             throw new IllegalArgumentException("KV budget must be positive, got " + budgetBytes);
         }
         this.budgetBytes = budgetBytes;
+        this.parent = parent;
+    }
+
+    /** A per-sequence account: its own counters and peak, every byte also charged to this pool (and its budget). */
+    public KvBlockPool account() {
+        return new KvBlockPool(budgetBytes, this);
     }
 
     public long budgetBytes() {
@@ -45,8 +60,9 @@ public final class KvBlockPool {
         return peakBytes.get();
     }
 
+    /** Bytes the shared budget has left (of the whole pool, also when asked of an account). */
     public long bytesFree() {
-        return budgetBytes - bytesInUse.get();
+        return parent != null ? parent.bytesFree() : budgetBytes - bytesInUse.get();
     }
 
     /** Rounds a token count up to whole blocks. */
@@ -61,7 +77,7 @@ public final class KvBlockPool {
         try {
             return owner.zeros(shape, type);
         } catch (RuntimeException e) {
-            bytesInUse.addAndGet(-bytes);
+            release(bytes);
             throw e;
         }
     }
@@ -79,9 +95,16 @@ public final class KvBlockPool {
         }
         long bytes = bytesOf(array);
         array.close();
+        release(bytes);
+    }
+
+    private void release(long bytes) {
         long left = bytesInUse.addAndGet(-bytes);
         if (left < 0) {
             throw new IllegalStateException("KV pool accounting went negative: " + left);
+        }
+        if (parent != null) {
+            parent.release(bytes);
         }
     }
 
@@ -90,8 +113,11 @@ public final class KvBlockPool {
     }
 
     private void reserve(long bytes) {
+        if (parent != null) {
+            parent.reserve(bytes); // the shared budget decides; throws before this account changes
+        }
         long now = bytesInUse.addAndGet(bytes);
-        if (now > budgetBytes) {
+        if (parent == null && now > budgetBytes) {
             bytesInUse.addAndGet(-bytes);
             throw new KvBudgetExceededException(bytes, now - bytes, budgetBytes);
         }

@@ -42,8 +42,10 @@ public record KvCompressionSpec(String method, double ratio, int bits) {
     }
 
     /**
-     * Upper estimate of the bytes {@code tokens} cached tokens take under this spec, for admission. Quantized
-     * formats add their scales; the estimate is refined by what the cache really holds once it exists.
+     * A rough size of {@code tokens} cached tokens under this spec (quantized formats add ~15 % for their scales),
+     * for quick comparisons between candidates. Admission reserves the exact footprint instead
+     * ({@code GenerationEngine#predictKv}, {@code KvFootprint}): block rounding, the dense prompt cache before it is
+     * compressed, compaction copies and the growth between two decode-time compactions make a sequence hold more.
      */
     public long estimateBytes(long tokens, long uncompressedBytesPerToken) {
         double kept = Math.ceil(tokens * (1.0 - ratio));

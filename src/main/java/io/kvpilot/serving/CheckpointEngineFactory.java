@@ -13,11 +13,14 @@ final class CheckpointEngineFactory implements EngineFactory {
     private final Path checkpoint;
     private final int threads;
     private final KvCompressors compressors;
+    private final long kvBudgetBytes;
 
-    CheckpointEngineFactory(Path checkpoint, int threads, KvCompressors compressors) {
+    /** @param kvBudgetBytes the hard limit of the engine's KV pool: the budget admission plans with */
+    CheckpointEngineFactory(Path checkpoint, int threads, KvCompressors compressors, long kvBudgetBytes) {
         this.checkpoint = checkpoint;
         this.threads = threads;
         this.compressors = compressors;
+        this.kvBudgetBytes = kvBudgetBytes;
     }
 
     @Override
@@ -26,7 +29,7 @@ final class CheckpointEngineFactory implements EngineFactory {
             throw new IllegalStateException("kvpilot.model.path " + checkpoint.toAbsolutePath()
                     + " is not a checkpoint directory");
         }
-        EngineOptions options = EngineOptions.defaults().withCompressors(compressors);
+        EngineOptions options = EngineOptions.defaults().withCompressors(compressors).withKvBudgetBytes(kvBudgetBytes);
         return EngineLoader.load(checkpoint, threads == 0 ? options : options.withThreads(threads));
     }
 }

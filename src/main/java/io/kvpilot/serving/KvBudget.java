@@ -1,8 +1,11 @@
 package io.kvpilot.serving;
 
 /**
- * Admission's KV arithmetic: admitted sequences reserve their predicted bytes (an upper estimate over prompt plus
- * {@code max_tokens}, after compression) and give them back when they leave. Engine thread only.
+ * Admission's KV arithmetic: admitted sequences reserve their predicted peak bytes (the engine's exact footprint of
+ * prompt plus {@code max_tokens} after compression, block rounding and compaction copies included) and give them
+ * back when they leave. Since a sequence never holds more than it reserved, the reservations never passing the budget
+ * means the engine's pool — which enforces the same budget as a hard limit — never refuses an allocation. Engine
+ * thread only.
  */
 final class KvBudget {
 
@@ -18,6 +21,18 @@ final class KvBudget {
             return false;
         }
         reservedBytes += bytes;
+        return true;
+    }
+
+    /**
+     * A sequence's plan changed (another compression): its reservation moves from {@code oldBytes} to
+     * {@code newBytes}. A smaller one always succeeds; a larger one only if the difference fits, else nothing changes.
+     */
+    boolean tryReplan(long oldBytes, long newBytes) {
+        if (newBytes > oldBytes && reservedBytes - oldBytes + newBytes > budgetBytes) {
+            return false;
+        }
+        reservedBytes += newBytes - oldBytes;
         return true;
     }
 

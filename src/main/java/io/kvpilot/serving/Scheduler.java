@@ -135,9 +135,9 @@ public final class Scheduler implements AutoCloseable {
         int maxTokens = Math.min(s.maxTokens(), info.contextLength() - prompt);
         GenerationRequest clamped = request.withSampling(new SamplingParams(
                 s.temperature(), s.topP(), s.topK(), s.seed(), maxTokens, s.stop(), s.ignoreEos()));
-        long predicted = request.compression().estimateBytes(prompt + maxTokens, info.kvBytesPerToken());
+        long predicted = predictedPeak(request.compression(), prompt, maxTokens);
         if (predicted > budget.budgetBytes()) {
-            throw new Rejection(Reason.TOO_LONG, "The request needs about " + predicted + " KV bytes (prompt plus "
+            throw new Rejection(Reason.TOO_LONG, "The request needs " + predicted + " KV bytes at its peak (prompt plus "
                     + "max_tokens); the KV budget is " + budget.budgetBytes() + " bytes", null);
         }
         if (waitingCount.incrementAndGet() > settings.maxWaiting()) {
@@ -157,6 +157,34 @@ public final class Scheduler implements AutoCloseable {
             throw new Rejection(Reason.NOT_READY, "The server is shutting down", null);
         }
         return ticket.events();
+    }
+
+    /** The KV bytes a sequence will hold at its peak: what it reserves (GenerationEngine#predictKv, exact). */
+    private long predictedPeak(KvCompressionSpec spec, int prompt, int maxTokens) {
+        try {
+            return engine.predictKv(spec, prompt, maxTokens).peakBytes();
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException("kv_compression", e.getMessage());
+        }
+    }
+
+    /**
+     * Re-reserves an admitted request's KV for another compression plan (the controller tightening or relaxing it):
+     * its reservation becomes the new spec's predicted peak if the difference fits the budget. Engine thread only;
+     * false (nothing changed) when it does not fit or the request is not admitted. Changing what the engine does with
+     * the cache is the caller's part.
+     */
+    boolean replan(Ticket ticket, KvCompressionSpec spec) {
+        Sequence s = ticket.sequence();
+        if (s == null || s.isFinished()) {
+            return false;
+        }
+        long next = engine.predictKv(spec, s.promptLength(), s.sampling().maxTokens()).peakBytes();
+        if (!budget.tryReplan(ticket.predictedBytes, next)) {
+            return false;
+        }
+        ticket.predictedBytes = next;
+        return true;
     }
 
     private void run() {
@@ -248,13 +276,12 @@ public final class Scheduler implements AutoCloseable {
     private List<Ticket> admit(long now) {
         List<Ticket> admitted = new ArrayList<>();
         int stepTokens = running.size();
-        // Predictions ignore the pool's block rounding, so what running sequences really hold also has to leave room.
-        long measured = waiting.isEmpty() ? 0 : engine.kvBytesInUse();
+        // Reservations are exact peaks (compaction copies and block rounding included): within the budget they never
+        // let the engine's pool, which enforces the same budget, refuse an allocation.
         while (!waiting.isEmpty() && running.size() + admitted.size() < settings.maxRunningSequences()) {
             Ticket next = waiting.peek();
             boolean fitsStep = admitted.isEmpty() || stepTokens + next.promptLength() <= settings.maxBatchedTokens();
-            measured += next.predictedBytes;
-            if (!fitsStep || measured > budget.budgetBytes() || !budget.tryReserve(next.predictedBytes)) {
+            if (!fitsStep || !budget.tryReserve(next.predictedBytes)) {
                 break;
             }
             waiting.poll();
@@ -332,6 +359,7 @@ public final class Scheduler implements AutoCloseable {
             Usage usage = new Usage(s.promptLength(), s.generatedCount(),
                     kvReport(t, s.kvBytes(), s.kvBytesUncompressed()));
             release(s);
+            observeKvPrediction(t, s);
             budget.release(t.predictedBytes);
             it.remove();
             inFlight.decrementAndGet();
@@ -342,6 +370,20 @@ public final class Scheduler implements AutoCloseable {
                 t.complete(text, s.finishReason(), usage);
             }
         }
+    }
+
+    /**
+     * The predictor's error on this request: the peak predicted for the tokens it generated (its reservation, when it
+     * ran to {@code max_tokens}; one that stopped early reserved more than it needed, which is not an error of the
+     * byte arithmetic) against the peak its cache held.
+     */
+    private void observeKvPrediction(Ticket t, Sequence s) {
+        FinishReason reason = s.finishReason();
+        if ((reason != FinishReason.STOP && reason != FinishReason.LENGTH) || s.generatedCount() < 1) {
+            return;
+        }
+        long predicted = engine.predictKv(t.request.compression(), s.promptLength(), s.generatedCount()).peakBytes();
+        metrics.kvBytesPredicted(predicted, s.kvPeakBytes());
     }
 
     private void release(Sequence s) {

@@ -26,21 +26,28 @@ class ServingConfiguration {
 
     /** The KV compression methods requests can name (issue 4's registry); add one with {@code register}. */
     @Bean
-    KvMethods kvMethods() {
-        return KvMethods.defaults();
+    KvMethods kvMethods(ServingProperties properties) {
+        return KvMethods.defaults(properties.kv().decodeCompressionInterval());
+    }
+
+    /** The KV budget, resolved once: admission plans with it and the engine's pool enforces it. */
+    @Bean
+    KvBudgetBytes kvBudgetBytes(ServingProperties properties) {
+        return new KvBudgetBytes(properties.kv().budgetBytes() > 0 ? properties.kv().budgetBytes()
+                : derivedBudget(properties.kv().budgetMemoryFraction()));
     }
 
     @Bean
-    EngineFactory engineFactory(ServingProperties properties, KvMethods methods) {
-        return new CheckpointEngineFactory(properties.model().path(), properties.model().threads(), methods);
+    EngineFactory engineFactory(ServingProperties properties, KvMethods methods, KvBudgetBytes budget) {
+        return new CheckpointEngineFactory(properties.model().path(), properties.model().threads(), methods,
+                budget.bytes());
     }
 
     @Bean
     Scheduler scheduler(EngineFactory factory, ServingProperties properties, ServingMetrics metrics,
-            TimeLimiterRegistry timeLimiters) {
+            TimeLimiterRegistry timeLimiters, KvBudgetBytes kvBudget) {
         ServingProperties.Batching b = properties.scheduler();
-        long budget = properties.kv().budgetBytes() > 0 ? properties.kv().budgetBytes()
-                : derivedBudget(properties.kv().budgetMemoryFraction());
+        long budget = kvBudget.bytes();
         SchedulerSettings settings = new SchedulerSettings(b.maxRunningSequences(), b.maxBatchedTokens(),
                 b.maxWaiting(), budget,
                 timeLimiters.timeLimiter(ServingGateway.INSTANCE).getTimeLimiterConfig().getTimeoutDuration(),
@@ -66,6 +73,9 @@ class ServingConfiguration {
     EngineHealthIndicator engineHealthIndicator(Scheduler scheduler) {
         return new EngineHealthIndicator(scheduler);
     }
+
+    /** @param bytes the KV byte budget ({@code kvpilot.kv.budget-bytes}, or derived from free memory) */
+    record KvBudgetBytes(long bytes) {}
 
     /** KV lives in native memory, so the default budget is a share of the physical memory free at start-up. */
     private static long derivedBudget(double fraction) {

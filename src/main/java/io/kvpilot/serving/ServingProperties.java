@@ -39,13 +39,17 @@ public record ServingProperties(
      * @param autoMethod method {@code "kv_compression": "auto"} (and an absent field) means for now
      * @param autoRatio ratio for {@code auto}
      * @param autoBits bits for {@code auto}
+     * @param decodeCompressionInterval decode steps between two boundings of an evicting method's cache to
+     *     {@code (1 - ratio)} of the tokens seen; 0 compresses after prefill only (the cache then grows by every
+     *     generated token)
      */
     public record Kv(
             @Min(0) @DefaultValue("0") long budgetBytes,
             @DecimalMin("0.01") @DecimalMax("0.95") @DefaultValue("0.3") double budgetMemoryFraction,
             @NotBlank @DefaultValue("none") String autoMethod,
             @DecimalMin("0.0") @DecimalMax("0.99") @DefaultValue("0.0") double autoRatio,
-            @Min(2) @DefaultValue("16") int autoBits) {}
+            @Min(2) @DefaultValue("16") int autoBits,
+            @Min(0) @DefaultValue("32") int decodeCompressionInterval) {}
 
     /**
      * @param maxRunningSequences sequences decoded together per step

@@ -15,7 +15,7 @@ final class Ticket {
 
     final String id;
     final GenerationRequest request;
-    final long predictedBytes;
+    long predictedBytes; // the KV reservation: changed only by Scheduler#replan, on the engine thread
     final long submittedNanos;
     final long deadlineNanos;
 

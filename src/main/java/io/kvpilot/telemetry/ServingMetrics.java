@@ -25,6 +25,7 @@ public final class ServingMetrics {
     private final Timer queueTime;
     private final Counter promptTokens;
     private final Counter generationTokens;
+    private final KvAccountingMetrics kvAccounting;
 
     public ServingMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -46,6 +47,7 @@ public final class ServingMetrics {
                 .register(registry);
         generationTokens = Counter.builder("kvpilot.generation.tokens").description("Tokens generated")
                 .register(registry);
+        kvAccounting = new KvAccountingMetrics(registry);
     }
 
     private Timer timer(String name, String description) {
@@ -100,6 +102,15 @@ public final class ServingMetrics {
                 .description("KV bytes not stored thanks to compression").register(registry)
                 .increment(Math.max(0, bytesSaved));
     }
+
+    // --- KV accounting (issue 11): admission's byte prediction against what a request held ---
+
+    /** A request finished: the peak KV bytes predicted for its tokens, and the peak its cache really held. */
+    public void kvBytesPredicted(long predictedPeak, long heldPeak) {
+        kvAccounting.kvBytes(predictedPeak, heldPeak);
+    }
+
+    // --- end KV accounting ---
 
     public void rejected(String reason) {
         Counter.builder("kvpilot.admission.rejections").tag("reason", reason)

@@ -10,6 +10,7 @@ import io.kvpilot.engine.TextCodec;
 import io.kvpilot.engine.template.ChatTemplate;
 import io.kvpilot.engine.template.RenderLimits;
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvFootprint;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -19,8 +20,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A model-free engine for scheduler and API tests: one character per token, the next token a hash of the sequence so
- * far (so outputs are deterministic and independent of batching), byte accounting like a real cache
- * ({@code kvBytesPerToken} per kept token), and knobs to slow steps down or make them fail.
+ * far (so outputs are deterministic and independent of batching), KV held the way the real engine holds it
+ * ({@link FakeKvCache}: a dense cache of whole 32-token blocks for the prompt, compaction to {@code (1 - ratio)} after
+ * prefill and every 32 decode steps, growth by the generated tokens, quantized entries at {@code bits / 16} of the
+ * bytes) in a pool with a hard budget that fails the sequence it cannot serve, and knobs to slow steps down or make
+ * them fail.
  */
 public class FakeEngine implements GenerationEngine {
 
@@ -48,12 +52,21 @@ public class FakeEngine implements GenerationEngine {
     /** Sequences to finish with ERROR at their next step without throwing (as an engine does per sequence). */
     public final AtomicInteger quietFailures = new AtomicInteger();
     public volatile long stepMillis;
-    /** Bytes each live sequence holds beyond its tokens (a pool's block rounding). */
-    public volatile long extraBytesPerSequence;
+    /** The pool's hard limit; an allocation past it fails its sequence with ERROR, as the real engine's does. */
+    public volatile long poolBudgetBytes = Long.MAX_VALUE;
+    /** Scales {@link #predictKv}'s answer, to stand for a wrong predictor (1: exact). */
+    public volatile double predictionScale = 1.0;
+    private final Map<Sequence, FakeKvCache> caches = new ConcurrentHashMap<>();
+    private final FakeKvCache.Pool pool = new FakeKvCache.Pool(() -> poolBudgetBytes);
 
     public FakeEngine(int contextLength) {
         this.info = new ModelInfo("fake-model", "FakeForCausalLM", contextLength, 128, 2, 2, 8, KV_BYTES_PER_TOKEN,
                 1000);
+    }
+
+    /** The most KV bytes live sequences held together at any instant. */
+    public long peakBytesInUse() {
+        return pool.peak();
     }
 
     @Override
@@ -81,6 +94,12 @@ public class FakeEngine implements GenerationEngine {
         step();
         for (Sequence s : sequences) {
             live.put(s.id(), s);
+            FakeKvCache cache = new FakeKvCache(pool, s.compression(), FakeKvCache.DECODE_INTERVAL);
+            caches.put(s, cache);
+            if (!cache.prefill(s.promptLength())) {
+                fail(s);
+                continue;
+            }
             next(s);
         }
     }
@@ -92,14 +111,37 @@ public class FakeEngine implements GenerationEngine {
         step();
         for (Sequence s : batch) {
             if (!s.isFinished()) {
+                FakeKvCache cache = caches.get(s);
+                if (!cache.decodeStep()) {
+                    fail(s);
+                    continue;
+                }
                 next(s);
+                if (!s.isFinished() && !cache.boundIfDue()) {
+                    fail(s);
+                }
             }
         }
     }
 
     @Override
+    public KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        if (spec.method().equals("unknown_method")) {
+            throw new IllegalArgumentException("unknown compression method 'unknown_method'");
+        }
+        KvFootprint exact = FakeKvCache.replay(spec, promptTokens, maxTokens);
+        return predictionScale == 1.0 ? exact : new KvFootprint((long) (exact.peakBytes() * predictionScale),
+                (long) (exact.endBytes() * predictionScale), false);
+    }
+
+    @Override
     public void release(Sequence sequence) {
         touch();
+        FakeKvCache cache = caches.remove(sequence);
+        if (cache != null) {
+            sequence.recordKvPeak(cache.peak());
+            cache.free();
+        }
         if (live.remove(sequence.id()) != null) {
             released.add(sequence.id());
         }
@@ -107,7 +149,14 @@ public class FakeEngine implements GenerationEngine {
 
     @Override
     public long kvBytesInUse() {
-        return live.values().stream().mapToLong(Sequence::kvBytes).sum();
+        return pool.used();
+    }
+
+    private void fail(Sequence s) {
+        s.finish(FinishReason.ERROR);
+        FakeKvCache cache = caches.get(s);
+        s.recordKvPeak(cache.peak());
+        cache.free();
     }
 
     @Override
@@ -146,13 +195,12 @@ public class FakeEngine implements GenerationEngine {
         int token = 'a' + Math.floorMod(h, 26);
         s.appendToken(token);
         s.appendText(String.valueOf((char) token));
-        long kept = (long) Math.ceil(s.length() * (1.0 - s.compression().ratio()));
-        s.recordKvBytes(kept * KV_BYTES_PER_TOKEN * s.compression().bits() / 16 + extraBytesPerSequence,
-                (long) s.length() * KV_BYTES_PER_TOKEN);
-        if (s.generatedCount() >= s.sampling().maxTokens()) {
+        FakeKvCache cache = caches.get(s);
+        s.recordKvBytes(cache.held(), (long) (s.length() - 1) * KV_BYTES_PER_TOKEN);
+        if (s.generatedCount() >= s.sampling().maxTokens() || s.length() >= info.contextLength()) {
             s.finish(FinishReason.LENGTH);
-        } else if (s.length() >= info.contextLength()) {
-            s.finish(FinishReason.LENGTH);
+            s.recordKvPeak(cache.peak());
+            cache.free(); // as the real engine frees a finished sequence's cache in the step it finishes
         }
     }
 

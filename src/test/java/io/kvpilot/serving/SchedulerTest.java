@@ -83,7 +83,8 @@ class SchedulerTest {
         assertThat(text(events)).hasSize(5);
         assertThat(last.usage().promptTokens()).isEqualTo(6);
         assertThat(last.usage().completionTokens()).isEqualTo(5);
-        assertThat(last.usage().kvCache().bytes()).isEqualTo(11L * FakeEngine.KV_BYTES_PER_TOKEN);
+        // 10 entries (the last token's is never written) in one whole 32-token block
+        assertThat(last.usage().kvCache().bytes()).isEqualTo(32L * FakeEngine.KV_BYTES_PER_TOKEN);
         assertPoolEmpty();
     }
 
@@ -129,8 +130,9 @@ class SchedulerTest {
     @Test
     void requestWaitsUntilItsPredictedKvFitsTheBudget() {
         engine.stepMillis = 5;
-        // one request needs (6 prompt + 40 generated) * 64 bytes = 2944 bytes; the budget fits one, not two
-        start(8, 8, 4000, Duration.ofMinutes(1));
+        // one request peaks at (32 + 64) * 64 = 6144 bytes (its 45 entries outgrow a block, and the copy needs both);
+        // the budget fits one, not two
+        start(8, 8, 8000, Duration.ofMinutes(1));
         Flux<GenerationEvent> first = scheduler.submit(request("first", 40)).cache();
         first.subscribe();
         await(() -> scheduler.runningCount() == 1);
@@ -144,20 +146,62 @@ class SchedulerTest {
     }
 
     @Test
-    void requestWaitsWhileWhatRunningSequencesReallyHoldLeavesNoRoom() {
-        engine.stepMillis = 5;
-        engine.extraBytesPerSequence = 3000; // like a pool that rounds up to blocks
-        // predictions: (6 + 20) * 64 = 1664 bytes each, two fit 4000; measured, the first holds more than 2336
-        start(8, 8, 4000, Duration.ofMinutes(1));
-        Flux<GenerationEvent> first = scheduler.submit(request("first", 20)).cache();
-        first.subscribe();
+    void aShortPromptWithALongAnswerReservesThePeakItWillHold() {
+        engine.stepMillis = 1;
+        start();
+        KvCompressionSpec half = new KvCompressionSpec("snapkv", 0.5, 16);
+        GenerationRequest r = new GenerationRequest(FakeEngine.CODEC.encode("hi", true), SamplingParams.greedy(150),
+                half, "request");
+        Flux<GenerationEvent> flow = scheduler.submit(r).cache();
+        flow.subscribe();
         await(() -> scheduler.runningCount() == 1);
-        Flux<GenerationEvent> second = scheduler.submit(request("secnd", 20)).cache();
-        second.subscribe();
-        await(() -> scheduler.waitingCount() == 1);
 
-        assertThat(scheduler.runningCount()).isEqualTo(1);
-        assertThat(second.blockLast(WAIT).finishReason()).isEqualTo(FinishReason.LENGTH);
+        // (1 - ratio) of the 153 tokens it will have seen, 76 entries, would be 4,864 bytes; bounded decoding lets the
+        // cache grow by up to 32 entries between compactions, and a compaction holds the old and new blocks at once
+        long reserved = scheduler.reservedKvBytes();
+        GenerationEvent last = flow.blockLast(WAIT);
+        assertThat(reserved).isEqualTo(engine.predictKv(half, 3, 150).peakBytes()).isGreaterThan(76L * 64);
+        assertThat(last.usage().kvCache().bytes()).isLessThanOrEqualTo(reserved);
+        assertPoolEmpty();
+    }
+
+    @Test
+    void theKvPoolNeverPassesTheBudgetUnderABurstOfMixedRequests() {
+        long budget = 40_000;
+        engine.poolBudgetBytes = budget;
+        start(16, 64, budget, Duration.ofMinutes(1));
+        List<Flux<GenerationEvent>> flows = new ArrayList<>();
+        java.util.Random rnd = new java.util.Random(3);
+        List<KvCompressionSpec> specs = List.of(KvCompressionSpec.NONE, new KvCompressionSpec("snapkv", 0.5, 16),
+                new KvCompressionSpec("streaming_llm", 0.75, 4), new KvCompressionSpec("none", 0.0, 8));
+        for (int i = 0; i < 40; i++) {
+            GenerationRequest r = new GenerationRequest(FakeEngine.CODEC.encode("p".repeat(1 + rnd.nextInt(120)), true),
+                    SamplingParams.greedy(1 + rnd.nextInt(120)), specs.get(i % specs.size()), "request");
+            flows.add(scheduler.submit(r));
+        }
+        List<GenerationEvent> ends = Flux.merge(flows).filter(e -> e.finishReason() != null).collectList()
+                .block(Duration.ofSeconds(30));
+
+        assertThat(ends).hasSize(40).allMatch(e -> e.finishReason() == FinishReason.LENGTH);
+        assertThat(engine.peakBytesInUse()).isLessThanOrEqualTo(budget).isGreaterThan(budget / 2);
+        assertPoolEmpty();
+    }
+
+    @Test
+    void aSequenceTheBudgetCannotHoldFailsAloneAndThePoolStaysWithinIt() {
+        long budget = 20_000;
+        engine.poolBudgetBytes = budget;
+        engine.predictionScale = 0.25; // a predictor that under-reserves: admission lets too many in
+        start(16, 64, budget, Duration.ofMinutes(1));
+        List<Flux<String>> flows = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            flows.add(scheduler.submit(request("p".repeat(40), 100)).filter(e -> e.finishReason() != null)
+                    .map(e -> e.finishReason().name()).onErrorResume(e -> Flux.just("failed")));
+        }
+        List<String> ends = Flux.merge(flows).collectList().block(Duration.ofSeconds(30));
+
+        assertThat(engine.peakBytesInUse()).isLessThanOrEqualTo(budget);
+        assertThat(ends).hasSize(12).contains("failed", "LENGTH");
         assertPoolEmpty();
     }
 

@@ -48,6 +48,12 @@ public record ChunkScorer(Scorer inner, int chunk) implements Scorer {
     }
 
     @Override
+    public Scorer forDecode() {
+        Scorer inner = this.inner.forDecode();
+        return inner == this.inner ? this : new ChunkScorer(inner, chunk);
+    }
+
+    @Override
     public boolean needsWindowAttention() {
         return inner.needsWindowAttention();
     }

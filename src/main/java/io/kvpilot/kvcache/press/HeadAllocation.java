@@ -2,7 +2,7 @@ package io.kvpilot.kvcache.press;
 
 /**
  * Which entries each KV head keeps, given the layer's scores and its budget of {@code keep} entries per head
- * ({@code kvHeads * keep} in total). Entries scored {@code +Infinity} are always kept.
+ * ({@code kvHeads * keep} in total). Entries scored {@code +Infinity} are kept first, within the budget.
  */
 public interface HeadAllocation {
 

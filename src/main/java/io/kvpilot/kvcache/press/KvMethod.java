@@ -21,16 +21,28 @@ import java.util.Objects;
  * @param press eviction, {@code null} when no entry is evicted
  * @param format storage of the kept entries
  * @param observationWindow trailing prompt queries whose attention the scorer reads (0 when none)
+ * @param decodeInterval decode steps between two boundings of the cache to the press's budget (0: the cache is
+ *     compressed after prefill only and then grows by every generated token)
  */
-public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int observationWindow)
+public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int observationWindow, int decodeInterval)
         implements KvCompressor {
 
     public KvMethod {
         Objects.requireNonNull(spec, "spec");
         Objects.requireNonNull(format, "format");
-        if (observationWindow < 0) {
-            throw new IllegalArgumentException("observationWindow must be >= 0");
+        if (observationWindow < 0 || decodeInterval < 0) {
+            throw new IllegalArgumentException("observationWindow and decodeInterval must be >= 0");
         }
+    }
+
+    /** A method compressed after prefill only. */
+    public KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int observationWindow) {
+        this(spec, press, format, observationWindow, 0);
+    }
+
+    /** The same method bounding the cache every {@code steps} decode steps; eviction-free methods never do. */
+    public KvMethod withDecodeInterval(int steps) {
+        return new KvMethod(spec, press, format, observationWindow, press == null ? 0 : steps);
     }
 
     public String name() {
@@ -64,6 +76,33 @@ public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int
                 }
             }
             format.convert(cache, l, cache.pool());
+        }
+    }
+
+    @Override
+    public int decodeInterval() {
+        return decodeInterval;
+    }
+
+    /**
+     * Bounded decoding: each layer goes back to the press's budget over every position seen so far
+     * ({@link Press#planDuringDecode}), so the cache holds {@code (1 - ratio)} of the sequence's tokens plus at most
+     * {@code decodeInterval} generated since the last call — never the unbounded growth of a cache compressed once.
+     * The store keeps its format: {@link KvLayerStore#retain} compacts quantized and low-rank stores in place.
+     */
+    @Override
+    public void duringDecode(SequenceKvCache cache) {
+        if (press == null) {
+            return;
+        }
+        for (int l = 0; l < cache.layerCount(); l++) {
+            KeepPlan plan;
+            try (NDManager scope = cache.manager().newSubManager()) {
+                plan = press.planDuringDecode(view(cache, l, null, scope), cache.positions());
+            }
+            if (!plan.keepsAll()) {
+                cache.layer(l).retain(plan.kept());
+            }
         }
     }
 

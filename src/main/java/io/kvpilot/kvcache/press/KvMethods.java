@@ -29,11 +29,37 @@ public final class KvMethods implements KvCompressors {
     /** ChunkKV's span length in entries (the paper's default is 10; prompts here tokenise short words into 1-2). */
     public static final int CHUNK = 8;
 
-    private final Map<String, Factory> factories = new LinkedHashMap<>();
+    /**
+     * Decode steps between two boundings of an evicting method's cache: one pool block
+     * ({@code KvBlockPool.BLOCK_TOKENS}), so a dense layer grows by at most one block before it shrinks back. kvpress's
+     * {@code DecodingPress} defaults to 512 steps for a 2,048-token target (a quarter of it); KVPilot's prompts and
+     * answers are a few hundred tokens, so the same share is a few dozen steps.
+     */
+    public static final int DEFAULT_DECODE_INTERVAL = 32;
 
-    /** The built-in methods of docs/architecture.md §2 plus AdaKV and ChunkKV variants and low-rank keys. */
+    private final Map<String, Factory> factories = new LinkedHashMap<>();
+    private final int decodeInterval;
+
+    private KvMethods(int decodeInterval) {
+        if (decodeInterval < 0) {
+            throw new IllegalArgumentException("decodeInterval must be >= 0, got " + decodeInterval);
+        }
+        this.decodeInterval = decodeInterval;
+    }
+
+    /** The built-in methods, bounding evicting caches every {@link #DEFAULT_DECODE_INTERVAL} decode steps. */
     public static KvMethods defaults() {
-        KvMethods m = new KvMethods();
+        return defaults(DEFAULT_DECODE_INTERVAL);
+    }
+
+    /**
+     * The built-in methods (docs/api.md lists them) plus AdaKV variants and low-rank keys.
+     *
+     * @param decodeInterval decode steps between boundings of an evicting method's cache; 0 compresses after prefill
+     *     only (the evaluation protocol: compress the context once, then score the continuation)
+     */
+    public static KvMethods defaults(int decodeInterval) {
+        KvMethods m = new KvMethods(decodeInterval);
         m.register("none", spec -> new KvMethod(spec, null, KvFormat.forBits(spec.bits()), 0));
         Map<String, Scorer> scorers = new LinkedHashMap<>();
         scorers.put("streaming_llm", new StreamingLlmScorer(4));
@@ -78,7 +104,11 @@ public final class KvMethods implements KvCompressors {
         if (f == null) {
             throw new IllegalArgumentException("unknown kv_compression method '" + spec.method() + "'; known: " + names());
         }
-        return f.create(spec);
+        return f.create(spec).withDecodeInterval(decodeInterval);
+    }
+
+    public int decodeInterval() {
+        return decodeInterval;
     }
 
     @Override

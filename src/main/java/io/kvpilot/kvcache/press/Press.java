@@ -40,8 +40,26 @@ public record Press(Scorer scorer, BudgetSchedule budgets, HeadAllocation heads,
         return new KeepPlan(heads.select(scores(view, keep), keep), t);
     }
 
+    /**
+     * The entries a live cache of {@code view.tokens()} entries keeps once {@code positions} tokens went through the
+     * model: the budget applies the ratio to every position seen, prompt and generated (so a sequence holds
+     * {@code (1 - ratio)} of its tokens throughout its life, as after prefill), scored by {@link Scorer#forDecode()}.
+     */
+    public KeepPlan planDuringDecode(LayerView view, int positions) {
+        int t = view.tokens();
+        int keep = budgets.keep(view.layer(), view.numLayers(), positions, ratio);
+        if (keep >= t) {
+            return KeepPlan.all(view.kvHeads(), t);
+        }
+        return new KeepPlan(heads.select(scores(scorer.forDecode(), view, keep), keep), t);
+    }
+
     /** The scorer's scores as {@code [kvHeads][T]}; its temporaries are freed here, not left on the cache's manager. */
     public float[][] scores(LayerView view, int keep) {
+        return scores(scorer, view, keep);
+    }
+
+    private static float[][] scores(Scorer scorer, LayerView view, int keep) {
         float[] flat;
         try (NDManager scope = view.keys().getManager().newSubManager()) {
             for (NDArray a : new NDArray[] {

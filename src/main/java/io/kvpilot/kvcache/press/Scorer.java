@@ -4,8 +4,8 @@ import ai.djl.ndarray.NDArray;
 
 /**
  * Scores the entries of one layer's cache; the higher the score, the more an entry is worth keeping. A scorer only
- * scores: {@link Press} selects, {@link Compaction} frees the memory. {@code +Infinity} marks an entry that must be
- * kept whatever the budget (attention sinks, the observation window).
+ * scores: {@link Press} selects, {@link Compaction} frees the memory. {@code +Infinity} marks an entry kept before any
+ * other (attention sinks, the observation window), within the budget: a layer never keeps more than it.
  *
  * <p>Implementations are immutable; per-sequence state (accumulated attention) arrives through the {@link LayerView}.
  */
@@ -22,6 +22,15 @@ public interface Scorer {
     /** Whether {@link LayerView#windowAttention()} must be filled. */
     default boolean needsWindowAttention() {
         return false;
+    }
+
+    /**
+     * The scorer that bounds the cache while the sequence decodes (every {@code decode-compression-interval} steps):
+     * this one when it needs nothing but the cache, a {@link DecodeScorer} when it reads prefill attention, which
+     * decode steps do not produce.
+     */
+    default Scorer forDecode() {
+        return needsWindowAttention() ? new DecodeScorer(0.5) : this;
     }
 
     /** Whether {@link LayerView#accumulatedAttention()} is used when present. */

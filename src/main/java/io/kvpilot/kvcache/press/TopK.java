@@ -8,8 +8,11 @@ final class TopK {
     private TopK() {}
 
     /**
-     * Indices of the {@code k} highest scores, ascending; every {@code +Infinity} entry is kept even beyond {@code k}.
-     * Ties go to the later (more recent) entry, so equal scores never depend on sort stability.
+     * Indices of the {@code k} highest scores, ascending: exactly {@code min(k, T)} of them, so a layer never holds more
+     * than its budget and the bytes a sequence will hold can be predicted from the counts alone (KvFootprint). Entries
+     * scored {@code +Infinity} come first; when there are more of them than {@code k} (a SnapKV window longer than the
+     * budget), the most recent win, as kvpress keeps its window inside {@code n_kept}. Ties go to the later (more
+     * recent) entry, so equal scores never depend on sort stability.
      */
     static int[] indices(float[] row, int k) {
         int t = row.length;
@@ -28,9 +31,6 @@ final class TopK {
         }
         Arrays.sort(packed);
         int n = Math.max(k, 0);
-        while (n < t && row[(int) packed[t - 1 - n]] == Float.POSITIVE_INFINITY) {
-            n++;
-        }
         int[] out = new int[n];
         for (int i = 0; i < n; i++) {
             out[i] = (int) packed[t - 1 - i];

@@ -1,0 +1,49 @@
+package io.kvpilot.kvcache.press;
+
+import io.kvpilot.kvcache.KvCompressor;
+import io.kvpilot.kvcache.KvLayout;
+
+/**
+ * The KV bytes one sequence will hold, predicted from counts alone before it runs: what admission reserves.
+ *
+ * <p>The prediction replays, in arithmetic, every allocation the engine makes for the sequence through its pool
+ * account ({@code KvBlockPool#account}): the dense prompt cache ({@code prompt + 1} tokens rounded up to 32-token
+ * blocks), the compaction after prefill (new tensors allocated before the old ones are freed), the conversion to the
+ * storage format (int8 with one fp32 scale per token and head; KIVI's packed codes, fp16 scales and zero points per
+ * group, and its fp16 window of 32..63 recent tokens; low-rank key coefficients plus their basis), the growth of a
+ * dense store one block at a time while decoding, and bounded decoding every {@link KvMethod#decodeInterval()} steps.
+ * So {@link #peakBytes} is the most the sequence holds at any instant (compaction copies included) and
+ * {@link #endBytes} what it holds after its last token ({@code usage.kv_cache.bytes}) — both for a sequence that
+ * generates all of {@code max_tokens}; one that stops earlier holds less.
+ *
+ * <p>Exact ({@link #exact}) for every method whose heads keep equal counts. AdaKV's head-wise budgets give heads
+ * different counts that only the scores decide, and a ragged store is as long as its longest head: for those the
+ * figures are an upper bound (the longest head taking all it can).
+ *
+ * @param peakBytes the most bytes held at once over the sequence's life
+ * @param endBytes bytes held after the last generated token
+ * @param exact whether the engine holds exactly these bytes (else they bound it from above)
+ */
+public record KvFootprint(long peakBytes, long endBytes, boolean exact) {
+
+    /**
+     * @param layout the model's KV shape
+     * @param compressor the sequence's method ({@link KvMethod}; any other compressor is taken to store the plain
+     *     dense cache, as {@code none} does)
+     * @param promptTokens tokens of the prompt
+     * @param generatedTokens tokens it generates ({@code max_tokens}), at least 1
+     */
+    public static KvFootprint predict(KvLayout layout, KvCompressor compressor, int promptTokens, int generatedTokens) {
+        if (promptTokens < 1 || generatedTokens < 1) {
+            throw new IllegalArgumentException("need at least one prompt and one generated token, got "
+                    + promptTokens + " and " + generatedTokens);
+        }
+        KvMethod method = compressor instanceof KvMethod m ? m : null;
+        return new FootprintReplay(layout, method).run(promptTokens, generatedTokens);
+    }
+
+    /** |predicted − held| / held: the relative error {@code kvpilot_predictor_abs_error{target="kv_bytes"}} records. */
+    public static double relativeError(long predicted, long held) {
+        return held <= 0 ? (predicted == 0 ? 0.0 : 1.0) : Math.abs(predicted - held) / (double) held;
+    }
+}
