@@ -64,6 +64,9 @@ class ServingConfiguration {
     private static void exit(ConfigurableApplicationContext context) {
         Thread exit = new Thread(() -> System.exit(SpringApplication.exit(context, () -> MODEL_LOAD_FAILED)),
                 "kvpilot-exit");
+        // created by the (daemon) engine thread it would be a daemon too, and the JVM would end with 0 once the
+        // context has closed, before System.exit ran
+        exit.setDaemon(false);
         exit.start();
     }
 
