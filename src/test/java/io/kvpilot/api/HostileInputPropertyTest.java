@@ -41,7 +41,7 @@ import tools.jackson.databind.json.JsonMapper;
  * error shape, never a 5xx nor a hang, and no log line ever holds the request's content (a unique marker in every
  * string the request carries). 3 x 400 requests per run.
  */
-class HostileInputProperties {
+class HostileInputPropertyTest {
 
     private static final int TRIES = 400;
     private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(15);
@@ -147,7 +147,7 @@ class HostileInputProperties {
 
     @Provide
     Arbitrary<String> completionBodies() {
-        return bodies(Map.of("prompt", Arbitraries.oneOf(markedText().map(HostileInputProperties::quoted),
+        return bodies(Map.of("prompt", Arbitraries.oneOf(markedText().map(HostileInputPropertyTest::quoted),
                 tokenIds(), anyJson())));
     }
 
@@ -159,7 +159,7 @@ class HostileInputProperties {
     @Provide
     Arbitrary<String> tokenizeBodies() {
         return Arbitraries.oneOf(bodyOf(Map.of(
-                "prompt", Arbitraries.oneOf(markedText().map(HostileInputProperties::quoted), anyJson()),
+                "prompt", Arbitraries.oneOf(markedText().map(HostileInputPropertyTest::quoted), anyJson()),
                 "add_special_tokens", Arbitraries.oneOf(Arbitraries.of("true", "false"), anyJson()))),
                 bodyOf(Map.of("messages", Arbitraries.oneOf(messages(), anyJson()))), brokenBodies());
     }
@@ -178,8 +178,8 @@ class HostileInputProperties {
         fields.put("top_k", Arbitraries.oneOf(Arbitraries.integers().between(-1, 50).map(String::valueOf),
                 anyNumber()));
         fields.put("seed", anyNumber());
-        fields.put("stop", Arbitraries.oneOf(markedText().map(HostileInputProperties::quoted),
-                markedText().map(HostileInputProperties::quoted).list().ofMaxSize(6).map(HostileInputProperties::array),
+        fields.put("stop", Arbitraries.oneOf(markedText().map(HostileInputPropertyTest::quoted),
+                markedText().map(HostileInputPropertyTest::quoted).list().ofMaxSize(6).map(HostileInputPropertyTest::array),
                 anyJson()));
         fields.put("stream", Arbitraries.oneOf(Arbitraries.of("true", "false"), anyJson()));
         fields.put("stream_options", Arbitraries.oneOf(Arbitraries.of("{\"include_usage\": true}"), anyJson()));
@@ -194,9 +194,9 @@ class HostileInputProperties {
                 "{\"method\": \"snapkv\", \"ratio\": 0.5}", "{\"method\": \"kivi\", \"bits\": 4}",
                 "{\"method\": \"streaming_llm\", \"ratio\": 0.999999}"), anyJson()));
         fields.put("model", Arbitraries.oneOf(Arbitraries.of("\"fake-model\""),
-                markedText().map(HostileInputProperties::quoted), anyJson()));
+                markedText().map(HostileInputPropertyTest::quoted), anyJson()));
         fields.put("ignore_eos", anyJson());
-        fields.put("user", markedText().map(HostileInputProperties::quoted));
+        fields.put("user", markedText().map(HostileInputPropertyTest::quoted));
         fields.put("x_" + "extra", anyJson());
         return Arbitraries.frequencyOf(
                 net.jqwik.api.Tuple.of(9, bodyOf(fields)),
@@ -231,12 +231,12 @@ class HostileInputProperties {
     private static Arbitrary<String> messages() {
         Arbitrary<String> role = Arbitraries.oneOf(Arbitraries.of("\"user\"", "\"system\"", "\"assistant\"",
                 "\"developer\"", "\"tool\""), anyJson());
-        Arbitrary<String> content = Arbitraries.oneOf(markedText().map(HostileInputProperties::quoted),
+        Arbitrary<String> content = Arbitraries.oneOf(markedText().map(HostileInputPropertyTest::quoted),
                 markedText().map(t -> "[{\"type\": \"text\", \"text\": " + quoted(t) + "}]"), anyJson());
         Arbitrary<String> message = Combinators.combine(role.injectNull(0.1), content.injectNull(0.1))
                 .as((r, c) -> "{" + (r == null ? "" : "\"role\": " + r) + (r != null && c != null ? ", " : "")
                         + (c == null ? "" : "\"content\": " + c) + "}");
-        return Arbitraries.oneOf(message, anyJson()).list().ofMaxSize(5).map(HostileInputProperties::array);
+        return Arbitraries.oneOf(message, anyJson()).list().ofMaxSize(5).map(HostileInputPropertyTest::array);
     }
 
     /** Text with a unique marker inside: unicode, control characters, template-like and NaN-like strings. */
@@ -255,7 +255,7 @@ class HostileInputProperties {
         return Arbitraries.oneOf(
                 Arbitraries.integers().between(0, 127).list().ofMinSize(1).ofMaxSize(20),
                 Arbitraries.integers().list().ofMaxSize(5))
-                .map(ids -> ids.stream().map(String::valueOf).toList()).map(HostileInputProperties::array);
+                .map(ids -> ids.stream().map(String::valueOf).toList()).map(HostileInputPropertyTest::array);
     }
 
     private static Arbitrary<String> anyNumber() {
@@ -273,9 +273,9 @@ class HostileInputProperties {
         return Arbitraries.lazyOf(
                 () -> Arbitraries.of("null", "true", "false", "\"\"", "\"NaN\"", "\"Infinity\"", "\"-1\"", "{}", "[]",
                         "\"text\"", "\"auto\"", "\"none\""),
-                HostileInputProperties::anyNumber,
-                () -> markedText().map(HostileInputProperties::quoted),
-                () -> anyJson().list().ofMaxSize(3).map(HostileInputProperties::array),
+                HostileInputPropertyTest::anyNumber,
+                () -> markedText().map(HostileInputPropertyTest::quoted),
+                () -> anyJson().list().ofMaxSize(3).map(HostileInputPropertyTest::array),
                 () -> Combinators.combine(Arbitraries.of("type", "text", "method", "role", "x"), anyJson())
                         .as((k, v) -> "{" + quoted(k) + ": " + v + "}"));
     }
