@@ -78,6 +78,10 @@ class ApiErrorHandler {
                     "circuit_open", r.retryAfter());
             case NOT_READY -> new ApiError(HttpStatus.SERVICE_UNAVAILABLE, "server_error", r.getMessage(), null,
                     "not_ready", Duration.ofSeconds(5));
+            case QUEUE_TIMEOUT -> new ApiError(HttpStatus.SERVICE_UNAVAILABLE, "server_error", r.getMessage(), null,
+                    "queue_timeout", r.retryAfter());
+            case SHUTTING_DOWN -> new ApiError(HttpStatus.SERVICE_UNAVAILABLE, "server_error", r.getMessage(), null,
+                    "shutting_down", r.retryAfter());
         };
     }
 

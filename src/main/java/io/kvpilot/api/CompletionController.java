@@ -5,7 +5,9 @@ import io.kvpilot.serving.GenerationEvent;
 import io.kvpilot.serving.GenerationRequest;
 import io.kvpilot.serving.Rejection;
 import io.kvpilot.serving.ServingGateway;
+import io.kvpilot.serving.ServingProperties;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -34,11 +36,13 @@ class CompletionController {
     private final ServingGateway gateway;
     private final RequestReader reader;
     private final JsonMapper json;
+    private final Duration keepAlive;
 
-    CompletionController(ServingGateway gateway, RequestReader reader, JsonMapper json) {
+    CompletionController(ServingGateway gateway, RequestReader reader, JsonMapper json, ServingProperties properties) {
         this.gateway = gateway;
         this.reader = reader;
         this.json = json;
+        this.keepAlive = properties.scheduler().streamKeepAlive();
     }
 
     @PostMapping("/v1/completions")
@@ -133,9 +137,20 @@ class CompletionController {
                 }));
         Flux<String> lines = chunks.map(json::writeValueAsString)
                 .onErrorResume(error -> Mono.just(json.writeValueAsString(streamError(error).body())))
-                .concatWithValues("[DONE]");
-        return response.writeAndFlushWith(lines.map(line -> Mono.just(response.bufferFactory()
-                .wrap(("data: " + line + "\n\n").getBytes(StandardCharsets.UTF_8)))));
+                .concatWithValues("[DONE]")
+                .map(line -> "data: " + line + "\n\n");
+        return response.writeAndFlushWith(withKeepAlive(lines).map(frame -> Mono.just(response.bufferFactory()
+                .wrap(frame.getBytes(StandardCharsets.UTF_8)))));
+    }
+
+    /**
+     * A queued request's stream answers at once (headers and an SSE comment), and gets a comment every
+     * {@code stream-keep-alive} until its first event, so clients and proxies see it alive while it waits.
+     */
+    private Flux<String> withKeepAlive(Flux<String> frames) {
+        // a client that reads nothing gets no backlog of comments: ticks without demand are dropped
+        return frames.publish(shared -> Flux.merge(shared, Flux.interval(Duration.ZERO, keepAlive)
+                .onBackpressureDrop().map(tick -> ": keep-alive\n\n").takeUntilOther(shared.take(1))));
     }
 
     private GenerationEngine readyEngine() {

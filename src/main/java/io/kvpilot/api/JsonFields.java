@@ -89,6 +89,9 @@ final class JsonFields {
             return List.of();
         }
         if (v.isString()) {
+            if (v.stringValue().isEmpty()) { // refused like [""]: an empty stop string would match at once
+                throw ApiError.invalid(name(field), "'" + name(field) + "' must not be an empty string");
+            }
             return List.of(v.stringValue());
         }
         if (!v.isArray() || v.size() > maxItems) {

@@ -56,13 +56,19 @@ final class RequestReader {
         refuse(f, "echo", f.bool("echo", false));
         JsonNode logprobs = f.get("logprobs");
         refuse(f, "logprobs", logprobs != null && !(logprobs.isBoolean() && !logprobs.booleanValue()));
-        refuse(f, "tools", f.get("tools") != null && f.get("tools").size() > 0);
+        tools(f);
+        responseFormat(f);
         f.string("user", null);
         long maxTokens = f.integer("max_tokens", defaultMaxTokens, 1, 1 << 20);
         if (maxTokensAlias != null && f.get(maxTokensAlias) != null) {
             maxTokens = f.integer(maxTokensAlias, defaultMaxTokens, 1, 1 << 20);
         }
         double temperature = f.number("temperature", 1.0, 0, false, 2);
+        if (temperature > 0 && temperature < SamplingParams.MIN_TEMPERATURE) {
+            // 1/T must stay finite for the sampler (1e-320 overflowed it); so small a T is greedy in all but name
+            throw ApiError.invalid("temperature", "'temperature' must be 0 (greedy) or at least "
+                    + SamplingParams.MIN_TEMPERATURE + ", got " + temperature);
+        }
         double topP = f.number("top_p", 1.0, 0, true, 1);
         long topK = f.integer("top_k", 0, -1, 1 << 20);
         JsonNode seedNode = f.get("seed");
@@ -192,6 +198,50 @@ final class RequestReader {
             text.append(part.get("text").stringValue());
         }
         return text.toString();
+    }
+
+    /**
+     * {@code tools}: an array of objects; a non-empty one is refused (no tool calling here), and so is a
+     * {@code tool_choice} that would need one: only {@code "none"} and {@code "auto"} (which then means none) pass.
+     */
+    private static void tools(JsonFields f) {
+        JsonNode tools = f.get("tools");
+        if (tools != null) {
+            if (!tools.isArray()) {
+                throw ApiError.invalid("tools", "'tools' must be an array of objects");
+            }
+            for (JsonNode tool : tools) {
+                if (!tool.isObject()) {
+                    throw ApiError.invalid("tools", "'tools' must be an array of objects");
+                }
+            }
+            refuse(f, "tools", !tools.isEmpty());
+        }
+        JsonNode choice = f.get("tool_choice");
+        if (choice != null && !(choice.isString()
+                && (choice.stringValue().equals("none") || choice.stringValue().equals("auto")))) {
+            throw ApiError.invalid("tool_choice", "'tool_choice' must be \"none\" or \"auto\": this server does "
+                    + "not call tools");
+        }
+    }
+
+    /** {@code response_format}: only {@code {"type": "text"}}, the default; JSON modes are not supported. */
+    private static void responseFormat(JsonFields f) {
+        JsonNode format = f.get("response_format");
+        if (format == null) {
+            return;
+        }
+        if (!format.isObject() || format.get("type") == null || !format.get("type").isString()) {
+            throw ApiError.invalid("response_format", "'response_format' must be an object {\"type\": \"text\"}");
+        }
+        if (!format.get("type").stringValue().equals("text")) {
+            throw ApiError.invalid("response_format", "'response_format' type '" + truncated(
+                    format.get("type").stringValue()) + "' is not supported; only \"text\" is");
+        }
+    }
+
+    private static String truncated(String value) {
+        return value.length() <= 40 ? value : value.substring(0, 40) + "...";
     }
 
     private static void refuse(JsonFields f, String field, boolean used) {

@@ -6,29 +6,38 @@ import java.util.Random;
 /**
  * Picks the next token from one row of logits, in Java (libtorch's multinomial is not reachable from DJL): greedy, or
  * temperature → top-k → top-p (the order Hugging Face applies them) and a draw from the sequence's own seeded
- * {@link Random}, so the same seed gives the same tokens.
+ * {@link Random}, so the same seed gives the same tokens. A row with a NaN, or whose best logit is infinite, is the
+ * model's fault, not the request's: it throws {@link IllegalStateException}, which fails the engine step.
  */
-final class Sampler {
+public final class Sampler {
 
     /** Tokens whose logit is this far (after temperature) below the best have probability < e^-30 of it: ignored. */
     private static final double NEGLIGIBLE = 30.0;
 
     private Sampler() {}
 
-    static int argmax(float[] logits, int offset, int vocab) {
+    public static int argmax(float[] logits, int offset, int vocab) {
         int best = 0;
         float bestValue = Float.NEGATIVE_INFINITY;
+        boolean nan = false;
         for (int i = 0; i < vocab; i++) {
             float v = logits[offset + i];
             if (v > bestValue) {
                 bestValue = v;
                 best = i;
+            } else if (v != v) {
+                nan = true;
             }
+        }
+        if (nan || !Float.isFinite(bestValue)) {
+            throw new IllegalStateException("The model produced non-finite logits (" + (nan ? "NaN" : bestValue)
+                    + "); no token can be sampled");
         }
         return best;
     }
 
-    static int sample(float[] logits, int offset, int vocab, SamplingParams p, Random rng) {
+    /** {@code p.temperature()} must be 0 or have a finite reciprocal (request validation ensures both). */
+    public static int sample(float[] logits, int offset, int vocab, SamplingParams p, Random rng) {
         if (p.isGreedy()) {
             return argmax(logits, offset, vocab);
         }

@@ -17,9 +17,16 @@ import java.util.List;
 public record SamplingParams(
         double temperature, double topP, int topK, Long seed, int maxTokens, List<String> stop, boolean ignoreEos) {
 
+    /**
+     * The smallest temperature above 0: the sampler scales logit gaps by 1/T, which must stay finite (a subnormal T
+     * overflows it to infinity). Below this the distribution is greedy in all but name anyway.
+     */
+    public static final double MIN_TEMPERATURE = 1e-6;
+
     public SamplingParams {
-        if (!(temperature >= 0.0 && temperature <= 2.0)) {
-            throw new IllegalArgumentException("temperature must be in [0, 2], got " + temperature);
+        if (!(temperature >= 0.0 && temperature <= 2.0) || (temperature > 0.0 && temperature < MIN_TEMPERATURE)) {
+            throw new IllegalArgumentException("temperature must be 0 or in [" + MIN_TEMPERATURE + ", 2], got "
+                    + temperature);
         }
         if (!(topP > 0.0 && topP <= 1.0)) {
             throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);

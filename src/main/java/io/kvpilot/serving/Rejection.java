@@ -5,13 +5,19 @@ import java.time.Duration;
 /** A request the serving layer refused before it held any KV; the API maps {@link Reason} to a status code. */
 public final class Rejection extends RuntimeException {
 
-    /** Why; the wire names are the {@code reason} label of {@code kvpilot_admission_rejections_total}. */
+    /**
+     * Why; the wire names of the first five are the {@code reason} label of {@code kvpilot_admission_rejections_total}.
+     * The last two end a request that was admitted: it waited in the queue past its deadline, or the server shut down
+     * before it finished.
+     */
     public enum Reason {
         QUEUE_FULL,
         RATE_LIMITED,
         TOO_LONG,
         CIRCUIT_OPEN,
-        NOT_READY;
+        NOT_READY,
+        QUEUE_TIMEOUT,
+        SHUTTING_DOWN;
 
         public String wireName() {
             return name().toLowerCase(java.util.Locale.ROOT);

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -51,6 +52,9 @@ public final class Scheduler implements AutoCloseable {
     private volatile GenerationEngine engine;
     private volatile int runningCount;
     private volatile long kvBytesInUse;
+    private final CompletableFuture<Void> loaded = new CompletableFuture<>();
+    /** Set by {@link #endInFlight}: the engine thread ends every in-flight request with it at its next step. */
+    private volatile RuntimeException endInFlightWith;
 
     public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, LongSupplier nanos) {
         this.factory = factory;
@@ -83,6 +87,11 @@ public final class Scheduler implements AutoCloseable {
 
     public boolean isReady() {
         return state == State.READY;
+    }
+
+    /** Completes when the model is loaded and warmed, or exceptionally with why it could not be. */
+    public CompletableFuture<Void> loaded() {
+        return loaded;
     }
 
     /** The loaded engine; only meaningful while {@link #isReady()}. Its codec and model info are thread-safe. */
@@ -199,9 +208,11 @@ public final class Scheduler implements AutoCloseable {
                 state = State.READY;
             }
             log.info("Model {} loaded and warmed; KV budget {} bytes", engine.modelInfo().id(), budget.budgetBytes());
+            loaded.complete(null);
         } catch (Throwable e) {
             state = State.FAILED;
-            log.error("Loading the model failed; the service stays not ready", e);
+            log.error("Loading the model failed; the service cannot serve and exits", e);
+            loaded.completeExceptionally(e);
             return;
         }
         while (state == State.READY || state == State.DRAINING) {
@@ -224,6 +235,11 @@ public final class Scheduler implements AutoCloseable {
 
     /** One engine step; true when it had work, so the loop goes on without sleeping. */
     boolean step() {
+        RuntimeException end = endInFlightWith;
+        if (end != null) {
+            endInFlightWith = null;
+            endAll(end);
+        }
         long now = nanoClock.getAsLong();
         for (Ticket t; (t = inbox.poll()) != null; ) {
             waiting.add(t);
@@ -246,7 +262,10 @@ public final class Scheduler implements AutoCloseable {
         return !running.isEmpty() || !admitted.isEmpty();
     }
 
-    /** Waiting requests that were cancelled or ran out of time end without ever holding KV. */
+    /**
+     * Waiting requests that were cancelled or ran out of time end without ever holding KV; one whose deadline passed
+     * in the queue fails with {@link Reason#QUEUE_TIMEOUT} (an error that says so, not an empty success).
+     */
     private void expireWaiting(long now) {
         waiting.removeIf(t -> {
             FinishReason reason = t.isCancelled() ? FinishReason.CANCELLED
@@ -257,7 +276,13 @@ public final class Scheduler implements AutoCloseable {
             waitingCount.decrementAndGet();
             inFlight.decrementAndGet();
             report(t, reason, 0, now);
-            t.complete("", reason, new Usage(t.promptLength(), 0, kvReport(t, 0, 0)));
+            if (reason == FinishReason.TIMEOUT) {
+                t.fail(new Rejection(Reason.QUEUE_TIMEOUT, "The request waited " + Duration.ofNanos(
+                        now - t.submittedNanos).toMillis() + " ms in the queue and reached its deadline before it "
+                        + "could start; the server is overloaded", settings.retryAfter()));
+            } else {
+                t.complete("", reason, new Usage(t.promptLength(), 0, kvReport(t, 0, 0)));
+            }
             return true;
         });
     }
@@ -448,6 +473,33 @@ public final class Scheduler implements AutoCloseable {
         if (state == State.READY) {
             state = State.DRAINING;
         }
+    }
+
+    /** Requests admitted or queued and not yet ended. */
+    public int inFlightCount() {
+        return inFlight.get();
+    }
+
+    /**
+     * Waits (up to {@code timeout}) until no request is in flight.
+     *
+     * @return whether none is left
+     */
+    public boolean awaitIdle(Duration timeout) {
+        long until = System.nanoTime() + timeout.toNanos();
+        while (inFlight.get() > 0 && System.nanoTime() < until) {
+            LockSupport.parkNanos(Duration.ofMillis(10).toNanos());
+        }
+        return inFlight.get() == 0;
+    }
+
+    /**
+     * Any thread: at its next step the engine thread ends every queued and running request with {@code error} (their
+     * clients get it as an error response or a final error event) and frees their KV; the scheduler keeps serving.
+     */
+    public void endInFlight(RuntimeException error) {
+        endInFlightWith = error;
+        LockSupport.unpark(thread);
     }
 
     /** Drains for at most {@code grace}, then ends what is left with an error, frees its KV and closes the engine. */

@@ -10,6 +10,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.management.ManagementFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.boot.SpringApplication;
+import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -18,6 +20,8 @@ import org.springframework.context.annotation.Configuration;
 class ServingConfiguration {
 
     private static final Logger log = LoggerFactory.getLogger(ServingConfiguration.class);
+    /** The exit status when the model cannot be loaded. */
+    static final int MODEL_LOAD_FAILED = 3;
 
     @Bean
     ServingMetrics servingMetrics(MeterRegistry registry) {
@@ -55,9 +59,22 @@ class ServingConfiguration {
         return new Scheduler(factory, settings, metrics, System::nanoTime);
     }
 
+    /** A model that cannot load exits the process non-zero (its cause is logged once), so an orchestrator sees it. */
     @Bean
-    SchedulerLifecycle schedulerLifecycle(Scheduler scheduler, ServingProperties properties) {
-        return new SchedulerLifecycle(scheduler, properties.scheduler().drainGrace());
+    SchedulerLifecycle schedulerLifecycle(Scheduler scheduler, ServingProperties properties,
+            ConfigurableApplicationContext context) {
+        return new SchedulerLifecycle(scheduler, properties.scheduler().drainGrace(),
+                properties.scheduler().retryAfter(), () -> exit(context));
+    }
+
+    /** Off the engine thread: closing the context waits for the scheduler, which must not wait for itself. */
+    private static void exit(ConfigurableApplicationContext context) {
+        Thread exit = new Thread(() -> System.exit(SpringApplication.exit(context, () -> MODEL_LOAD_FAILED)),
+                "kvpilot-exit");
+        // created by the (daemon) engine thread it would be a daemon too, and the JVM would end with 0 once the
+        // context has closed, before System.exit ran
+        exit.setDaemon(false);
+        exit.start();
     }
 
     @Bean

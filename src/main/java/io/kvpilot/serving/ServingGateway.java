@@ -117,6 +117,8 @@ public final class ServingGateway {
                     bulkhead.onComplete();
                     long elapsed = System.nanoTime() - start;
                     Throwable t = error.get();
+                    // Only engine faults are failures; the breaker has no slow-call rule (application.yaml), so a
+                    // long successful generation or a timeout caused by queueing never opens it either.
                     if (t instanceof EngineFailureException) {
                         circuitBreaker.onError(elapsed, TimeUnit.NANOSECONDS, t);
                     } else if (signal == SignalType.ON_COMPLETE && finish.get() != FinishReason.CANCELLED) {
@@ -124,7 +126,8 @@ public final class ServingGateway {
                     } else {
                         circuitBreaker.releasePermission();
                     }
-                    if (finish.get() == FinishReason.TIMEOUT) {
+                    if (finish.get() == FinishReason.TIMEOUT
+                            || t instanceof Rejection r && r.reason() == Reason.QUEUE_TIMEOUT) {
                         timeLimiter.onError(new TimeoutException("request deadline passed"));
                     } else if (signal == SignalType.ON_COMPLETE) {
                         timeLimiter.onSuccess();

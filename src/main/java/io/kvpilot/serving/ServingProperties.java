@@ -58,7 +58,8 @@ public record ServingProperties(
      * @param defaultMaxTokens {@code max_tokens} when a request gives none
      * @param retryAfter the {@code Retry-After} of 429 answers
      * @param idlePoll engine-thread sleep when idle
-     * @param drainGrace how long shutdown lets admitted requests finish
+     * @param drainGrace how long shutdown lets admitted requests finish (also the web server's shutdown phase timeout)
+     * @param streamKeepAlive how often a stream waiting for its first token gets an SSE comment
      */
     public record Batching(
             @Min(1) @DefaultValue("16") int maxRunningSequences,
@@ -67,5 +68,6 @@ public record ServingProperties(
             @Min(1) @DefaultValue("256") int defaultMaxTokens,
             @NotNull @DefaultValue("1s") Duration retryAfter,
             @NotNull @DefaultValue("20ms") Duration idlePoll,
-            @NotNull @DefaultValue("30s") Duration drainGrace) {}
+            @NotNull @DefaultValue("30s") Duration drainGrace,
+            @NotNull @DefaultValue("10s") Duration streamKeepAlive) {}
 }

@@ -19,6 +19,30 @@ class SamplingAndTextTest {
     }
 
     @Test
+    void nonFiniteLogitsAreRefusedNotSampledAtIndexMinusOne() {
+        SamplingParams hot = new SamplingParams(0.7, 0.9, 5, 1L, 1, java.util.List.of(), false);
+        float[] nan = {0.1f, Float.NaN, 0.3f};
+        float[] allNan = {Float.NaN, Float.NaN};
+        float[] inf = {0.1f, Float.POSITIVE_INFINITY};
+        float[] negInf = {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        for (float[] row : new float[][] {nan, allNan, inf, negInf}) {
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> Sampler.sample(row, 0, row.length, hot, new Random(1)));
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> Sampler.sample(row, 0, row.length, SamplingParams.greedy(1), new Random(1)));
+        }
+    }
+
+    @Test
+    void theSmallestAllowedTemperatureStillSamplesTheBestToken() {
+        SamplingParams coldest = new SamplingParams(SamplingParams.MIN_TEMPERATURE, 1.0, 0, 1L, 1,
+                java.util.List.of(), false);
+        assertEquals(1, Sampler.sample(LOGITS, 0, LOGITS.length, coldest, new Random(3)));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new SamplingParams(1e-320, 1.0, 0, 1L, 1, java.util.List.of(), false));
+    }
+
+    @Test
     void greedyTakesTheArgmax() {
         assertEquals(1, Sampler.sample(LOGITS, 0, LOGITS.length, SamplingParams.greedy(1), new Random()));
     }

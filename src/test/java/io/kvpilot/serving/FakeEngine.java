@@ -4,6 +4,7 @@ import io.kvpilot.engine.ChatMessage;
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.engine.ModelInfo;
+import io.kvpilot.engine.Sampler;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.engine.TextCodec;
@@ -51,6 +52,8 @@ public class FakeEngine implements GenerationEngine {
     public final AtomicInteger failingSteps = new AtomicInteger();
     /** Sequences to finish with ERROR at their next step without throwing (as an engine does per sequence). */
     public final AtomicInteger quietFailures = new AtomicInteger();
+    /** Sequences whose next token is sampled from a row of NaN logits (a corrupt model), which the sampler refuses. */
+    public final AtomicInteger nanLogits = new AtomicInteger();
     public volatile long stepMillis;
     /** The pool's hard limit; an allocation past it fails its sequence with ERROR, as the real engine's does. */
     public volatile long poolBudgetBytes = Long.MAX_VALUE;
@@ -184,6 +187,11 @@ public class FakeEngine implements GenerationEngine {
         if (quietFailures.get() > 0 && quietFailures.decrementAndGet() >= 0) {
             s.finish(FinishReason.ERROR);
             return;
+        }
+        if (nanLogits.get() > 0 && nanLogits.decrementAndGet() >= 0) {
+            float[] logits = new float[info.vocabSize()];
+            java.util.Arrays.fill(logits, Float.NaN);
+            Sampler.sample(logits, 0, logits.length, s.sampling(), new java.util.Random(0)); // throws
         }
         int h = 7;
         for (int t : s.promptIds()) {

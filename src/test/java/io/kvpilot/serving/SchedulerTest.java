@@ -365,4 +365,45 @@ class SchedulerTest {
         assertThat(inFlight.blockLast(WAIT).finishReason()).isEqualTo(FinishReason.LENGTH);
         assertThat(engine.kvBytesInUse()).isZero();
     }
+
+    @Test
+    void aRequestWhoseDeadlinePassesInTheQueueFailsWithQueueTimeoutNotAnEmptySuccess() {
+        engine.stepMillis = 20;
+        start(1, 8, 1 << 20, Duration.ofMillis(300));
+        Flux<GenerationEvent> running = scheduler.submit(request("first", 100)).cache();
+        running.subscribe(e -> {}, e -> {});
+        await(() -> scheduler.runningCount() == 1);
+
+        assertThatThrownBy(() -> scheduler.submit(request("queued", 5)).blockLast(WAIT))
+                .isInstanceOfSatisfying(Rejection.class, r -> {
+                    assertThat(r.reason()).isEqualTo(Rejection.Reason.QUEUE_TIMEOUT);
+                    assertThat(r.retryAfter()).isEqualTo(Duration.ofSeconds(2));
+                });
+        assertThat(running.blockLast(WAIT).finishReason()).isEqualTo(FinishReason.TIMEOUT);
+        assertPoolEmpty();
+    }
+
+    @Test
+    void endInFlightEndsRunningAndQueuedRequestsWithTheErrorFreesTheirKvAndKeepsServing() {
+        engine.stepMillis = 5;
+        start(1, 8, 1 << 20, Duration.ofMinutes(1));
+        Rejection shutdown = new Rejection(Rejection.Reason.SHUTTING_DOWN, "shutting down", Duration.ofSeconds(1));
+        List<Flux<GenerationEvent>> flows = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            Flux<GenerationEvent> f = scheduler.submit(request("long " + i, 1000)).cache();
+            f.subscribe(e -> {}, e -> {});
+            flows.add(f);
+        }
+        await(() -> scheduler.runningCount() == 1 && scheduler.waitingCount() == 2);
+
+        scheduler.endInFlight(shutdown);
+
+        for (Flux<GenerationEvent> f : flows) {
+            assertThatThrownBy(() -> f.blockLast(WAIT)).isSameAs(shutdown);
+        }
+        assertThat(scheduler.awaitIdle(WAIT)).isTrue();
+        assertPoolEmpty();
+        assertThat(scheduler.submit(request("after", 3)).blockLast(WAIT).finishReason())
+                .isEqualTo(FinishReason.LENGTH);
+    }
 }
