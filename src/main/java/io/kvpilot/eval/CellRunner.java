@@ -20,7 +20,9 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
+import java.util.function.BiConsumer;
 
 /**
  * Runs one evaluation case (a context, then teacher-forced tokens, then greedy answer tokens) under many compression
@@ -62,6 +64,7 @@ public final class CellRunner implements AutoCloseable {
     private final Map<String, KvCompressor> pending = new HashMap<>();
     private final NDManager keep;
     private int serial;
+    private BiConsumer<SequenceKvCache, PrefillObservation> prefillProbe = (c, o) -> {};
 
     private CellRunner(LlamaEngine engine, KvMethods registry, NDManager keep) {
         this.engine = engine;
@@ -82,6 +85,14 @@ public final class CellRunner implements AutoCloseable {
 
     public LlamaEngine engine() {
         return engine;
+    }
+
+    /**
+     * Called with each context's prefilled, uncompressed cache and its observation before {@link #run} copies them
+     * (e.g. to record per-prompt statistics of the scores); must not change the cache.
+     */
+    public void onPrefill(BiConsumer<SequenceKvCache, PrefillObservation> probe) {
+        this.prefillProbe = Objects.requireNonNull(probe, "probe");
     }
 
     /** Bytes {@code tokens} take uncompressed in fp16 (the reference of the byte fractions). */
@@ -134,6 +145,7 @@ public final class CellRunner implements AutoCloseable {
             sums = obs.attentionSums() == null ? null : new NDArray[n];
             length = obs.promptLength();
             window = obs.window();
+            prefillProbe.accept(cache, obs);
             try (NDManager tmp = cache.manager().newSubManager()) {
                 for (int l = 0; l < n; l++) {
                     keys[l] = own(cache.layer(l).keys(tmp).duplicate());
