@@ -265,63 +265,73 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
     }
 
     /**
-     * Cheapest quality first: for each controller-chosen sequence, the tighter reclaim setting within its floor that
-     * frees the most reservation per unit of predicted quality lost; sequences are taken in that order until
-     * {@code bytesNeeded} is covered.
+     * Least quality lost first: each controller-chosen sequence offers its tighter reclaim settings within its floor;
+     * while room is lacking, the option losing the least predicted quality among those that cover what is still
+     * lacking is taken, or, when none covers it, the one freeing the most reservation per unit of quality lost, and
+     * its sequence offers no more. All or nothing: when the sequences cannot free {@code bytesNeeded} within their
+     * floors, nothing is recompressed.
      */
     @Override
     public List<Recompression> reclaim(long bytesNeeded, List<RunningSequenceView> running, TelemetrySnapshot t) {
-        record Option(Recompression recompression, long freed, double lost) {}
         List<Option> options = new ArrayList<>();
         for (RunningSequenceView v : running) {
-            if (!v.controllerChosen() || pinned != null) {
-                continue;
+            if (v.controllerChosen() && pinned == null) {
+                options.addAll(options(v));
             }
-            List<KvCompressionSpec> tighter = new ArrayList<>();
-            for (KvCompressionSpec c : predictor == null ? List.of(settings.fallback()) : settings.candidates()) {
-                if (settings.reclaimMethods().contains(c.method()) && isTighter(c, v.spec())) {
-                    tighter.add(c);
-                }
-            }
-            if (tighter.isEmpty()) {
-                continue;
-            }
-            double[] quality = predictor == null ? null : qualities(v.features(), tighter);
+        }
+        List<Recompression> chosen = new ArrayList<>();
+        java.util.Set<String> taken = new java.util.HashSet<>();
+        long lacking = bytesNeeded;
+        while (lacking > 0) {
             Option best = null;
-            for (int i = 0; i < tighter.size(); i++) {
-                KvCompressionSpec c = tighter.get(i);
-                double q = quality == null ? Double.NaN : quality[i];
-                if (quality != null && q < v.features().minQuality()) {
+            for (Option o : options) {
+                if (taken.contains(o.recompression.sequenceId())) {
                     continue;
                 }
-                long reserved = costs.reservedBytes(c, v.features().promptTokens(), v.features().maxTokens());
-                long freed = v.reservedBytes() - reserved;
-                if (freed <= 0) {
-                    continue;
-                }
-                double lost = quality == null ? 0 : 1.0 - q;
-                Option o = new Option(new Recompression(v.id(), c, reserved, q), freed, lost);
-                if (best == null || o.lost / o.freed < best.lost / best.freed
-                        || o.lost / o.freed == best.lost / best.freed && o.freed > best.freed) {
+                boolean covers = o.freed >= lacking;
+                boolean bestCovers = best != null && best.freed >= lacking;
+                if (best == null || covers && !bestCovers
+                        || covers && o.lost < best.lost
+                        || !covers && !bestCovers && o.lost / o.freed < best.lost / best.freed) {
                     best = o;
                 }
             }
-            if (best != null) {
-                options.add(best);
+            if (best == null) {
+                return List.of();
+            }
+            taken.add(best.recompression.sequenceId());
+            chosen.add(best.recompression);
+            lacking -= best.freed;
+        }
+        return chosen;
+    }
+
+    /** A tighter setting for one running sequence: its new reservation, the reservation it frees, quality lost. */
+    private record Option(Recompression recompression, long freed, double lost) {}
+
+    private List<Option> options(RunningSequenceView v) {
+        List<KvCompressionSpec> tighter = new ArrayList<>();
+        for (KvCompressionSpec c : predictor == null ? List.of(settings.fallback()) : settings.candidates()) {
+            boolean reclaimable = settings.reclaimMethods().contains(c.method()) || c.method().equals("none");
+            if (reclaimable && isTighter(c, v.spec())) {
+                tighter.add(c);
             }
         }
-        options.sort(Comparator.comparingDouble((Option o) -> o.lost / o.freed)
-                .thenComparing(Comparator.comparingLong(Option::freed).reversed()));
-        List<Recompression> chosen = new ArrayList<>();
-        long freed = 0;
-        for (Option o : options) {
-            if (freed >= bytesNeeded) {
-                break;
+        double[] quality = predictor == null || tighter.isEmpty() ? null : qualities(v.features(), tighter);
+        List<Option> out = new ArrayList<>();
+        for (int i = 0; i < tighter.size(); i++) {
+            KvCompressionSpec c = tighter.get(i);
+            double q = quality == null ? Double.NaN : quality[i];
+            if (quality != null && q < v.features().minQuality()) {
+                continue;
             }
-            chosen.add(o.recompression);
-            freed += o.freed;
+            long reserved = costs.reservedBytes(c, v.features().promptTokens(), v.features().maxTokens());
+            long freed = v.reservedBytes() - reserved;
+            if (freed > 0) {
+                out.add(new Option(new Recompression(v.id(), c, reserved, q), freed, quality == null ? 0 : 1.0 - q));
+            }
         }
-        return freed >= bytesNeeded ? chosen : List.of();
+        return out;
     }
 
     /** {@code c} keeps no more entries than {@code current}, at no more bits, and is not the same setting. */

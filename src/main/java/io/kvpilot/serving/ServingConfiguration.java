@@ -5,11 +5,17 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
 import io.github.resilience4j.ratelimiter.RateLimiterRegistry;
 import io.github.resilience4j.timelimiter.TimeLimiterRegistry;
 import io.kvpilot.kvcache.press.KvMethods;
+import io.kvpilot.policy.AdaptiveCompressionPolicy;
+import io.kvpilot.policy.EstimateKvCostModel;
+import io.kvpilot.policy.KvCostModel;
+import io.kvpilot.policy.PolicyMetrics;
+import io.kvpilot.policy.PolicyProperties;
 import io.kvpilot.telemetry.ServingMetrics;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.management.ManagementFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -35,9 +41,16 @@ class ServingConfiguration {
         return new CheckpointEngineFactory(properties.model().path(), properties.model().threads(), methods);
     }
 
+    /** What a compression setting costs in KV bytes: admission's estimate at the loaded model's bytes per token. */
+    @Bean
+    KvCostModel kvCostModel(ObjectProvider<Scheduler> scheduler) {
+        return new EstimateKvCostModel(() -> scheduler.getObject().engine().modelInfo().kvBytesPerToken());
+    }
+
     @Bean
     Scheduler scheduler(EngineFactory factory, ServingProperties properties, ServingMetrics metrics,
-            TimeLimiterRegistry timeLimiters) {
+            TimeLimiterRegistry timeLimiters, ObjectProvider<AdaptiveCompressionPolicy> policy,
+            ObjectProvider<PolicyMetrics> policyMetrics, ObjectProvider<PolicyProperties> policyProperties) {
         ServingProperties.Batching b = properties.scheduler();
         long budget = properties.kv().budgetBytes() > 0 ? properties.kv().budgetBytes()
                 : derivedBudget(properties.kv().budgetMemoryFraction());
@@ -45,7 +58,10 @@ class ServingConfiguration {
                 b.maxWaiting(), budget,
                 timeLimiters.timeLimiter(ServingGateway.INSTANCE).getTimeLimiterConfig().getTimeoutDuration(),
                 b.retryAfter(), b.idlePoll());
-        return new Scheduler(factory, settings, metrics, System::nanoTime);
+        AdaptiveCompressionPolicy controller = policy.getIfAvailable();
+        ControllerHook hook = controller == null ? null : new ControllerHook(controller, policyMetrics.getObject(),
+                policyProperties.getObject().minQuality(), policyProperties.getObject().defaultSloClass());
+        return new Scheduler(factory, settings, metrics, System::nanoTime, hook);
     }
 
     @Bean
