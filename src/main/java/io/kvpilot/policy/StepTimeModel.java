@@ -23,6 +23,8 @@ public final class StepTimeModel {
     private final double forgetting;
     private final int minSamples;
     private final Map<String, Rls> paths = new HashMap<>();
+    private final double[] x = new double[FEATURES]; // scratch, under the lock: a step allocates nothing here
+    private final double[] px = new double[FEATURES];
 
     /**
      * @param forgetting the weight of the previous fit per new sample, in (0, 1]; 0.99 forgets with a horizon of ~100
@@ -42,8 +44,12 @@ public final class StepTimeModel {
         if (sample.tokens() <= 0 || !(sample.wallSeconds() > 0) || !Double.isFinite(sample.wallSeconds())) {
             return;
         }
-        paths.computeIfAbsent(sample.path(), p -> new Rls()).update(
-                features(sample.tokens(), sample.kvEntriesRead(), sample.sequences()), sample.wallSeconds());
+        Rls rls = paths.get(sample.path());
+        if (rls == null) {
+            rls = new Rls();
+            paths.put(sample.path(), rls);
+        }
+        rls.update(features(sample.tokens(), sample.kvEntriesRead(), sample.sequences()), sample.wallSeconds());
     }
 
     /** Predicted seconds of a step on {@code path}; NaN while the path has fewer than {@code minSamples} samples. */
@@ -70,8 +76,12 @@ public final class StepTimeModel {
         return rls == null ? 0 : rls.samples;
     }
 
-    private static double[] features(int tokens, long entries, int sequences) {
-        return new double[] {1.0, tokens / 64.0, entries / 1e4, sequences / 16.0};
+    private double[] features(int tokens, long entries, int sequences) {
+        x[0] = 1.0;
+        x[1] = tokens / 64.0;
+        x[2] = entries / 1e4;
+        x[3] = sequences / 16.0;
+        return x;
     }
 
     /** One path's fit: coefficients θ and covariance P, updated in place (a 4×4 problem, no library needed). */
@@ -95,9 +105,9 @@ public final class StepTimeModel {
         }
 
         void update(double[] x, double y) {
-            double[] px = new double[FEATURES];
             double denominator = forgetting;
             for (int i = 0; i < FEATURES; i++) {
+                px[i] = 0;
                 for (int j = 0; j < FEATURES; j++) {
                     px[i] += p[i][j] * x[j];
                 }

@@ -119,6 +119,21 @@ class ControllerApiTest {
     }
 
     @Test
+    void decisionsAreExportedAsMetrics() {
+        complete("""
+                {"prompt": "Once upon a time", "max_tokens": 2}""");
+
+        String scrape = client.get().uri("/actuator/prometheus").exchange().expectStatus().isOk()
+                .expectBody(String.class).returnResult().getResponseBody();
+        assertThat(scrape.lines().filter(l -> l.startsWith("kvpilot_policy_decisions_total{")
+                && l.contains("method=\"none\"") && l.contains("bits=\"16\"") && l.contains("reason=\"headroom\"")))
+                .hasSize(1);
+        assertThat(scrape).contains("kvpilot_policy_decision_seconds_bucket{")
+                .contains("kvpilot_policy_predicted_quality_bucket{")
+                .doesNotContain("kvpilot_policy_fallbacks_total{");
+    }
+
+    @Test
     void decisionsAreListedWithTheirInputsAndCandidatesForTheAdminKeyOnly() {
         complete("""
                 {"prompt": "The fox ran home", "max_tokens": 3, "kv_compression": {"auto": {"min_quality": 0.97}}}""");
