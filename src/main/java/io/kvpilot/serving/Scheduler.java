@@ -152,7 +152,7 @@ public final class Scheduler implements AutoCloseable {
         long smallest = controller == null || request.auto() == null ? predicted
                 : controller.policy().smallestCandidate().estimateBytes(prompt + maxTokens, info.kvBytesPerToken());
         if (smallest > budget.budgetBytes()) {
-            throw new Rejection(Reason.TOO_LONG, "The request needs about " + predicted + " KV bytes (prompt plus "
+            throw new Rejection(Reason.TOO_LONG, "The request needs about " + smallest + " KV bytes (prompt plus "
                     + "max_tokens); the KV budget is " + budget.budgetBytes() + " bytes", null);
         }
         if (waitingCount.incrementAndGet() > settings.maxWaiting()) {
@@ -323,6 +323,7 @@ public final class Scheduler implements AutoCloseable {
         waiting.poll();
         waitingCount.decrementAndGet();
         inFlight.decrementAndGet();
+        metrics.rejected(Reason.TOO_LONG.wireName());
         t.fail(new Rejection(Reason.TOO_LONG, "Within its min_quality the request needs about " + t.predictedBytes
                 + " KV bytes; the KV budget is " + budget.budgetBytes() + " bytes", null));
     }

@@ -1,6 +1,7 @@
 package io.kvpilot.serving;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvpilot.engine.EngineLoader;
 import io.kvpilot.engine.EngineOptions;
@@ -134,5 +135,16 @@ class ControllerReclaimTest {
             assertThat(System.nanoTime()).isLessThan(poolEmpty);
             Thread.onSpinWait();
         }
+    }
+
+    @Test
+    void aFloorNoSettingMeetsWithinTheWholeBudgetIsRefusedNotQueuedForever() {
+        start(2_000_000);
+        // floor 1: only uncompressed, 300 tokens × 8,192 bytes > the budget (the grid's smallest setting would fit)
+        assertThatThrownBy(() -> scheduler.submit(auto(200, 100, 1.0)).collectList().block(WAIT))
+                .isInstanceOfSatisfying(Rejection.class, r -> assertThat(r.reason()).isEqualTo(Rejection.Reason.TOO_LONG))
+                .hasMessageContaining("min_quality");
+        assertThat(scheduler.waitingCount()).isZero();
+        assertThat(scheduler.submit(auto(20, 4, null)).collectList().block(WAIT)).isNotEmpty();
     }
 }
