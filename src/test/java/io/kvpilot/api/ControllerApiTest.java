@@ -68,9 +68,13 @@ class ControllerApiTest {
     @Autowired
     JsonMapper json;
 
-    /** Longer than {@link TestWaits}: this context loads the real model on its own, on a shared machine. */
+    /**
+     * Longer waits than {@link TestWaits} and WebTestClient's 5 s: this context loads the real model on its own, and
+     * shares a 2-core machine with the rest of the suite.
+     */
     @BeforeEach
     void ready() throws InterruptedException {
+        client = client.mutate().responseTimeout(java.time.Duration.ofSeconds(60)).build();
         long until = System.nanoTime() + 180_000_000_000L;
         while (!scheduler.isReady()) {
             assertThat(System.nanoTime()).as("model ready within 180 s").isLessThan(until);
