@@ -37,7 +37,8 @@ class AdaptiveCompressionPolicyTest {
             }
             for (int i = 0; i < candidates.size(); i++) {
                 KvCompressionSpec c = candidates.get(i);
-                double perRatio = c.method().equals("snapkv") ? 0.12 : 0.2;
+                // a prompt whose prefill statistics show concentrated attention loses little to snapkv
+                double perRatio = !c.method().equals("snapkv") ? 0.2 : features.prefill() != null ? 0.02 : 0.12;
                 out[i] = Double.isNaN(answer) ? 1.0 - perRatio * c.ratio() - (c.bits() == 8 ? 0.005 : 0.0) : answer;
             }
         }
@@ -248,5 +249,26 @@ class AdaptiveCompressionPolicyTest {
         assertThat(200_000 - r.get(0).reservedBytes()).isGreaterThanOrEqualTo(40_000);
         // more than can be freed within the floors: nothing is recompressed for nothing
         assertThat(policy.reclaim(1_000_000, running, snapshot(600_000, 600_000, 1, 3))).isEmpty();
+    }
+
+    @Test
+    void refineReRanksWithinTheReservationOnceThePrefillIsKnown() {
+        AdaptiveCompressionPolicy policy = policy(predictor);
+        policy.decide(request(0.9), snapshot(850_000, 1_000_000, 1, 4));
+        PolicyDecision admitted = policy.decide(request(0.9), snapshot(420_000, 1_000_000, 1, 4));
+        assertThat(admitted.spec()).isEqualTo(KD25); // 150,000 bytes reserved
+        PrefillStatistics statistics = new PrefillStatistics(100, new double[] {0.5},
+                Map.of("snapkv", new double[] {0.98}));
+
+        PolicyDecision refined = policy.refine(admitted, statistics, snapshot(570_000, 1_000_000, 0, 5));
+
+        assertThat(refined.spec()).isEqualTo(SNAP50); // 0.99 now, and 100,000 bytes: within the reservation
+        assertThat(refined.reason()).isEqualTo("refined");
+        assertThat(refined.predictedBytes()).isLessThanOrEqualTo(admitted.predictedBytes());
+        assertThat(refined.features().prefill()).isSameAs(statistics);
+        assertThat(policy.decisions().newestFirst().get(0).decision()).isSameAs(refined);
+        // a setting the static fallback chose is left alone
+        PolicyDecision fallback = policy(null).decide(request(0.9), snapshot(0, 1_000_000, 1, 0));
+        assertThat(policy.refine(fallback, statistics, snapshot(0, 1_000_000, 0, 1))).isSameAs(fallback);
     }
 }
