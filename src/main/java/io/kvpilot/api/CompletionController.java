@@ -75,7 +75,7 @@ class CompletionController {
     private Mono<Void> generate(Prepared p, ServerWebExchange exchange) {
         String clientId = exchange.getAttributeOrDefault(ApiKeyFilter.CLIENT_ID, "anonymous");
         Flux<GenerationEvent> admitted = gateway.generate(new GenerationRequest(p.ids, p.params.sampling(),
-                p.params.compression(), p.params.decidedBy()), clientId);
+                p.params.compression(), p.params.decidedBy(), p.params.auto()), clientId);
         // From here the request holds a bulkhead permit and a place in the scheduler, given back when its events end
         // or are cancelled. Netty may end a response to a client that hung up without ever subscribing to the body,
         // or with an error that leaves the body's subscription open; either would hold them for good.

@@ -2,6 +2,7 @@ package io.kvpilot.api;
 
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.policy.AutoCompression;
 
 /**
  * The validated parameters both completion endpoints share.
@@ -12,6 +13,7 @@ import io.kvpilot.kvcache.KvCompressionSpec;
  * @param includeUsage {@code stream_options.include_usage}
  * @param compression the KV compression chosen for the request
  * @param decidedBy {@code request} or {@code default}
+ * @param auto the request's {@code auto} constraints when the controller decides its compression, else null
  */
 record CompletionParams(
         String model,
@@ -19,4 +21,5 @@ record CompletionParams(
         boolean stream,
         boolean includeUsage,
         KvCompressionSpec compression,
-        String decidedBy) {}
+        String decidedBy,
+        AutoCompression auto) {}

@@ -43,10 +43,12 @@ final class OpenAiPayloads {
         static UsageBody of(Usage u) {
             Usage.KvReport k = u.kvCache();
             return new UsageBody(u.promptTokens(), u.completionTokens(), u.totalTokens(), new KvCache(k.method(),
-                    k.ratio(), k.bits(), k.bytes(), k.bytesUncompressed(), k.decidedBy()));
+                    k.ratio(), k.bits(), k.bytes(), k.bytesUncompressed(), k.decidedBy(), k.predictedQuality()));
         }
     }
 
+    /** {@code predicted_quality} appears only where the controller predicted one. */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    record KvCache(String method, double ratio, int bits, long bytes, long bytesUncompressed, String decidedBy) {}
+    record KvCache(String method, double ratio, int bits, long bytes, long bytesUncompressed, String decidedBy,
+            @JsonInclude(JsonInclude.Include.NON_NULL) Double predictedQuality) {}
 }

@@ -4,9 +4,11 @@ import io.kvpilot.engine.ChatMessage;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.press.KvMethods;
+import io.kvpilot.policy.AutoCompression;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.regex.Pattern;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -23,13 +25,24 @@ final class RequestReader {
     private final JsonMapper json;
     private final int defaultMaxTokens;
     private final KvCompressionSpec autoCompression;
+    private static final Set<String> AUTO_FIELDS = Set.of("min_quality", "slo_class", "task");
+    private static final Pattern TASK = Pattern.compile("[a-z][a-z0-9_]{0,31}");
+
     private final KvMethods methods;
+    private final Set<String> sloClasses; // empty: no controller, "auto" is the static default
 
     RequestReader(JsonMapper json, int defaultMaxTokens, KvCompressionSpec autoCompression, KvMethods methods) {
+        this(json, defaultMaxTokens, autoCompression, methods, Set.of());
+    }
+
+    /** @param sloClasses the controller's SLO classes; empty when no controller decides {@code auto} */
+    RequestReader(JsonMapper json, int defaultMaxTokens, KvCompressionSpec autoCompression, KvMethods methods,
+            Set<String> sloClasses) {
         this.json = json;
         this.defaultMaxTokens = defaultMaxTokens;
         this.autoCompression = autoCompression;
         this.methods = methods;
+        this.sloClasses = Set.copyOf(sloClasses);
     }
 
     JsonFields object(String body) {
@@ -86,44 +99,100 @@ final class RequestReader {
         }
         SamplingParams sampling = new SamplingParams(temperature, topP, (int) topK, seed, (int) maxTokens, stop,
                 ignoreEos);
-        KvCompressionSpec compression = compression(f);
+        AutoCompression auto = auto(f.get("kv_compression"));
+        KvCompressionSpec compression = auto != null ? autoCompression : compression(f);
         String decidedBy = compression == autoCompression ? "default" : "request";
-        return new CompletionParams(f.string("model", null), sampling, stream, includeUsage, compression, decidedBy);
+        return new CompletionParams(f.string("model", null), sampling, stream, includeUsage, compression, decidedBy,
+                sloClasses.isEmpty() ? null : auto);
     }
 
-    /** {@code "auto"} (or absent) → the static default; {@code "off"} → none; an object → what it says. */
-    private KvCompressionSpec compression(JsonFields f) {
-        JsonNode v = f.get("kv_compression");
+    /**
+     * {@code "auto"}, an absent field, or {@code {"auto": {"min_quality", "slo_class", "task"}}} (each optional): the
+     * controller decides, within the floor and class given; null for {@code "off"} or an explicit setting.
+     */
+    private AutoCompression auto(JsonNode v) {
         if (v == null || (v.isString() && v.stringValue().equals("auto"))) {
-            return autoCompression;
+            return AutoCompression.DEFAULT;
         }
+        if (!v.isObject() || v.get("auto") == null) {
+            return null;
+        }
+        if (v.size() != 1) {
+            throw ApiError.invalid("kv_compression", "'kv_compression' is either {\"auto\": {...}} or {\"method\", "
+                    + "\"ratio\", \"bits\"}, not both");
+        }
+        JsonNode a = v.get("auto");
+        if (!a.isObject()) {
+            throw ApiError.invalid("kv_compression.auto", "'kv_compression.auto' must be an object with optional "
+                    + "'min_quality', 'slo_class' and 'task'");
+        }
+        for (String name : a.propertyNames()) {
+            if (!AUTO_FIELDS.contains(name)) {
+                throw ApiError.invalid("kv_compression.auto." + name, "'kv_compression.auto." + name
+                        + "' is not a field of kv_compression.auto (known: min_quality, slo_class, task)");
+            }
+        }
+        JsonFields fields = new JsonFields(a, "kv_compression.auto.");
+        Double minQuality = a.get("min_quality") == null ? null : fields.number("min_quality", 0.0, 0.0, false, 1.0);
+        String sloClass = fields.string("slo_class", null);
+        if (sloClass != null && !sloClasses.isEmpty() && !sloClasses.contains(sloClass)) {
+            throw ApiError.invalid("kv_compression.auto.slo_class", "'kv_compression.auto.slo_class' must be one of "
+                    + new java.util.TreeSet<>(sloClasses));
+        }
+        String task = fields.string("task", null);
+        if (task != null && !TASK.matcher(task).matches()) {
+            throw ApiError.invalid("kv_compression.auto.task", "'kv_compression.auto.task' must be a snake_case hint "
+                    + "of at most 32 characters (e.g. retrieval, continuation)");
+        }
+        return new AutoCompression(minQuality, sloClass, task);
+    }
+
+    /** {@code "off"} → none; an object → what it says. */
+    private KvCompressionSpec compression(JsonFields f) {
+        return spec(f.get("kv_compression"), "kv_compression");
+    }
+
+    /** A setting an admin pins for every {@code auto} request: {@code {"method", "ratio", "bits"}} or {@code "off"}. */
+    KvCompressionSpec pinnedSpec(String body) {
+        if (body != null && body.strip().equals("\"off\"")) {
+            return KvCompressionSpec.NONE;
+        }
+        return spec(object(body), "");
+    }
+
+    private KvCompressionSpec spec(JsonNode v, String field) {
         if (v.isString() && v.stringValue().equals("off")) {
             return KvCompressionSpec.NONE;
         }
         if (!v.isObject()) {
-            throw ApiError.invalid("kv_compression",
-                    "'kv_compression' must be \"auto\", \"off\" or {\"method\", \"ratio\", \"bits\"}");
+            throw ApiError.invalid(field,
+                    "'" + field + "' must be \"auto\", \"off\", {\"auto\": {...}} or {\"method\", \"ratio\", "
+                            + "\"bits\"}");
         }
-        JsonFields c = new JsonFields(v, "kv_compression.");
+        return spec(new JsonFields(v, field + "."), field + ".");
+    }
+
+    /** Validates {@code method}, {@code ratio}, {@code bits} of {@code c}, the params named with {@code at}. */
+    private KvCompressionSpec spec(JsonFields c, String at) {
         String method = c.string("method", null);
         if (method == null) {
-            throw ApiError.invalid("kv_compression.method", "'kv_compression.method' is required");
+            throw ApiError.invalid(at + "method", "'" + at + "method' is required");
         }
         double ratio = c.number("ratio", 0.0, 0.0, false, 0.999999);
         long bits = c.integer("bits", 16, 2, 16);
         if (bits != 16 && bits != 8 && bits != 4 && bits != 2) {
-            throw ApiError.invalid("kv_compression.bits", "'kv_compression.bits' must be 16, 8, 4 or 2");
+            throw ApiError.invalid(at + "bits", "'" + at + "bits' must be 16, 8, 4 or 2");
         }
         KvCompressionSpec spec;
         try {
             spec = new KvCompressionSpec(method, ratio, (int) bits);
         } catch (IllegalArgumentException e) {
-            throw ApiError.invalid("kv_compression.method", e.getMessage());
+            throw ApiError.invalid(at + "method", e.getMessage());
         }
         try {
             methods.create(spec); // unknown method, or a combination the method cannot store
         } catch (IllegalArgumentException e) {
-            throw ApiError.invalid("kv_compression", e.getMessage());
+            throw ApiError.invalid(at.isEmpty() ? "method" : at.substring(0, at.length() - 1), e.getMessage());
         }
         return spec;
     }

@@ -46,6 +46,18 @@ public interface GenerationEngine extends AutoCloseable {
      */
     KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens);
 
+    /**
+     * Compresses a running sequence's cache further, between steps, to {@code target} taken over every position it has
+     * fed (as if it had been admitted with it), and returns the bytes freed; the sequence goes on generating from the
+     * smaller cache. Only query-agnostic eviction applies to a live cache (there is no prompt-window attention left to
+     * score with); bits only go down. An engine that cannot compress a live cache frees nothing.
+     *
+     * @throws IllegalArgumentException if {@code target} is a method that needs the prompt's attention
+     */
+    default long recompress(Sequence sequence, KvCompressionSpec target) {
+        return 0;
+    }
+
     /** Frees the sequence's KV cache (idempotent). */
     void release(Sequence sequence);
 

@@ -44,14 +44,16 @@ public final class LlamaEngine implements GenerationEngine {
     private static final class State {
         SequenceKvCache cache;
         final Random random;
-        final KvCompressor compressor;
+        KvCompressor compressor; // replaced when the sequence is recompressed
+        KvCompressionSpec applied;
         final TextStream text;
         int decodeSteps;
         AttentionSums sums; // while a prompt whose compressor wants them prefills
 
-        State(Random random, KvCompressor compressor, TextStream text) {
+        State(Random random, KvCompressor compressor, KvCompressionSpec applied, TextStream text) {
             this.random = random;
             this.compressor = compressor;
+            this.applied = applied;
             this.text = text;
         }
     }
@@ -280,7 +282,7 @@ public final class LlamaEngine implements GenerationEngine {
             }
             Long seed = seq.sampling().seed();
             KvCompressor compressor = options.compressors().forSpec(seq.compression());
-            State state = new State(seed == null ? new Random() : new Random(seed), compressor,
+            State state = new State(seed == null ? new Random() : new Random(seed), compressor, seq.compression(),
                     codec == null ? null : new TextStream(codec, seq.sampling().stop()));
             states.put(seq, state);
             try {
@@ -635,6 +637,39 @@ public final class LlamaEngine implements GenerationEngine {
             state.cache.close();
             state.cache = null;
         }
+    }
+
+    /**
+     * The cache keeps {@code floor(positions × (1 − ratio))} entries per head, chosen by the target method's scorer
+     * among those it holds (so a second recompression of the same ratio frees nothing), and is converted to the
+     * target's bits only when they are fewer than its own.
+     */
+    @Override
+    public long recompress(Sequence seq, KvCompressionSpec target) {
+        checkOpen();
+        State state = states.get(seq);
+        if (state == null || state.cache == null || seq.isFinished()) {
+            return 0;
+        }
+        KvCompressor method = options.compressors().forSpec(target);
+        if (method.observationWindow() > 0) {
+            throw new IllegalArgumentException(target.method() + " scores entries with the prompt's window attention,"
+                    + " which a running cache no longer has; recompress with a query-agnostic method");
+        }
+        SequenceKvCache cache = state.cache;
+        long before = cache.bytes();
+        int held = cache.layer(0).length();
+        int keep = io.kvpilot.kvcache.press.BudgetSchedule.uniformKeep(cache.positions(), target.ratio());
+        double ratio = target.method().equals("none") || keep >= held ? 0.0 : 1.0 - (double) keep / held;
+        int bits = target.bits() < state.applied.bits() ? target.bits() : 16; // 16: keep the store as it is
+        KvCompressionSpec step = new KvCompressionSpec(ratio == 0.0 && !target.method().equals("none") && bits == 16
+                ? "none" : target.method(), ratio, bits);
+        options.compressors().forSpec(step).afterPrefill(cache, PrefillObservation.none(cache.positions()));
+        state.compressor = method;
+        state.applied = new KvCompressionSpec(target.method(), Math.max(target.ratio(), state.applied.ratio()),
+                Math.min(target.bits(), state.applied.bits()));
+        seq.recordKvBytes(cache.bytes(), cache.bytesUncompressed());
+        return before - cache.bytes();
     }
 
     @Override

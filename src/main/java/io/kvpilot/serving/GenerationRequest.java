@@ -2,6 +2,7 @@ package io.kvpilot.serving;
 
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.policy.AutoCompression;
 import java.util.Objects;
 
 /**
@@ -9,11 +10,19 @@ import java.util.Objects;
  *
  * @param promptIds the prompt's token ids (chat template already applied)
  * @param sampling how tokens are chosen; {@code maxTokens} is clamped to the context window on submit
- * @param compression the KV compression this sequence's cache gets
+ * @param compression the KV compression this sequence's cache gets (for an {@code auto} request: what it gets when no
+ *     controller runs)
  * @param decidedBy who chose {@code compression}: {@code request}, {@code default} or {@code controller}
+ * @param auto the request's {@code auto} constraints when the controller is to decide at admission, else null
  */
 public record GenerationRequest(
-        int[] promptIds, SamplingParams sampling, KvCompressionSpec compression, String decidedBy) {
+        int[] promptIds, SamplingParams sampling, KvCompressionSpec compression, String decidedBy,
+        AutoCompression auto) {
+
+    /** A request whose compression is fixed (by the caller or the static default). */
+    public GenerationRequest(int[] promptIds, SamplingParams sampling, KvCompressionSpec compression, String decidedBy) {
+        this(promptIds, sampling, compression, decidedBy, null);
+    }
 
     public GenerationRequest {
         promptIds = promptIds.clone();
@@ -23,6 +32,6 @@ public record GenerationRequest(
     }
 
     GenerationRequest withSampling(SamplingParams other) {
-        return new GenerationRequest(promptIds, other, compression, decidedBy);
+        return new GenerationRequest(promptIds, other, compression, decidedBy, auto);
     }
 }

@@ -7,11 +7,14 @@ import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.serving.Rejection.Reason;
+import io.kvpilot.telemetry.EngineStepSample;
 import io.kvpilot.telemetry.ServingMetrics;
+import io.kvpilot.telemetry.TelemetrySnapshot;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -42,6 +45,8 @@ public final class Scheduler implements AutoCloseable {
     private final LongSupplier nanoClock;
     private final Thread thread;
     private final KvBudget budget;
+    private final ControllerHook controller; // null: "auto" is the static default
+    private EngineStepSample lastStep = EngineStepSample.NONE;
     private final ConcurrentLinkedQueue<Ticket> inbox = new ConcurrentLinkedQueue<>();
     private final AtomicInteger waitingCount = new AtomicInteger();
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -57,7 +62,14 @@ public final class Scheduler implements AutoCloseable {
     private volatile RuntimeException endInFlightWith;
 
     public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, LongSupplier nanos) {
+        this(factory, settings, metrics, nanos, null);
+    }
+
+    /** @param controller decides {@code auto} requests at admission and reclaims room under pressure; null for none */
+    public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, LongSupplier nanos,
+            ControllerHook controller) {
         this.factory = factory;
+        this.controller = controller;
         this.settings = settings;
         this.metrics = metrics;
         this.nanoClock = nanos;
@@ -145,8 +157,11 @@ public final class Scheduler implements AutoCloseable {
         GenerationRequest clamped = request.withSampling(new SamplingParams(
                 s.temperature(), s.topP(), s.topK(), s.seed(), maxTokens, s.stop(), s.ignoreEos()));
         long predicted = predictedPeak(request.compression(), prompt, maxTokens);
-        if (predicted > budget.budgetBytes()) {
-            throw new Rejection(Reason.TOO_LONG, "The request needs " + predicted + " KV bytes at its peak (prompt plus "
+        // an auto request is decided at admission; here it only has to fit at the controller's smallest setting
+        long smallest = controller == null || request.auto() == null ? predicted
+                : predictedPeak(controller.policy().smallestCandidate(), prompt, maxTokens);
+        if (smallest > budget.budgetBytes()) {
+            throw new Rejection(Reason.TOO_LONG, "The request needs " + smallest + " KV bytes at its peak (prompt plus "
                     + "max_tokens); the KV budget is " + budget.budgetBytes() + " bytes", null);
         }
         if (waitingCount.incrementAndGet() > settings.maxWaiting()) {
@@ -253,7 +268,9 @@ public final class Scheduler implements AutoCloseable {
             }
         }
         List<Ticket> admitted = admit(now);
+        long started = nanoClock.getAsLong();
         runEngine(admitted, decoding);
+        observeStep(admitted, decoding, nanoClock.getAsLong() - started);
         running.addAll(admitted);
         retire(nanoClock.getAsLong());
         runningCount = running.size();
@@ -306,6 +323,19 @@ public final class Scheduler implements AutoCloseable {
         while (!waiting.isEmpty() && running.size() + admitted.size() < settings.maxRunningSequences()) {
             Ticket next = waiting.peek();
             boolean fitsStep = admitted.isEmpty() || stepTokens + next.promptLength() <= settings.maxBatchedTokens();
+            if (controller != null && next.request.auto() != null) {
+                controller.decide(next, budget.reservedBytes(), snapshot(now));
+                if (next.predictedBytes > budget.budgetBytes()) {
+                    refuseUnfittable(next, now);
+                    continue;
+                }
+            }
+            long lacking = next.predictedBytes - (budget.budgetBytes() - budget.reservedBytes());
+            if (fitsStep && lacking > 0 && controller != null && next.reclaimTriedAt != budget.reservedBytes()) {
+                // compress running sequences before anyone waits; tried again only once reservations change
+                next.reclaimTriedAt = budget.reservedBytes();
+                controller.reclaim(lacking, running, budget, engine, snapshot(now));
+            }
             if (!fitsStep || !budget.tryReserve(next.predictedBytes)) {
                 break;
             }
@@ -316,7 +346,7 @@ public final class Scheduler implements AutoCloseable {
             stepTokens += next.promptLength();
             GenerationRequest r = next.request;
             try {
-                next.admit(engine.newSequence(next.id, r.promptIds(), r.sampling(), r.compression()), now);
+                next.admit(engine.newSequence(next.id, r.promptIds(), r.sampling(), next.spec), now);
             } catch (IllegalArgumentException e) {
                 runningCount = running.size() + admitted.size();
                 budget.release(next.predictedBytes);
@@ -328,6 +358,53 @@ public final class Scheduler implements AutoCloseable {
             admitted.add(next);
         }
         return admitted;
+    }
+
+    /** An auto request whose quality floor cannot be met within the whole KV budget would wait forever. */
+    private void refuseUnfittable(Ticket t, long now) {
+        waiting.poll();
+        waitingCount.decrementAndGet();
+        inFlight.decrementAndGet();
+        metrics.rejected(Reason.TOO_LONG.wireName());
+        t.fail(new Rejection(Reason.TOO_LONG, "Within its min_quality the request needs about " + t.predictedBytes
+                + " KV bytes; the KV budget is " + budget.budgetBytes() + " bytes", null));
+    }
+
+    /** What the controller decides from; built on the engine thread from the scheduler's own state. */
+    private TelemetrySnapshot snapshot(long now) {
+        Ticket oldest = waiting.peek();
+        double oldestWait = oldest == null ? 0.0 : (now - oldest.submittedNanos) / 1e9;
+        return new TelemetrySnapshot(now, lastStep, lastStep.wallSeconds(), running.size(), waiting.size(),
+                oldestWait, engine.kvBytesInUse(), budget.reservedBytes(), budget.budgetBytes(), 0L, Map.of(),
+                Map.of());
+    }
+
+    /**
+     * Hands the step to the controller's step-time model. Entries read are the decoding caches' lengths after their
+     * compression; the path is the engine's rule as the scheduler can see it (one pass of at most 64 tokens over dense
+     * stores runs in Java).
+     */
+    private void observeStep(List<Ticket> admitted, List<Ticket> decoding, long nanos) {
+        if (admitted.isEmpty() && decoding.isEmpty()) {
+            return;
+        }
+        int tokens = decoding.size();
+        long entries = 0;
+        boolean dense = true;
+        for (Ticket t : admitted) {
+            tokens += t.promptLength();
+            dense &= t.spec.bits() == 16;
+        }
+        for (Ticket t : decoding) {
+            entries += (long) Math.ceil(t.sequence().length() * (1.0 - t.spec.ratio()));
+            dense &= t.spec.bits() == 16;
+        }
+        boolean java = dense && tokens <= 64;
+        lastStep = new EngineStepSample(nanos / 1e9, tokens, admitted.size() + decoding.size(), entries,
+                java ? "java" : "libtorch", java ? "dense" : dense ? "long_step" : "quantized_store");
+        if (controller != null) {
+            controller.observeStep(lastStep);
+        }
     }
 
     /**
@@ -420,8 +497,9 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private static Usage.KvReport kvReport(Ticket t, long bytes, long uncompressed) {
-        KvCompressionSpec c = t.request.compression();
-        return new Usage.KvReport(c.method(), c.ratio(), c.bits(), bytes, uncompressed, t.request.decidedBy());
+        KvCompressionSpec c = t.spec;
+        return new Usage.KvReport(c.method(), c.ratio(), c.bits(), bytes, uncompressed, t.decidedBy,
+                Double.isNaN(t.predictedQuality) ? null : t.predictedQuality);
     }
 
     private void report(Ticket t, FinishReason reason, int generated, long now) {
@@ -431,7 +509,7 @@ public final class Scheduler implements AutoCloseable {
         Sequence s = t.sequence();
         if (s != null) {
             long saved = s.kvBytesUncompressed() - s.kvBytes();
-            metrics.kvCompression(t.request.compression().method(), t.request.compression().ratio(), saved);
+            metrics.kvCompression(t.spec.method(), t.spec.ratio(), saved);
         }
     }
 

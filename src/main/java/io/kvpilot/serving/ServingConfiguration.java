@@ -5,11 +5,17 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
 import io.github.resilience4j.ratelimiter.RateLimiterRegistry;
 import io.github.resilience4j.timelimiter.TimeLimiterRegistry;
 import io.kvpilot.kvcache.press.KvMethods;
+import io.kvpilot.policy.AdaptiveCompressionPolicy;
+import io.kvpilot.policy.EngineKvCostModel;
+import io.kvpilot.policy.KvCostModel;
+import io.kvpilot.policy.PolicyMetrics;
+import io.kvpilot.policy.PolicyProperties;
 import io.kvpilot.telemetry.ServingMetrics;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.management.ManagementFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.SpringApplication;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
@@ -47,16 +53,26 @@ class ServingConfiguration {
                 budget.bytes());
     }
 
+    /** What a compression setting costs in KV bytes: the engine's exact footprint, what admission reserves. */
+    @Bean
+    KvCostModel kvCostModel(ObjectProvider<Scheduler> scheduler) {
+        return new EngineKvCostModel(() -> scheduler.getObject().engine());
+    }
+
     @Bean
     Scheduler scheduler(EngineFactory factory, ServingProperties properties, ServingMetrics metrics,
-            TimeLimiterRegistry timeLimiters, KvBudgetBytes kvBudget) {
+            TimeLimiterRegistry timeLimiters, KvBudgetBytes kvBudget, ObjectProvider<AdaptiveCompressionPolicy> policy,
+            ObjectProvider<PolicyMetrics> policyMetrics, ObjectProvider<PolicyProperties> policyProperties) {
         ServingProperties.Batching b = properties.scheduler();
         long budget = kvBudget.bytes();
         SchedulerSettings settings = new SchedulerSettings(b.maxRunningSequences(), b.maxBatchedTokens(),
                 b.maxWaiting(), budget,
                 timeLimiters.timeLimiter(ServingGateway.INSTANCE).getTimeLimiterConfig().getTimeoutDuration(),
                 b.retryAfter(), b.idlePoll());
-        return new Scheduler(factory, settings, metrics, System::nanoTime);
+        AdaptiveCompressionPolicy controller = policy.getIfAvailable();
+        ControllerHook hook = controller == null ? null : new ControllerHook(controller, policyMetrics.getObject(),
+                policyProperties.getObject().minQuality(), policyProperties.getObject().defaultSloClass());
+        return new Scheduler(factory, settings, metrics, System::nanoTime, hook);
     }
 
     /** A model that cannot load exits the process non-zero (its cause is logged once), so an orchestrator sees it. */

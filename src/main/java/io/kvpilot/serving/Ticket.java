@@ -2,26 +2,33 @@ package io.kvpilot.serving;
 
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.Sequence;
+import io.kvpilot.kvcache.KvCompressionSpec;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Schedulers;
 
 /**
  * One submitted request from submission to its last event: the ordered sink its client reads, the cancel flag the
- * client's disconnect sets (from any thread), and the timestamps the latency metrics are computed from. Everything
- * but {@link #cancel()} is touched only by the engine thread.
+ * client's disconnect sets (from any thread), the compression it runs with (chosen at admission for {@code auto}) and
+ * the timestamps the latency metrics are computed from. Everything but {@link #cancel()} is touched only by the engine
+ * thread.
  */
 final class Ticket {
 
     final String id;
     final GenerationRequest request;
-    long predictedBytes; // the KV reservation: changed only by Scheduler#replan, on the engine thread
+    long predictedBytes; // the KV reservation: set at admission, moved by Scheduler#replan or lowered by a recompression
     final long submittedNanos;
     final long deadlineNanos;
 
     private final Sinks.Many<GenerationEvent> sink = Sinks.many().unicast().onBackpressureBuffer();
     private volatile boolean cancelled;
     private volatile Sequence sequence;
+    KvCompressionSpec spec;
+    String decidedBy;
+    double predictedQuality = Double.NaN;
+    long decidedAtReservedBytes = -1; // the reservations a controller decision saw; -1 before any
+    long reclaimTriedAt = -1; // the reservations a reclaim for this request found too few running bytes under
     long admittedNanos;
     long firstTokenNanos;
     long lastTokenNanos;
@@ -31,6 +38,8 @@ final class Ticket {
         this.id = id;
         this.request = request;
         this.predictedBytes = predictedBytes;
+        this.spec = request.compression();
+        this.decidedBy = request.decidedBy();
         this.submittedNanos = submittedNanos;
         this.deadlineNanos = deadlineNanos;
     }

@@ -20,7 +20,14 @@ public record Usage(int promptTokens, int completionTokens, KvReport kvCache) {
      * @param bytes bytes the cache held at the end, measured by the engine
      * @param bytesUncompressed bytes the same tokens take uncompressed
      * @param decidedBy {@code request}, {@code default} or {@code controller}
+     * @param predictedQuality the controller's predicted quality retention of the setting, or null when it did not
+     *     predict one
      */
-    public record KvReport(
-            String method, double ratio, int bits, long bytes, long bytesUncompressed, String decidedBy) {}
+    public record KvReport(String method, double ratio, int bits, long bytes, long bytesUncompressed, String decidedBy,
+            Double predictedQuality) {
+
+        public KvReport(String method, double ratio, int bits, long bytes, long bytesUncompressed, String decidedBy) {
+            this(method, ratio, bits, bytes, bytesUncompressed, decidedBy, null);
+        }
+    }
 }

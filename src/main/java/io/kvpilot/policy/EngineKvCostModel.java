@@ -1,0 +1,29 @@
+package io.kvpilot.policy;
+
+import io.kvpilot.engine.GenerationEngine;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import java.util.function.Supplier;
+
+/**
+ * {@link KvCostModel} from the engine's exact footprint ({@link GenerationEngine#predictKv}): the peak bytes admission
+ * reserves, and what a cache holds once it has fed some positions. The engine is read lazily: it loads after the
+ * controller is built.
+ */
+public final class EngineKvCostModel implements KvCostModel {
+
+    private final Supplier<GenerationEngine> engine;
+
+    public EngineKvCostModel(Supplier<GenerationEngine> engine) {
+        this.engine = engine;
+    }
+
+    @Override
+    public long reservedBytes(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        return engine.get().predictKv(spec, promptTokens, maxTokens).peakBytes();
+    }
+
+    @Override
+    public long heldBytes(KvCompressionSpec spec, int positions) {
+        return engine.get().predictKv(spec, positions, 0).endBytes();
+    }
+}

@@ -1,0 +1,60 @@
+package io.kvpilot.policy;
+
+import io.kvpilot.kvcache.KvCompressionSpec;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The controller's settings, resolved from configuration ({@code kvpilot.policy.*}); plain values, no Spring.
+ *
+ * @param candidates the settings it chooses among; {@link KvCompressionSpec#NONE} is always one of them
+ * @param defaultMinQuality the quality floor of requests that give none
+ * @param enterPressure reserved-over-budget at which it starts compressing new requests although the uncompressed
+ *     setting would fit
+ * @param exitPressure reserved-over-budget below which (with no request waiting) it stops again; below
+ *     {@code enterPressure}, so decisions do not flap around one threshold
+ * @param objectives latency objectives per SLO class
+ * @param defaultSloClass the class of requests that name none
+ * @param reclaimMethods methods a running cache may be recompressed with (query-agnostic ones: a live cache has no
+ *     prompt-window attention left to score with)
+ * @param fallback what the static fallback applies under pressure (no predictor)
+ * @param decisionsKept decisions the admin endpoint can list
+ */
+public record PolicySettings(
+        List<KvCompressionSpec> candidates,
+        double defaultMinQuality,
+        double enterPressure,
+        double exitPressure,
+        Map<String, LatencyObjective> objectives,
+        String defaultSloClass,
+        Set<String> reclaimMethods,
+        KvCompressionSpec fallback,
+        int decisionsKept) {
+
+    public PolicySettings {
+        candidates = candidates.contains(KvCompressionSpec.NONE) ? List.copyOf(candidates)
+                : java.util.stream.Stream.concat(java.util.stream.Stream.of(KvCompressionSpec.NONE),
+                        candidates.stream()).distinct().toList();
+        objectives = Map.copyOf(objectives);
+        reclaimMethods = Set.copyOf(reclaimMethods);
+        if (!(exitPressure < enterPressure) || exitPressure < 0 || enterPressure > 1) {
+            throw new IllegalArgumentException("pressure levels must satisfy 0 <= exit < enter <= 1, got exit "
+                    + exitPressure + ", enter " + enterPressure);
+        }
+        if (!(defaultMinQuality >= 0 && defaultMinQuality <= 1)) {
+            throw new IllegalArgumentException("default min quality must be in [0, 1], got " + defaultMinQuality);
+        }
+        if (!objectives.containsKey(defaultSloClass)) {
+            throw new IllegalArgumentException("default SLO class '" + defaultSloClass + "' has no objectives; "
+                    + "known: " + objectives.keySet());
+        }
+        if (decisionsKept < 1) {
+            throw new IllegalArgumentException("decisions kept must be >= 1, got " + decisionsKept);
+        }
+    }
+
+    public LatencyObjective objective(String sloClass) {
+        return objectives.getOrDefault(sloClass == null ? defaultSloClass : sloClass, objectives.get(defaultSloClass));
+    }
+}

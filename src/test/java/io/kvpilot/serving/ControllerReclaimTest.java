@@ -1,0 +1,150 @@
+package io.kvpilot.serving;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.kvpilot.engine.EngineLoader;
+import io.kvpilot.engine.EngineOptions;
+import io.kvpilot.engine.FinishReason;
+import io.kvpilot.engine.SamplingParams;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvMethods;
+import io.kvpilot.policy.AdaptiveCompressionPolicy;
+import io.kvpilot.policy.AutoCompression;
+import io.kvpilot.policy.EstimateKvCostModel;
+import io.kvpilot.policy.LatencyObjective;
+import io.kvpilot.policy.PolicyMetrics;
+import io.kvpilot.policy.PolicySettings;
+import io.kvpilot.policy.QualityPredictor;
+import io.kvpilot.policy.RequestFeatures;
+import io.kvpilot.policy.StepTimeModel;
+import io.kvpilot.telemetry.ServingMetrics;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Flux;
+
+/**
+ * Under memory pressure the controller recompresses a running sequence instead of making the next request wait: on
+ * the embedded model, with a stand-in quality predictor and a KV budget two uncompressed requests do not fit.
+ */
+class ControllerReclaimTest {
+
+    static final Duration WAIT = Duration.ofSeconds(60);
+    static final int BYTES_PER_TOKEN = 8 * 2 * 64 * 2 * 4; // kvpilot-mini: layers × kv heads × head dim × (K, V) × fp32
+
+    /** Quality 1 − 0.2·ratio, −0.01 at 8 bits, −0.03 at 4. */
+    static final QualityPredictor STAND_IN = new QualityPredictor() {
+        @Override
+        public void predict(RequestFeatures features, List<KvCompressionSpec> candidates, double[] out) {
+            for (int i = 0; i < out.length; i++) {
+                KvCompressionSpec c = candidates.get(i);
+                out[i] = 1.0 - 0.2 * c.ratio() - (c.bits() == 8 ? 0.01 : c.bits() < 8 ? 0.03 : 0.0);
+            }
+        }
+
+        @Override
+        public String describe() {
+            return "stand-in";
+        }
+    };
+
+    final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    Scheduler scheduler;
+
+    @AfterEach
+    void stop() {
+        if (scheduler != null) {
+            scheduler.close();
+        }
+    }
+
+    Scheduler start(long budget) {
+        List<KvCompressionSpec> grid = List.of(KvCompressionSpec.NONE, new KvCompressionSpec("none", 0.0, 8),
+                new KvCompressionSpec("keydiff", 0.25, 16), new KvCompressionSpec("keydiff", 0.5, 16),
+                new KvCompressionSpec("keydiff", 0.25, 8));
+        PolicySettings settings = new PolicySettings(grid, 0.9, 0.85, 0.6,
+                Map.of("interactive", new LatencyObjective(3, 0.25)), "interactive", Set.of("keydiff"),
+                new KvCompressionSpec("keydiff", 0.5, 16), 16);
+        PolicyMetrics metrics = new PolicyMetrics(registry);
+        AdaptiveCompressionPolicy policy = new AdaptiveCompressionPolicy(settings, STAND_IN,
+                new EstimateKvCostModel(() -> BYTES_PER_TOKEN), new StepTimeModel(0.99, 20), metrics);
+        SchedulerSettings limits = new SchedulerSettings(4, 64, 4, budget, Duration.ofMinutes(2),
+                Duration.ofSeconds(1), Duration.ofMillis(2));
+        EngineOptions options = EngineOptions.defaults().withCompressors(KvMethods.defaults());
+        scheduler = new Scheduler(() -> EngineLoader.load(Path.of("models/kvpilot-mini"), options), limits,
+                new ServingMetrics(registry), System::nanoTime, new ControllerHook(policy, metrics, 0.9, "interactive"));
+        scheduler.start();
+        long until = System.nanoTime() + WAIT.toNanos();
+        while (!scheduler.isReady()) {
+            assertThat(System.nanoTime()).isLessThan(until);
+            Thread.onSpinWait();
+        }
+        return scheduler;
+    }
+
+    GenerationRequest auto(int promptTokens, int maxTokens, Double minQuality) {
+        int[] prompt = new int[promptTokens];
+        for (int i = 0; i < promptTokens; i++) {
+            prompt[i] = 10 + (i * 37) % 4000;
+        }
+        return new GenerationRequest(prompt, new SamplingParams(0, 1, 0, 0L, maxTokens, List.of(), true),
+                KvCompressionSpec.NONE, "default", new AutoCompression(minQuality, null, null));
+    }
+
+    @Test
+    void aRunningSequenceIsRecompressedSoTheNextRequestNeedNotWait() {
+        // 160 tokens uncompressed reserve 1,310,720 bytes; the budget holds one of them and a half
+        start(2_000_000);
+        AtomicReference<GenerationEvent> firstOfA = new AtomicReference<>();
+        Flux<GenerationEvent> a = scheduler.submit(auto(100, 60, null)).doOnNext(e -> firstOfA.compareAndSet(null, e))
+                .cache();
+        a.subscribe();
+        long until = System.nanoTime() + WAIT.toNanos();
+        while (firstOfA.get() == null) {
+            assertThat(System.nanoTime()).isLessThan(until);
+            Thread.onSpinWait();
+        }
+        // b's floor 0.99 admits only none at 16 or 8 bits (753,664 bytes), more than the 689,280 left: a (floor 0.9)
+        // is recompressed to int8, losing the least quality that makes room
+        List<GenerationEvent> b = scheduler.submit(auto(100, 60, 0.99)).collectList().block(WAIT);
+        List<GenerationEvent> aEvents = a.collectList().block(WAIT);
+
+        Usage.KvReport aReport = aEvents.get(aEvents.size() - 1).usage().kvCache();
+        Usage.KvReport bReport = b.get(b.size() - 1).usage().kvCache();
+        assertThat(aEvents.get(aEvents.size() - 1).finishReason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(aEvents.get(aEvents.size() - 1).usage().completionTokens()).isEqualTo(60);
+        assertThat(b.get(b.size() - 1).finishReason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(aReport.decidedBy()).isEqualTo("controller");
+        assertThat(aReport.method()).isEqualTo("none");
+        assertThat(aReport.bits()).as("a was recompressed to int8").isEqualTo(8);
+        assertThat(aReport.predictedQuality()).isEqualTo(0.99);
+        assertThat(aReport.bytes()).isLessThan(aReport.bytesUncompressed() * 2 / 3);
+        assertThat(bReport.bits()).isEqualTo(8);
+        assertThat(bReport.predictedQuality()).isGreaterThanOrEqualTo(0.99);
+        assertThat(registry.get("kvpilot.kv.recompressions").tag("reason", "pressure").counter().count())
+                .isEqualTo(1);
+        long poolEmpty = System.nanoTime() + WAIT.toNanos();
+        while (scheduler.kvBytesInUse() != 0 || scheduler.reservedKvBytes() != 0) {
+            assertThat(System.nanoTime()).isLessThan(poolEmpty);
+            Thread.onSpinWait();
+        }
+    }
+
+    @Test
+    void aFloorNoSettingMeetsWithinTheWholeBudgetIsRefusedNotQueuedForever() {
+        start(2_000_000);
+        // floor 1: only uncompressed, 300 tokens × 8,192 bytes > the budget (the grid's smallest setting would fit)
+        assertThatThrownBy(() -> scheduler.submit(auto(200, 100, 1.0)).collectList().block(WAIT))
+                .isInstanceOfSatisfying(Rejection.class, r -> assertThat(r.reason()).isEqualTo(Rejection.Reason.TOO_LONG))
+                .hasMessageContaining("min_quality");
+        assertThat(scheduler.waitingCount()).isZero();
+        assertThat(scheduler.submit(auto(20, 4, null)).collectList().block(WAIT)).isNotEmpty();
+    }
+}
