@@ -30,7 +30,7 @@ public interface Scorer {
      * decode steps do not produce.
      */
     default Scorer forDecode() {
-        return needsWindowAttention() ? new DecodeScorer(0.5) : this;
+        return needsWindowAttention() || usesAccumulatedAttention() ? new DecodeScorer(0.5) : this;
     }
 
     /** Whether {@link LayerView#accumulatedAttention()} is used when present. */
