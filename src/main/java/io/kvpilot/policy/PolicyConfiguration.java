@@ -33,6 +33,20 @@ class PolicyConfiguration {
         return new PolicyMetrics(registry);
     }
 
+    /**
+     * The learned predictor of {@code kvpilot.policy.model-path} (checksum verified, version and checksum logged), or
+     * none when it is missing or invalid: then the static fallback decides and the service still serves.
+     */
+    @Bean
+    QualityPredictor qualityPredictor(PolicyProperties properties) {
+        try {
+            return LearnedQualityPredictor.load(properties.modelPath());
+        } catch (PredictorArtefactException e) {
+            log.warn("Quality predictor not loaded: {}", e.getMessage());
+            return null; // no bean: compressionPolicy falls back
+        }
+    }
+
     @Bean
     AdaptiveCompressionPolicy compressionPolicy(PolicyProperties properties, KvMethods methods,
             ObjectProvider<QualityPredictor> predictor, KvCostModel costs, PolicyMetrics metrics) {
