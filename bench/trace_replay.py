@@ -384,7 +384,7 @@ def main():
     for policy in args.policies.split(","):
         server_args = ["--kvpilot.kv.budget-bytes=%d" % args.budget_bytes] + args.server_arg
         if policy == "threshold":
-            server_args.append("--kvpilot.policy.mode=threshold")
+            server_args.append("--kvpilot.policy.threshold.enabled=true")
         svc = Service(args.jar, args.model, server_args, os.path.join(out, policy.replace(":", "_") + ".log"))
         try:
             results = replay(svc.url, None, trace, kv_field(policy))

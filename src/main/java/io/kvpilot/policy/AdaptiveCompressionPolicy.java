@@ -101,6 +101,15 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
             return new PolicyDecision(pin, quality == null ? Double.NaN : quality[0], bytes, tpot(pin, f, t), "pinned",
                     "controller", bytes <= t.kvFreeBytes(), f, inputs, List.of());
         }
+        if (settings.thresholdSpec() != null) { // the benchmark's baseline rule, not a learned choice
+            KvCompressionSpec spec = t.kvPressure() >= settings.thresholdUsage() ? settings.thresholdSpec()
+                    : KvCompressionSpec.NONE;
+            long bytes = costs.reservedBytes(spec, f.promptTokens(), f.maxTokens());
+            int i = grid.indexOf(spec);
+            double q = spec.isIdentity() ? 1.0 : quality == null || i < 0 ? Double.NaN : quality[i];
+            return new PolicyDecision(spec, q, bytes, tpot(spec, f, t), "threshold",
+                    "controller", bytes <= t.kvFreeBytes(), f, inputs, List.of());
+        }
         if (quality == null) {
             return fallback(f, t, inputs);
         }

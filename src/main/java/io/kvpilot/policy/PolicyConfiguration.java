@@ -90,7 +90,13 @@ class PolicyConfiguration {
         Map<String, LatencyObjective> objectives = new LinkedHashMap<>();
         p.sloClasses().forEach((name, o) -> objectives.put(name,
                 new LatencyObjective(o.ttft().toNanos() / 1e9, o.tpot().toNanos() / 1e9)));
+        KvCompressionSpec threshold = null;
+        if (p.threshold().enabled()) {
+            threshold = new KvCompressionSpec(p.threshold().method(), p.threshold().ratio(), p.threshold().bits());
+            methods.create(threshold);
+        }
         return new PolicySettings(candidates, p.minQuality(), p.pressure().enter(), p.pressure().exit(), objectives,
-                p.defaultSloClass(), new LinkedHashSet<>(p.reclaimMethods()), fallback, p.decisionsKept());
+                p.defaultSloClass(), new LinkedHashSet<>(p.reclaimMethods()), fallback, p.decisionsKept(), threshold,
+                p.threshold().usage());
     }
 }

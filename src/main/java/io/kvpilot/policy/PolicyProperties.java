@@ -30,6 +30,7 @@ import org.springframework.validation.annotation.Validated;
  * @param fallback what the static fallback applies when the uncompressed setting does not fit
  * @param decisionsKept decisions {@code GET /admin/policy/decisions} can list
  * @param stepModel the online step-time model
+ * @param threshold a static rule instead of the learned choice, as a baseline for benchmarks (off by default)
  */
 @Validated
 @ConfigurationProperties("kvpilot.policy")
@@ -44,7 +45,8 @@ public record PolicyProperties(
         @NotEmpty @DefaultValue({"keydiff", "streaming_llm", "knorm"}) List<String> reclaimMethods,
         @Valid @NotNull @DefaultValue Fallback fallback,
         @Min(1) @Max(100_000) @DefaultValue("256") int decisionsKept,
-        @Valid @NotNull @DefaultValue StepModel stepModel) {
+        @Valid @NotNull @DefaultValue StepModel stepModel,
+        @Valid @NotNull @DefaultValue Threshold threshold) {
 
     public PolicyProperties {
         if (sloClasses == null || sloClasses.isEmpty()) {
@@ -98,4 +100,21 @@ public record PolicyProperties(
     public record StepModel(
             @DecimalMin("0.5") @DecimalMax("1.0") @DefaultValue("0.99") double forgetting,
             @Min(4) @DefaultValue("20") int minSamples) {}
+
+    /**
+     * The rule the trace-replay benchmark compares the controller with: every {@code auto} request uncompressed while
+     * reserved KV is under {@code usage} of the budget, and {@code method}/{@code ratio}/{@code bits} above it.
+     *
+     * @param enabled whether the rule replaces the learned choice
+     * @param usage reserved over budget at which compression starts
+     * @param method method applied above it
+     * @param ratio its ratio
+     * @param bits its bits
+     */
+    public record Threshold(
+            @DefaultValue("false") boolean enabled,
+            @DecimalMin("0.0") @DecimalMax("1.0") @DefaultValue("0.8") double usage,
+            @NotBlank @DefaultValue("keydiff") String method,
+            @DecimalMin("0.0") @DecimalMax("0.99") @DefaultValue("0.5") double ratio,
+            @Min(2) @Max(16) @DefaultValue("8") int bits) {}
 }

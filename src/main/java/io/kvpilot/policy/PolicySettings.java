@@ -20,6 +20,8 @@ import java.util.Set;
  *     prompt-window attention left to score with)
  * @param fallback what the static fallback applies under pressure (no predictor)
  * @param decisionsKept decisions the admin endpoint can list
+ * @param thresholdSpec the threshold rule's setting, or null for the learned choice
+ * @param thresholdUsage reserved over budget at which the threshold rule compresses
  */
 public record PolicySettings(
         List<KvCompressionSpec> candidates,
@@ -30,7 +32,17 @@ public record PolicySettings(
         String defaultSloClass,
         Set<String> reclaimMethods,
         KvCompressionSpec fallback,
-        int decisionsKept) {
+        int decisionsKept,
+        KvCompressionSpec thresholdSpec,
+        double thresholdUsage) {
+
+    /** Settings of the learned choice (no threshold rule). */
+    public PolicySettings(List<KvCompressionSpec> candidates, double defaultMinQuality, double enterPressure,
+            double exitPressure, Map<String, LatencyObjective> objectives, String defaultSloClass,
+            Set<String> reclaimMethods, KvCompressionSpec fallback, int decisionsKept) {
+        this(candidates, defaultMinQuality, enterPressure, exitPressure, objectives, defaultSloClass, reclaimMethods,
+                fallback, decisionsKept, null, 1.0);
+    }
 
     public PolicySettings {
         candidates = candidates.contains(KvCompressionSpec.NONE) ? List.copyOf(candidates)
