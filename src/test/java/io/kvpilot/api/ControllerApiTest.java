@@ -41,7 +41,8 @@ class ControllerApiTest {
     @TestConfiguration(proxyBeanMethods = false)
     static class StandInPredictor {
         @Bean
-        QualityPredictor qualityPredictor() {
+        @org.springframework.context.annotation.Primary // over the learned one the service loads
+        QualityPredictor standInQualityPredictor() {
             return new QualityPredictor() {
                 @Override
                 public void predict(RequestFeatures features, List<KvCompressionSpec> candidates, double[] out) {
