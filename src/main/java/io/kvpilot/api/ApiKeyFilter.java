@@ -17,7 +17,7 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * {@code Authorization: Bearer <key>} on {@code /v1/**}, {@code /tokenize}, {@code /detokenize} (any key) and on
  * {@code /admin/**} and the non-public actuator endpoints (admin key). Health, info and the Prometheus scrape stay
- * open. The caller's key fingerprint is left in the {@link #CLIENT_ID} attribute for per-key rate limiting.
+ * open. The caller's client id (never the key) is left in the {@link #CLIENT_ID} attribute for per-key rate limiting.
  */
 @Component
 @Order(Ordered.HIGHEST_PRECEDENCE + 10)
@@ -30,9 +30,9 @@ class ApiKeyFilter implements WebFilter {
     private final ApiKeys keys;
     private final JsonMapper json;
 
-    ApiKeyFilter(SecurityProperties properties, JsonMapper json) {
+    ApiKeyFilter(SecurityProperties properties, ApiKeys keys, JsonMapper json) {
         this.properties = properties;
-        this.keys = new ApiKeys(properties);
+        this.keys = keys;
         this.json = json;
         if (properties.isOpen()) {
             log.warn("**************************************************************************************");
@@ -55,14 +55,14 @@ class ApiKeyFilter implements WebFilter {
         if (key == null) {
             return reject(exchange, ApiError.unauthorized("Missing API key: send 'Authorization: Bearer <key>'"));
         }
-        ApiKeys.Role role = keys.roleOf(key);
-        if (role == ApiKeys.Role.NONE) {
+        ApiKeys.Caller caller = keys.identify(key);
+        if (caller.role() == ApiKeys.Role.NONE) {
             return reject(exchange, ApiError.unauthorized("Invalid API key"));
         }
-        if (admin && role != ApiKeys.Role.ADMIN) {
+        if (admin && caller.role() != ApiKeys.Role.ADMIN) {
             return reject(exchange, ApiError.forbidden("This endpoint needs an admin key"));
         }
-        exchange.getAttributes().put(CLIENT_ID, ApiKeys.fingerprint(key));
+        exchange.getAttributes().put(CLIENT_ID, caller.clientId());
         return chain.filter(exchange);
     }
 
