@@ -97,4 +97,37 @@ class ApiKeyFilterTest {
         assertThat(passed).isFalse();
         assertThat(exchange.getResponse().getStatusCode()).isEqualTo(HttpStatus.FORBIDDEN);
     }
+
+    @Test
+    void nonCanonicalPathIsA400EvenWithoutKeysConfigured() {
+        SecurityProperties none = new SecurityProperties(List.of(), List.of(), null);
+        ApiKeyFilter open = new ApiKeyFilter(none, new ApiKeys(none), json);
+        AtomicBoolean passed = new AtomicBoolean();
+
+        MockServerWebExchange exchange = run(open, MockServerHttpRequest.get("/v1;x/models").build(), passed);
+
+        assertThat(passed).isFalse();
+        assertThat(exchange.getResponse().getStatusCode()).isEqualTo(HttpStatus.BAD_REQUEST);
+    }
+
+    @Test
+    void pathsOutsideTheAllowListNeedAKeyEvenWhenNothingMapsThem() {
+        AtomicBoolean passed = new AtomicBoolean();
+
+        MockServerWebExchange exchange = run(withKeys(), MockServerHttpRequest.get("/index.html").build(), passed);
+
+        assertThat(passed).isFalse();
+        assertThat(exchange.getResponse().getStatusCode()).isEqualTo(HttpStatus.UNAUTHORIZED);
+    }
+
+    @Test
+    void healthComponentsBeyondTheProbesNeedAnAdminKey() {
+        AtomicBoolean passed = new AtomicBoolean();
+
+        MockServerWebExchange exchange = run(withKeys(), MockServerHttpRequest.get("/actuator/health/diskSpace")
+                .header("Authorization", "Bearer user-key").build(), passed);
+
+        assertThat(passed).isFalse();
+        assertThat(exchange.getResponse().getStatusCode()).isEqualTo(HttpStatus.FORBIDDEN);
+    }
 }
