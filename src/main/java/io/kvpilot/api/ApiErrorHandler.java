@@ -55,9 +55,7 @@ class ApiErrorHandler {
         if (status == HttpStatus.NOT_FOUND) {
             return toResponse(notFound(exchange));
         }
-        String type = status.is4xxClientError() ? "invalid_request_error" : "server_error";
-        String message = e.getReason() != null ? e.getReason() : status.getReasonPhrase();
-        ApiError error = new ApiError(status, type, message, null, codeOf(status), null);
+        ApiError error = ApiError.ofStatus(status, e.getReason() != null ? e.getReason() : status.getReasonPhrase());
         return ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON).headers(e.getHeaders())
                 .body(error.body());
     }
@@ -90,20 +88,8 @@ class ApiErrorHandler {
     }
 
     private static ApiError notFound(ServerWebExchange exchange) {
-        return new ApiError(HttpStatus.NOT_FOUND, "invalid_request_error", "No endpoint at "
-                + exchange.getRequest().getMethod() + " " + exchange.getRequest().getPath().value(), null,
-                "not_found", null);
-    }
-
-    private static String codeOf(HttpStatus status) {
-        return switch (status) {
-            case METHOD_NOT_ALLOWED -> "method_not_allowed";
-            case UNSUPPORTED_MEDIA_TYPE -> "unsupported_media_type";
-            case NOT_ACCEPTABLE -> "not_acceptable";
-            case PAYLOAD_TOO_LARGE -> "payload_too_large";
-            case BAD_REQUEST -> "invalid_value";
-            default -> status.is4xxClientError() ? "invalid_request" : "internal_error";
-        };
+        return ApiError.ofStatus(HttpStatus.NOT_FOUND, "No endpoint at " + exchange.getRequest().getMethod() + " "
+                + exchange.getRequest().getPath().value());
     }
 
     static ApiError fromRejection(Rejection r) {
