@@ -34,6 +34,21 @@ final class ApiError extends RuntimeException {
                 null);
     }
 
+    /** A framework-level answer of {@code status} (unknown path, wrong method, ...), with a code saying which. */
+    static ApiError ofStatus(HttpStatus status, String message) {
+        String type = status.is4xxClientError() ? "invalid_request_error" : "server_error";
+        String code = switch (status) {
+            case NOT_FOUND -> "not_found";
+            case METHOD_NOT_ALLOWED -> "method_not_allowed";
+            case UNSUPPORTED_MEDIA_TYPE -> "unsupported_media_type";
+            case NOT_ACCEPTABLE -> "not_acceptable";
+            case PAYLOAD_TOO_LARGE -> "payload_too_large";
+            case BAD_REQUEST -> "invalid_value";
+            default -> status.is4xxClientError() ? "invalid_request" : "internal_error";
+        };
+        return new ApiError(status, type, message, null, code, null);
+    }
+
     static ApiError modelNotFound(String model) {
         return new ApiError(HttpStatus.NOT_FOUND, "invalid_request_error", "The model '" + model
                 + "' does not exist; GET /v1/models lists the served model", "model", "model_not_found", null);

@@ -11,6 +11,7 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.server.ResponseStatusException;
+import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.util.DisconnectedClientHelper;
 
 /** Maps every failure of the API's handlers to OpenAI's error JSON; bad input never becomes a 500. */
@@ -18,6 +19,8 @@ import org.springframework.web.util.DisconnectedClientHelper;
 class ApiErrorHandler {
 
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ApiErrorHandler.class);
+    private static final String HEALTH_PATH = "/actuator/health/";
+    private static final String UNKNOWN_HEALTH_PATH = "'contributor' must not be null";
 
     @ExceptionHandler(ApiError.class)
     ResponseEntity<ApiError.Body> apiError(ApiError e) {
@@ -40,30 +43,53 @@ class ApiErrorHandler {
                 "engine_error", null));
     }
 
-    /** Unsupported media type, wrong method, unreadable body: Spring's own 4xx, in OpenAI's shape. */
+    /**
+     * Spring's own answers, in OpenAI's shape with a code: a path no handler maps (404 {@code not_found}), a method
+     * the path does not take (405, with {@code Allow}), a body type it does not read (415, with {@code Accept}), an
+     * unreadable body. The key filter has let only canonical paths through, so the path is safe to repeat.
+     */
     @ExceptionHandler(ResponseStatusException.class)
-    ResponseEntity<ApiError.Body> status(ResponseStatusException e) {
+    ResponseEntity<ApiError.Body> status(ResponseStatusException e, ServerWebExchange exchange) {
         HttpStatus status = HttpStatus.resolve(e.getStatusCode().value());
         status = status == null ? HttpStatus.BAD_REQUEST : status;
-        String type = status.is4xxClientError() ? "invalid_request_error" : "server_error";
-        return toResponse(new ApiError(status, type, e.getReason() != null ? e.getReason() : status.getReasonPhrase(),
-                null, null, null));
+        if (status == HttpStatus.NOT_FOUND) {
+            return toResponse(notFound(exchange));
+        }
+        ApiError error = ApiError.ofStatus(status, e.getReason() != null ? e.getReason() : status.getReasonPhrase());
+        return ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON).headers(e.getHeaders())
+                .body(error.body());
     }
 
     /**
-     * Anything else is our bug: a 500 in OpenAI's shape, without internals in the message. Except a client that hung
-     * up: there is nobody to answer, and its response may be committed already (writing an error body into it failed
-     * with a second, read-only-headers error). It goes back to WebFlux, which logs lost clients at debug level; the
-     * request's sequence was cancelled when its connection closed.
+     * Anything else is our bug: a 500 in OpenAI's shape, without internals in the message, and one log line without
+     * the exception's message (which may quote the request); the stack trace goes to DEBUG, so no request can flood
+     * the log. Except a client that hung up: there is nobody to answer, and its response may be committed already
+     * (writing an error body into it failed with a second, read-only-headers error). It goes back to WebFlux, which
+     * logs lost clients at debug level; the request's sequence was cancelled when its connection closed.
      */
     @ExceptionHandler(Exception.class)
-    ResponseEntity<ApiError.Body> unexpected(Exception e) throws Exception {
+    ResponseEntity<ApiError.Body> unexpected(Exception e, ServerWebExchange exchange) throws Exception {
         if (DisconnectedClientHelper.isClientDisconnectedException(e)) {
             throw e;
         }
-        log.error("Unexpected error while handling a request", e);
+        String path = exchange.getRequest().getPath().value();
+        if (e instanceof IllegalStateException && path.startsWith(HEALTH_PATH)
+                && UNKNOWN_HEALTH_PATH.equals(e.getMessage())) {
+            // Spring Boot 4.0's health endpoint asserts where a nested path names no contributor
+            // (/actuator/health/foo/bar) instead of answering 404 as it does for /actuator/health/foo.
+            return toResponse(notFound(exchange));
+        }
+        StackTraceElement[] trace = e.getStackTrace();
+        log.error("Unexpected {} at {} while handling {} {} (stack trace at DEBUG)", e.getClass().getName(),
+                trace.length > 0 ? trace[0] : "?", exchange.getRequest().getMethod(), path);
+        log.debug("Unexpected error while handling a request", e);
         return toResponse(new ApiError(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", "Internal server error", null,
                 "internal_error", null));
+    }
+
+    private static ApiError notFound(ServerWebExchange exchange) {
+        return ApiError.ofStatus(HttpStatus.NOT_FOUND, "No endpoint at " + exchange.getRequest().getMethod() + " "
+                + exchange.getRequest().getPath().value());
     }
 
     static ApiError fromRejection(Rejection r) {

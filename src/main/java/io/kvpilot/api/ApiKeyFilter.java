@@ -1,11 +1,13 @@
 package io.kvpilot.api;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.stereotype.Component;
 import org.springframework.web.server.ServerWebExchange;
@@ -15,24 +17,34 @@ import reactor.core.publisher.Mono;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * {@code Authorization: Bearer <key>} on {@code /v1/**}, {@code /tokenize}, {@code /detokenize} (any key) and on
- * {@code /admin/**} and the non-public actuator endpoints (admin key). Health, info and the Prometheus scrape stay
- * open. The caller's key fingerprint is left in the {@link #CLIENT_ID} attribute for per-key rate limiting.
+ * The first filter of every request. A path that is not {@linkplain CanonicalPath canonical} is a 400
+ * ({@code invalid_path}) before anything else reads it; then access is denied by default: only {@link #PUBLIC_PATHS}
+ * are open, {@code /admin/**} and {@code /actuator/**} need an admin key, every other path (the API, and paths that
+ * match nothing, which then answer 404) needs an API or admin key. Since the canonical path is the one the router
+ * matches (case-sensitively), the rule reads the same path the handler is chosen by. The caller's client id is left in
+ * the {@link #CLIENT_ID} attribute for per-key rate limiting.
  */
 @Component
-@Order(Ordered.HIGHEST_PRECEDENCE + 10)
+@Order(Ordered.HIGHEST_PRECEDENCE)
 class ApiKeyFilter implements WebFilter {
 
     static final String CLIENT_ID = "kvpilot.clientId";
+
+    /** Probes and the Prometheus scrape, which run without keys. */
+    static final Set<String> PUBLIC_PATHS = Set.of("/actuator/health", "/actuator/health/liveness",
+            "/actuator/health/readiness", "/actuator/info", "/actuator/prometheus");
+
     private static final Logger log = LoggerFactory.getLogger(ApiKeyFilter.class);
+
+    private enum Access { PUBLIC, KEY, ADMIN_KEY }
 
     private final SecurityProperties properties;
     private final ApiKeys keys;
     private final JsonMapper json;
 
-    ApiKeyFilter(SecurityProperties properties, JsonMapper json) {
+    ApiKeyFilter(SecurityProperties properties, ApiKeys keys, JsonMapper json) {
         this.properties = properties;
-        this.keys = new ApiKeys(properties);
+        this.keys = keys;
         this.json = json;
         if (properties.isOpen()) {
             log.warn("**************************************************************************************");
@@ -44,10 +56,14 @@ class ApiKeyFilter implements WebFilter {
 
     @Override
     public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
-        String path = exchange.getRequest().getPath().pathWithinApplication().value();
-        boolean admin = path.startsWith("/admin/") || isPrivateActuator(path);
-        boolean api = path.startsWith("/v1/") || path.equals("/tokenize") || path.equals("/detokenize");
-        if (properties.isOpen() || !(admin || api)) {
+        String path = exchange.getRequest().getPath().value();
+        if (!CanonicalPath.isCanonical(path)) {
+            return reject(exchange, new ApiError(HttpStatus.BAD_REQUEST, "invalid_request_error", "The request path "
+                    + "is not in canonical form: no percent-encoding, ';' parameters, '.' or '..' segments, empty "
+                    + "segments or trailing '/'", null, "invalid_path", null));
+        }
+        Access access = accessFor(path);
+        if (properties.isOpen() || access == Access.PUBLIC) {
             exchange.getAttributes().put(CLIENT_ID, "anonymous");
             return chain.filter(exchange);
         }
@@ -55,20 +71,24 @@ class ApiKeyFilter implements WebFilter {
         if (key == null) {
             return reject(exchange, ApiError.unauthorized("Missing API key: send 'Authorization: Bearer <key>'"));
         }
-        ApiKeys.Role role = keys.roleOf(key);
-        if (role == ApiKeys.Role.NONE) {
+        ApiKeys.Caller caller = keys.identify(key);
+        if (caller.role() == ApiKeys.Role.NONE) {
             return reject(exchange, ApiError.unauthorized("Invalid API key"));
         }
-        if (admin && role != ApiKeys.Role.ADMIN) {
+        if (access == Access.ADMIN_KEY && caller.role() != ApiKeys.Role.ADMIN) {
             return reject(exchange, ApiError.forbidden("This endpoint needs an admin key"));
         }
-        exchange.getAttributes().put(CLIENT_ID, ApiKeys.fingerprint(key));
+        exchange.getAttributes().put(CLIENT_ID, caller.clientId());
         return chain.filter(exchange);
     }
 
-    private static boolean isPrivateActuator(String path) {
-        return path.startsWith("/actuator") && !path.equals("/actuator/health") && !path.startsWith("/actuator/health/")
-                && !path.equals("/actuator/prometheus") && !path.equals("/actuator/info");
+    private static Access accessFor(String path) {
+        if (PUBLIC_PATHS.contains(path)) {
+            return Access.PUBLIC;
+        }
+        boolean admin = path.equals("/admin") || path.startsWith("/admin/") || path.equals("/actuator")
+                || path.startsWith("/actuator/");
+        return admin ? Access.ADMIN_KEY : Access.KEY;
     }
 
     private static String bearer(String header) {

@@ -27,14 +27,17 @@ class ApiKeyFilterTest {
         return exchange;
     }
 
-    private static ApiKeyFilter withKeys() {
-        return new ApiKeyFilter(new SecurityProperties(List.of("user-key"), List.of("admin-key")),
-                JsonMapper.builder().build());
+    private final SecurityProperties keyed = new SecurityProperties(List.of("user-key"), List.of("admin-key"), "");
+    private final ApiKeys keys = new ApiKeys(keyed);
+
+    private ApiKeyFilter withKeys() {
+        return new ApiKeyFilter(keyed, keys, json);
     }
 
     @Test
     void withoutConfiguredKeysEverythingIsOpen() {
-        ApiKeyFilter open = new ApiKeyFilter(new SecurityProperties(List.of(), List.of(" ")), json);
+        SecurityProperties none = new SecurityProperties(List.of(), List.of(" "), null);
+        ApiKeyFilter open = new ApiKeyFilter(none, new ApiKeys(none), json);
         AtomicBoolean passed = new AtomicBoolean();
 
         run(open, MockServerHttpRequest.get("/admin/scheduler").build(), passed);
@@ -43,7 +46,7 @@ class ApiKeyFilterTest {
     }
 
     @Test
-    void userKeyPassesOnTheApiAndIsRecordedOnlyAsAFingerprint() {
+    void userKeyPassesOnTheApiAndIsRecordedOnlyAsItsClientId() {
         AtomicBoolean passed = new AtomicBoolean();
 
         MockServerWebExchange exchange = run(withKeys(), MockServerHttpRequest.post("/v1/completions")
@@ -51,7 +54,7 @@ class ApiKeyFilterTest {
 
         assertThat(passed).isTrue();
         assertThat((String) exchange.getAttribute(ApiKeyFilter.CLIENT_ID))
-                .isEqualTo(ApiKeys.fingerprint("user-key")).doesNotContain("user-key");
+                .isEqualTo(keys.clientIdOf("user-key")).doesNotContain("user-key");
     }
 
     @Test
@@ -89,6 +92,39 @@ class ApiKeyFilterTest {
         AtomicBoolean passed = new AtomicBoolean();
 
         MockServerWebExchange exchange = run(withKeys(), MockServerHttpRequest.get("/actuator/circuitbreakers")
+                .header("Authorization", "Bearer user-key").build(), passed);
+
+        assertThat(passed).isFalse();
+        assertThat(exchange.getResponse().getStatusCode()).isEqualTo(HttpStatus.FORBIDDEN);
+    }
+
+    @Test
+    void nonCanonicalPathIsA400EvenWithoutKeysConfigured() {
+        SecurityProperties none = new SecurityProperties(List.of(), List.of(), null);
+        ApiKeyFilter open = new ApiKeyFilter(none, new ApiKeys(none), json);
+        AtomicBoolean passed = new AtomicBoolean();
+
+        MockServerWebExchange exchange = run(open, MockServerHttpRequest.get("/v1;x/models").build(), passed);
+
+        assertThat(passed).isFalse();
+        assertThat(exchange.getResponse().getStatusCode()).isEqualTo(HttpStatus.BAD_REQUEST);
+    }
+
+    @Test
+    void pathsOutsideTheAllowListNeedAKeyEvenWhenNothingMapsThem() {
+        AtomicBoolean passed = new AtomicBoolean();
+
+        MockServerWebExchange exchange = run(withKeys(), MockServerHttpRequest.get("/index.html").build(), passed);
+
+        assertThat(passed).isFalse();
+        assertThat(exchange.getResponse().getStatusCode()).isEqualTo(HttpStatus.UNAUTHORIZED);
+    }
+
+    @Test
+    void healthComponentsBeyondTheProbesNeedAnAdminKey() {
+        AtomicBoolean passed = new AtomicBoolean();
+
+        MockServerWebExchange exchange = run(withKeys(), MockServerHttpRequest.get("/actuator/health/diskSpace")
                 .header("Authorization", "Bearer user-key").build(), passed);
 
         assertThat(passed).isFalse();

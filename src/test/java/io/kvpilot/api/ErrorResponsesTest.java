@@ -42,6 +42,9 @@ class ErrorResponsesTest {
     @Autowired
     RateLimiterRegistry rateLimiters;
 
+    @Autowired
+    ApiKeys apiKeys;
+
     @LocalServerPort
     int port;
 
@@ -252,7 +255,7 @@ class ErrorResponsesTest {
 
     @Test
     void rateLimitedKeyIsA429WithRetryAfter() {
-        rateLimiters.rateLimiter("client-" + ApiKeys.fingerprint("limited-key"), RateLimiterConfig.custom()
+        rateLimiters.rateLimiter("client-" + apiKeys.clientIdOf("limited-key"), RateLimiterConfig.custom()
                 .limitForPeriod(1).limitRefreshPeriod(Duration.ofSeconds(30)).timeoutDuration(Duration.ZERO).build());
         post("/v1/completions", "limited-key", "{\"prompt\": \"x\", \"max_tokens\": 1}").expectStatus().isOk();
 

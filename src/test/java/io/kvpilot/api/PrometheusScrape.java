@@ -8,7 +8,9 @@ import java.util.regex.Pattern;
 /** A parsed Prometheus text exposition: each family's type, and each sample's value by name and label set. */
 record PrometheusScrape(Map<String, String> types, Map<String, Double> samples) {
 
-    private static final Pattern SAMPLE = Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{[^}]*\\})? (\\S+).*$");
+    /** Label values are quoted and may hold '}' (a route template such as uri="/actuator/health/{*path}"). */
+    private static final Pattern SAMPLE = Pattern.compile(
+            "^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{(?:[^}\"]|\"(?:[^\"\\\\]|\\\\.)*\")*\\})? (\\S+).*$");
 
     static PrometheusScrape parse(String text) {
         Map<String, String> types = new HashMap<>();
