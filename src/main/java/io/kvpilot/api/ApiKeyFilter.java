@@ -25,7 +25,7 @@ import tools.jackson.databind.json.JsonMapper;
  * the {@link #CLIENT_ID} attribute for per-key rate limiting.
  */
 @Component
-@Order(Ordered.HIGHEST_PRECEDENCE)
+@Order(Ordered.HIGHEST_PRECEDENCE + 1) // right after RequestIdFilter, which only labels the response
 class ApiKeyFilter implements WebFilter {
 
     static final String CLIENT_ID = "kvpilot.clientId";

@@ -21,7 +21,7 @@ import tools.jackson.databind.json.JsonMapper;
  * proxy. Runs right after the key filter; answers with a body are left as they are.
  */
 @Component
-@Order(Ordered.HIGHEST_PRECEDENCE + 1)
+@Order(Ordered.HIGHEST_PRECEDENCE + 2)
 class EmptyErrorBodyFilter implements WebFilter {
 
     private final JsonMapper json;

@@ -117,12 +117,12 @@ class CompletionApiTest {
     }
 
     @Test
-    void autoCompressionIsTheConfiguredDefault() {
+    void autoIsTheControllersAndLeavesARequestUncompressedOnAnIdleServer() {
         JsonNode kv = post("/v1/completions", """
                 {"prompt": "hello", "max_tokens": 2, "kv_compression": "auto"}""").get("usage").get("kv_cache");
 
         assertThat(kv.get("method").stringValue()).isEqualTo("none");
-        assertThat(kv.get("decided_by").stringValue()).isEqualTo("default");
+        assertThat(kv.get("decided_by").stringValue()).isEqualTo("controller");
     }
 
     @Test
