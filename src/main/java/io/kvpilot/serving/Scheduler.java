@@ -1,5 +1,6 @@
 package io.kvpilot.serving;
 
+import io.kvpilot.engine.EngineStepStats;
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.engine.ModelInfo;
@@ -7,7 +8,9 @@ import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.serving.Rejection.Reason;
+import io.kvpilot.telemetry.ResidentMemory;
 import io.kvpilot.telemetry.ServingMetrics;
+import io.kvpilot.telemetry.Telemetry;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -38,6 +41,7 @@ public final class Scheduler implements AutoCloseable {
     private final EngineFactory factory;
     private final SchedulerSettings settings;
     private final ServingMetrics metrics;
+    private final Telemetry telemetry;
     private final LongSupplier nanoClock;
     private final Thread thread;
     private final KvBudget budget;
@@ -53,9 +57,16 @@ public final class Scheduler implements AutoCloseable {
     private volatile long kvBytesInUse;
 
     public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, LongSupplier nanos) {
+        this(factory, settings, metrics, new Telemetry(nanos, ResidentMemory.ofThisProcess(nanos)), nanos);
+    }
+
+    /** @param telemetry what the controller reads: fed here with every step, queue state and request latency */
+    public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, Telemetry telemetry,
+            LongSupplier nanos) {
         this.factory = factory;
         this.settings = settings;
         this.metrics = metrics;
+        this.telemetry = telemetry;
         this.nanoClock = nanos;
         this.budget = new KvBudget(settings.kvBudgetBytes());
         this.thread = new Thread(this::run, "kvpilot-engine");
@@ -209,12 +220,17 @@ public final class Scheduler implements AutoCloseable {
             }
         }
         List<Ticket> admitted = admit(now);
+        long started = nanoClock.getAsLong();
         runEngine(admitted, decoding);
+        recordStep(admitted, decoding, nanoClock.getAsLong() - started);
         running.addAll(admitted);
         retire(nanoClock.getAsLong());
         runningCount = running.size();
         kvBytesInUse = engine.kvBytesInUse();
         metrics.updateLive(running.size(), waitingCount.get(), kvBytesInUse, budget.budgetBytes());
+        Ticket oldest = waiting.peek();
+        telemetry.recordLive(running.size(), waitingCount.get(), oldest == null ? -1 : oldest.submittedNanos,
+                kvBytesInUse, budget.reservedBytes(), budget.budgetBytes());
         return !running.isEmpty() || !admitted.isEmpty();
     }
 
@@ -299,6 +315,24 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
+    /** The step's sample for telemetry: what the engine reported of its passes, or the scheduler's count of them. */
+    private void recordStep(List<Ticket> admitted, List<Ticket> decoding, long nanos) {
+        if (admitted.isEmpty() && decoding.isEmpty()) {
+            return;
+        }
+        EngineStepStats stats = engine.lastStepStats();
+        if (stats == EngineStepStats.UNREPORTED) {
+            int tokens = decoding.size();
+            for (Ticket t : admitted) {
+                tokens += t.promptLength();
+            }
+            telemetry.recordStep(nanos / 1e9, tokens, admitted.size() + decoding.size(), 0, "unknown", "unreported");
+        } else if (stats.route() != null) { // null: every sequence had ended, no pass ran
+            telemetry.recordStep(nanos / 1e9, stats.tokens(), stats.sequences(), stats.kvEntriesRead(),
+                    stats.route().path(), stats.route().reason());
+        }
+    }
+
     private static List<Sequence> sequences(List<Ticket> tickets) {
         List<Sequence> sequences = new ArrayList<>(tickets.size());
         for (Ticket t : tickets) {
@@ -315,6 +349,7 @@ public final class Scheduler implements AutoCloseable {
             if (s.generatedCount() > 0 && t.firstTokenNanos == 0) {
                 t.firstTokenNanos = now;
                 metrics.firstToken(Duration.ofNanos(now - t.submittedNanos));
+                telemetry.recordFirstToken(sloClass(t), (now - t.submittedNanos) / 1e9);
             }
             if (s.generatedCount() > 0) {
                 t.lastTokenNanos = now;
@@ -361,11 +396,17 @@ public final class Scheduler implements AutoCloseable {
         Duration tpot = generated > 1 && t.firstTokenNanos > 0
                 ? Duration.ofNanos((t.lastTokenNanos - t.firstTokenNanos) / (generated - 1)) : null;
         metrics.finished(reason.wireName(), generated, Duration.ofNanos(now - t.submittedNanos), tpot);
+        telemetry.recordFinished(sloClass(t), tpot == null ? Double.NaN : tpot.toNanos() / 1e9, generated);
         Sequence s = t.sequence();
         if (s != null) {
             long saved = s.kvBytesUncompressed() - s.kvBytes();
-            metrics.kvCompression(t.request.compression().method(), t.request.compression().ratio(), saved);
+            metrics.kvCompression(t.request.compression().method(), s.kvRatioApplied(), saved);
         }
+    }
+
+    /** Every request is {@code interactive} until requests carry a latency class (the controller's features do). */
+    private static String sloClass(Ticket t) {
+        return Telemetry.DEFAULT_SLO_CLASS;
     }
 
     /**

@@ -6,10 +6,13 @@ import io.github.resilience4j.ratelimiter.RateLimiterRegistry;
 import io.github.resilience4j.timelimiter.TimeLimiterRegistry;
 import io.kvpilot.kvcache.press.KvMethods;
 import io.kvpilot.telemetry.ServingMetrics;
+import io.kvpilot.telemetry.Telemetry;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.lang.management.ManagementFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -20,8 +23,10 @@ class ServingConfiguration {
     private static final Logger log = LoggerFactory.getLogger(ServingConfiguration.class);
 
     @Bean
-    ServingMetrics servingMetrics(MeterRegistry registry) {
-        return new ServingMetrics(registry);
+    ServingMetrics servingMetrics(MeterRegistry registry, ObjectProvider<PrometheusRegistry> prometheus,
+            ServingProperties properties) {
+        return new ServingMetrics(registry, prometheus.getIfAvailable(),
+                TelemetryConfiguration.servedModelId(properties));
     }
 
     /** The KV compression methods requests can name (issue 4's registry); add one with {@code register}. */
@@ -37,7 +42,7 @@ class ServingConfiguration {
 
     @Bean
     Scheduler scheduler(EngineFactory factory, ServingProperties properties, ServingMetrics metrics,
-            TimeLimiterRegistry timeLimiters) {
+            Telemetry telemetry, TimeLimiterRegistry timeLimiters) {
         ServingProperties.Batching b = properties.scheduler();
         long budget = properties.kv().budgetBytes() > 0 ? properties.kv().budgetBytes()
                 : derivedBudget(properties.kv().budgetMemoryFraction());
@@ -45,7 +50,7 @@ class ServingConfiguration {
                 b.maxWaiting(), budget,
                 timeLimiters.timeLimiter(ServingGateway.INSTANCE).getTimeLimiterConfig().getTimeoutDuration(),
                 b.retryAfter(), b.idlePoll());
-        return new Scheduler(factory, settings, metrics, System::nanoTime);
+        return new Scheduler(factory, settings, metrics, telemetry, System::nanoTime);
     }
 
     @Bean

@@ -136,6 +136,7 @@ public class FakeEngine implements GenerationEngine {
         long kept = (long) Math.ceil(s.length() * (1.0 - s.compression().ratio()));
         s.recordKvBytes(kept * KV_BYTES_PER_TOKEN * s.compression().bits() / 16 + extraBytesPerSequence,
                 (long) s.length() * KV_BYTES_PER_TOKEN);
+        s.recordKvEntries(kept, s.length());
         if (s.generatedCount() >= s.sampling().maxTokens()) {
             s.finish(FinishReason.LENGTH);
         } else if (s.length() >= info.contextLength()) {
