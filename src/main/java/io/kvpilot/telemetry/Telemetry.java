@@ -32,6 +32,8 @@ public final class Telemetry implements MeterBinder {
     static final int MAX_CLASSES = 8;
     static final String OTHER_CLASS = "other";
     static final long PUBLISH_MILLIS = 100;
+    /** {@link #recordLive}'s oldest submission time when nothing waits (a nano clock may read negative). */
+    public static final long NONE_WAITING = Long.MIN_VALUE;
 
     private static final int TTFT = 0;
     private static final int TPOT = 1;
@@ -53,7 +55,7 @@ public final class Telemetry implements MeterBinder {
     private volatile EngineStepSample lastStep = EngineStepSample.NONE;
     private volatile int running;
     private volatile int waiting;
-    private volatile long oldestSubmittedNanos = -1;
+    private volatile long oldestSubmittedNanos = NONE_WAITING;
     private volatile long kvUsedBytes;
     private volatile long kvReservedBytes;
     private volatile long kvBudgetBytes;
@@ -107,7 +109,7 @@ public final class Telemetry implements MeterBinder {
 
     /**
      * The scheduler's state after a step (engine thread): running and waiting requests, when the oldest waiting one
-     * was submitted ({@code -1} with none), and KV bytes held, reserved and allowed.
+     * was submitted ({@link #NONE_WAITING} with none), and KV bytes held, reserved and allowed.
      */
     public void recordLive(int runningNow, int waitingNow, long oldestSubmitted, long kvUsed, long kvReserved,
             long kvBudget) {
@@ -163,9 +165,8 @@ public final class Telemetry implements MeterBinder {
             shortWindow.put(e.getKey(), window(w, true));
             longWindow.put(e.getKey(), window(w, false));
         }
-        long oldest = oldestSubmittedNanos;
         TelemetrySnapshot snapshot = new TelemetrySnapshot(now, lastStep, steps.quantile(true, 0, 0.5), running,
-                waiting, oldest < 0 ? 0.0 : Math.max(0, now - oldest) / 1e9, kvUsedBytes, kvReservedBytes,
+                waiting, oldestWaitNanos(now) / 1e9, kvUsedBytes, kvReservedBytes,
                 kvBudgetBytes, rss.bytes(), shortWindow, longWindow);
         published = snapshot;
         publishedAtNanos = now;
@@ -217,8 +218,12 @@ public final class Telemetry implements MeterBinder {
     }
 
     private double oldestWaitNanos() {
+        return oldestWaitNanos(nanoClock.getAsLong());
+    }
+
+    private long oldestWaitNanos(long now) {
         long oldest = oldestSubmittedNanos;
-        return oldest < 0 ? 0.0 : Math.max(0, nanoClock.getAsLong() - oldest);
+        return oldest == NONE_WAITING ? 0L : Math.max(0L, now - oldest);
     }
 
     private void claimWriter() {
