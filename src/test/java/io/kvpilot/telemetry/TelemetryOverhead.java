@@ -5,7 +5,8 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
 /**
  * What recording costs the engine thread: ns per recorded step (sample, window, the three step meters on a
- * Prometheus registry), per live-state record, and per snapshot with one SLO class. A measurement to run by hand
+ * Prometheus registry; {@code --no-meters}: without them), per live-state record, and per snapshot with one SLO
+ * class. A measurement to run by hand
  * (the command is in docs/metrics.md), not a test: timings on a shared machine are not pass/fail material.
  */
 public final class TelemetryOverhead {
@@ -15,7 +16,9 @@ public final class TelemetryOverhead {
     public static void main(String[] args) {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         Telemetry telemetry = new Telemetry(System::nanoTime, ResidentMemory.ofThisProcess(System::nanoTime));
-        telemetry.bindTo(registry);
+        if (args.length == 0 || !args[0].equals("--no-meters")) {
+            telemetry.bindTo(registry);
+        }
         telemetry.recordFirstToken(Telemetry.DEFAULT_SLO_CLASS, 0.2);
         long sink = 0;
         for (int round = 0; round < 6; round++) {
