@@ -229,8 +229,9 @@ public final class Scheduler implements AutoCloseable {
         kvBytesInUse = engine.kvBytesInUse();
         metrics.updateLive(running.size(), waitingCount.get(), kvBytesInUse, budget.budgetBytes());
         Ticket oldest = waiting.peek();
-        telemetry.recordLive(running.size(), waitingCount.get(), oldest == null ? Telemetry.NONE_WAITING : oldest.submittedNanos,
-                kvBytesInUse, budget.reservedBytes(), budget.budgetBytes());
+        telemetry.recordLive(running.size(), waitingCount.get(),
+                oldest == null ? Telemetry.NONE_WAITING : oldest.submittedNanos, kvBytesInUse, budget.reservedBytes(),
+                budget.budgetBytes());
         return !running.isEmpty() || !admitted.isEmpty();
     }
 

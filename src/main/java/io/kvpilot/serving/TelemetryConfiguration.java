@@ -24,7 +24,7 @@ class TelemetryConfiguration {
         return ServingMetrics.modelNameTag(servedModelId(properties));
     }
 
-    /** The id {@code /v1/models} serves the model under: its checkpoint directory's name, as the engine loader names it. */
+    /** The id {@code /v1/models} serves the model under: its checkpoint directory's name, as the engine names it. */
     static String servedModelId(ServingProperties properties) {
         java.nio.file.Path name = properties.model().path().toAbsolutePath().normalize().getFileName();
         return name == null ? "model" : name.toString();

@@ -37,7 +37,7 @@ public final class ServingMetrics {
     }
 
     /**
-     * @param prometheus where {@code kvpilot_kv_compression_ratio} is registered (see {@link CompressionRatioHistogram})
+     * @param prometheus where {@code kvpilot_kv_compression_ratio} is registered ({@link CompressionRatioHistogram})
      * @param modelName the served model's id, that histogram's {@code model_name}
      */
     public ServingMetrics(MeterRegistry registry, PrometheusRegistry prometheus, String modelName) {

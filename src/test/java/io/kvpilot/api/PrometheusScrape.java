@@ -32,7 +32,8 @@ record PrometheusScrape(Map<String, String> types, Map<String, Double> samples) 
     double sum(String name, String... labelFragments) {
         return samples.entrySet().stream()
                 .filter(e -> e.getKey().equals(name) || e.getKey().startsWith(name + "{"))
-                .filter(e -> java.util.Arrays.stream(labelFragments).allMatch(f -> f.isEmpty() || e.getKey().contains(f)))
+                .filter(e -> java.util.Arrays.stream(labelFragments)
+                        .allMatch(f -> f.isEmpty() || e.getKey().contains(f)))
                 .mapToDouble(Map.Entry::getValue).sum();
     }
 

@@ -79,7 +79,8 @@ class EngineStepStatsTest {
         try (LlamaEngine engine = EngineLoader.load(dir.resolve("m"), OPTIONS.withPrefillChunkTokens(512))) {
             Sequence shortContext = engine.newSequence("s", prompt(100, 4), GREEDY, KvCompressionSpec.NONE);
             engine.prefill(List.of(shortContext));
-            assertThat(engine.lastStepStats().route()).as("100 tokens reading 5,050 entries").isEqualTo(ForwardRoute.JAVA);
+            assertThat(engine.lastStepStats().route()).as("100 tokens reading 5,050 entries")
+                    .isEqualTo(ForwardRoute.JAVA);
 
             Sequence longContext = engine.newSequence("c", prompt(200, 5), GREEDY, KvCompressionSpec.NONE);
             engine.prefill(List.of(longContext));
@@ -108,7 +109,8 @@ class EngineStepStatsTest {
     void appliedRatioIsWhatEvictionRemovedNotWhatWasAsked() {
         try (LlamaEngine engine = EngineLoader.load(dir.resolve("m"), OPTIONS)) {
             Sequence knorm = engine.newSequence("k", prompt(20, 8), ONE_TOKEN, new KvCompressionSpec("knorm", 0.5, 16));
-            Sequence snapkv = engine.newSequence("s", prompt(20, 8), ONE_TOKEN, new KvCompressionSpec("snapkv", 0.5, 16));
+            Sequence snapkv = engine.newSequence("s", prompt(20, 8), ONE_TOKEN,
+                    new KvCompressionSpec("snapkv", 0.5, 16));
             assertThat(knorm.kvRatioApplied()).as("no cache freed yet").isNaN();
 
             engine.prefill(List.of(knorm, snapkv));

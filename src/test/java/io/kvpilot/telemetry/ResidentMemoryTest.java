@@ -44,7 +44,8 @@ class ResidentMemoryTest {
         byte[] touched = new byte[32 << 20];
         java.util.Arrays.fill(touched, (byte) 1);
 
-        assertThat(rss.bytes()).isGreaterThan(touched.length).isGreaterThan(rt.totalMemory() - rt.freeMemory() - (64L << 20));
+        assertThat(rss.bytes()).isGreaterThan(touched.length)
+                .isGreaterThan(rt.totalMemory() - rt.freeMemory() - (64L << 20));
     }
 
     @Test

@@ -210,7 +210,8 @@ class TelemetryTest {
                 .count()).isEqualTo(1.0);
         assertThat(registry.get("kvpilot.engine.step.tokens").summary().totalAmount()).isEqualTo(318.0);
         assertThat(registry.get("kvpilot.kv.cache.reserved.bytes").gauge().value()).isEqualTo(7_000.0);
-        assertThat(registry.get("kvpilot.request.queue.oldest.wait").timeGauge().value(java.util.concurrent.TimeUnit.SECONDS))
+        assertThat(registry.get("kvpilot.request.queue.oldest.wait").timeGauge()
+                .value(java.util.concurrent.TimeUnit.SECONDS))
                 .isCloseTo(1.0, within(1e-9));
     }
 }
