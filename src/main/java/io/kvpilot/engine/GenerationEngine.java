@@ -58,6 +58,15 @@ public interface GenerationEngine extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * What the last {@link #step} (or lone {@link #prefill} or {@link #decode}) did: passes, tokens, attention reads
+     * and the forward path. Read on the engine thread right after the call; the engine may overwrite the same object
+     * at the next one. Engines that do not report answer {@link EngineStepStats#UNREPORTED}.
+     */
+    default EngineStepStats lastStepStats() {
+        return EngineStepStats.UNREPORTED;
+    }
+
     /** Frees the sequence's KV cache (idempotent). */
     void release(Sequence sequence);
 

@@ -38,6 +38,7 @@ public final class LlamaEngine implements GenerationEngine {
     private final KvBlockPool pool;
     private final Set<Integer> eos;
     private final Map<Sequence, State> states = new IdentityHashMap<>();
+    private final EngineStepStats stats = new EngineStepStats();
     private boolean closed;
 
     /** Engine-side state of one sequence. */
@@ -156,7 +157,15 @@ public final class LlamaEngine implements GenerationEngine {
 
     @Override
     public void prefill(List<Sequence> sequences) {
+        stats.reset();
         prefill(sequences, false);
+        stats.sequences(sequences.size());
+    }
+
+    /** The last {@link #step}, {@link #prefill} or {@link #decode} call's passes; overwritten by the next call. */
+    @Override
+    public EngineStepStats lastStepStats() {
+        return stats;
     }
 
     /**
@@ -164,6 +173,7 @@ public final class LlamaEngine implements GenerationEngine {
      * the order given; null for a sequence skipped because it was finished). For parity tests and evaluation.
      */
     public List<float[][]> prefillWithLogits(List<Sequence> sequences) {
+        stats.reset();
         return prefill(sequences, true);
     }
 
@@ -174,6 +184,7 @@ public final class LlamaEngine implements GenerationEngine {
      */
     public double[] prefillForced(List<Sequence> sequences, int[] tokens) {
         double[] logProbs = forcedSlots(sequences, tokens);
+        stats.reset();
         prefill(sequences, false, tokens, logProbs);
         return logProbs;
     }
@@ -185,6 +196,7 @@ public final class LlamaEngine implements GenerationEngine {
      */
     public double[] decodeForced(List<Sequence> batch, int[] tokens) {
         double[] logProbs = forcedSlots(batch, tokens);
+        stats.reset();
         decode(batch, false, tokens, logProbs);
         return logProbs;
     }
@@ -205,11 +217,14 @@ public final class LlamaEngine implements GenerationEngine {
 
     @Override
     public void decode(List<Sequence> batch) {
+        stats.reset();
         decode(batch, false);
+        stats.sequences(batch.size());
     }
 
     /** Like {@link #decode(List)}, and returns the logits row each sequence sampled from (null if it sat out). */
     public List<float[]> decodeWithLogits(List<Sequence> batch) {
+        stats.reset();
         return decode(batch, true);
     }
 
@@ -356,7 +371,7 @@ public final class LlamaEngine implements GenerationEngine {
         int[] ids = idList.stream().mapToInt(Integer::intValue).toArray();
         useThreads(options.effectiveThreads());
         try (NDManager step = root.newSubManager()) {
-            float[] logits = model.logits(step, ids, segs, keepAll);
+            float[] logits = model.logits(step, ids, segs, keepAll, stats);
             int v = cfg.vocabSize();
             for (int s = 0, row = 0; s < segs.length; s++) {
                 int i = pass.get(s);
@@ -435,7 +450,9 @@ public final class LlamaEngine implements GenerationEngine {
     @Override
     public void step(List<Sequence> admitted, List<Sequence> running) {
         checkOpen();
+        stats.reset();
         List<Sequence> decoding = decodable(running);
+        stats.sequences(admitted.size() + decoding.size());
         int tokens = decoding.size();
         boolean onePass = !admitted.isEmpty() && !decoding.isEmpty() && decoding.size() <= options.maxBatchSize();
         for (Sequence seq : admitted) {
@@ -443,8 +460,8 @@ public final class LlamaEngine implements GenerationEngine {
             onePass &= seq.promptLength() <= options.prefillChunkTokens();
         }
         if (!onePass || tokens > ONE_PASS_TOKENS) {
-            prefill(admitted);
-            decode(decoding);
+            prefill(admitted, false);
+            decode(decoding, false);
             return;
         }
         List<Sequence> fresh = start(admitted);
@@ -471,7 +488,7 @@ public final class LlamaEngine implements GenerationEngine {
         }
         useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
         try (NDManager step = root.newSubManager()) {
-            float[] logits = model.logits(step, ids, segs, false); // [B, V]: each sequence's last token
+            float[] logits = model.logits(step, ids, segs, false, stats); // [B, V]: each sequence's last token
             for (int i = 0; i < fresh.size(); i++) {
                 Sequence seq = fresh.get(i);
                 State state = states.get(seq);
@@ -528,7 +545,7 @@ public final class LlamaEngine implements GenerationEngine {
         float[] logits;
         useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
         try (NDManager step = root.newSubManager()) {
-            logits = model.logits(step, ids, segs, false); // [B, V], until the next pass
+            logits = model.logits(step, ids, segs, false, stats); // [B, V], until the next pass
         } catch (RuntimeException e) {
             for (Sequence seq : part) {
                 fail(seq, e);
@@ -634,6 +651,7 @@ public final class LlamaEngine implements GenerationEngine {
         if (state.cache != null) {
             seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
             seq.recordKvPeak(state.cache.pool().peakBytesInUse());
+            seq.recordKvEntries(meanLayerLength(state.cache), state.cache.positions());
             state.cache.close();
             state.cache = null;
         }
@@ -675,6 +693,14 @@ public final class LlamaEngine implements GenerationEngine {
     @Override
     public KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens) {
         return KvFootprint.predict(layout, options.compressors().forSpec(spec), promptTokens, maxTokens);
+    }
+
+    private static long meanLayerLength(SequenceKvCache cache) {
+        long slots = 0;
+        for (int l = 0; l < cache.layerCount(); l++) {
+            slots += cache.layer(l).length();
+        }
+        return cache.layerCount() == 0 ? 0 : Math.round((double) slots / cache.layerCount());
     }
 
     @Override

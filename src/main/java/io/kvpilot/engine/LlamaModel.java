@@ -89,6 +89,8 @@ final class LlamaModel implements AutoCloseable {
     private final PackedMatmul packedMatmul;
     /** Decode steps and short prefills in Java, on the packed weights: when the JVM has the Vector API. */
     private final VectorForwardPass vectorPass;
+    /** Why every pass runs on libtorch when {@link #vectorPass} is null; null when it exists. */
+    private final ForwardRoute noVectorPass;
     private long vectorPasses;
 
     /** {@code vectorKernels}: decode on the Vector API kernels when the JVM has the module (else libtorch alone). */
@@ -147,7 +149,8 @@ final class LlamaModel implements AutoCloseable {
             for (NDArray w : projections) {
                 halves.put(w, new NDArray[] {TwoLaneMatmul.top(w), TwoLaneMatmul.bottom(w)});
             }
-            packedMatmul = vectorKernels && PackedMatmul.available() ? new PackedMatmul() : null;
+            noVectorPass = vectorKernels ? PackedMatmul.unavailableRoute() : ForwardRoute.VECTOR_DISABLED;
+            packedMatmul = noVectorPass == null ? new PackedMatmul() : null;
             if (packedMatmul != null) {
                 for (NDArray w : projections) {
                     packed.put(w, PackedMatmul.pack(w));
@@ -183,13 +186,34 @@ final class LlamaModel implements AutoCloseable {
     /**
      * {@link #forward}'s logits as floats: a pass that {@link VectorForwardPass} takes (decode steps, short prompts)
      * runs there, in Java, and returns that object's array (valid until the next call); any other runs on libtorch.
+     * The pass's route, tokens and attention reads are added to {@code stats}.
      */
-    float[] logits(NDManager step, int[] tokens, Segment[] segs, boolean allLogits) {
-        if (vectorPass != null && vectorPass.qualifies(segs)) {
+    float[] logits(NDManager step, int[] tokens, Segment[] segs, boolean allLogits, EngineStepStats stats) {
+        ForwardRoute route = vectorPass != null ? vectorPass.route(segs) : noVectorPass;
+        stats.pass(route, tokens.length, entriesRead(segs));
+        if (route.isJava()) {
             vectorPasses++;
             return vectorPass.run(tokens, segs, allLogits, matmulThreads >= 2 ? lanes().lanes() : null);
         }
         return forward(step, tokens, segs, allLogits).toFloatArray();
+    }
+
+    /**
+     * Cache entries the pass's tokens attend over, one layer's worth (the mean over layers, whose budgets may differ):
+     * a segment's token {@code t} reads the entries held before the pass and the pass's first {@code t + 1}.
+     */
+    private static long entriesRead(Segment[] segs) {
+        long entries = 0;
+        for (Segment seg : segs) {
+            SequenceKvCache cache = seg.cache();
+            long held = 0;
+            for (int l = 0; l < cache.layerCount(); l++) {
+                held += cache.layer(l).length();
+            }
+            held = cache.layerCount() == 0 ? 0 : held / cache.layerCount();
+            entries += seg.count() * held + (long) seg.count() * (seg.count() + 1) / 2;
+        }
+        return entries;
     }
 
     /**

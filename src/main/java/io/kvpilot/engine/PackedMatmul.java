@@ -57,8 +57,16 @@ final class PackedMatmul {
      * 256-bit vectors the kernels are written for.
      */
     static boolean available() {
-        // and 8-float vectors in hardware: elsewhere (no AVX2) the Vector API emulates them ~100x slower than libtorch
-        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && VectorSgemm.hardwareFits();
+        return unavailableRoute() == null;
+    }
+
+    /** Why the kernels cannot run in this JVM on this CPU ({@code NO_VECTOR_MODULE}, {@code NO_AVX2}), else null. */
+    static ForwardRoute unavailableRoute() {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            return ForwardRoute.NO_VECTOR_MODULE;
+        }
+        // 8-float vectors in hardware: elsewhere (no AVX2) the Vector API emulates them ~100x slower than libtorch
+        return VectorSgemm.hardwareFits() ? null : ForwardRoute.NO_AVX2;
     }
 
     /** Copies {@code w} ({@code [out, in]}, float32) into the panel layout; {@code w} is left as it was. */

@@ -24,6 +24,7 @@ public class Sequence {
     private long kvBytes;
     private long kvBytesUncompressed;
     private long kvPeakBytes;
+    private double kvRatioApplied = Double.NaN;
 
     public Sequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression) {
         this.id = Objects.requireNonNull(id, "id");
@@ -144,5 +145,20 @@ public class Sequence {
     public void recordKvBytes(long bytes, long bytesUncompressed) {
         this.kvBytes = bytes;
         this.kvBytesUncompressed = bytesUncompressed;
+    }
+
+    /**
+     * The fraction of its cache entries compression had removed when the cache was freed: 1 − kept / positions fed,
+     * kept being the slots per head averaged over layers (the longest head's for head-wise budgets, so a lower bound
+     * there). Differs from the requested ratio where a method keeps more (SnapKV's observation window on a short
+     * prompt) or compressed only the prompt. NaN while the cache is held or when it was never made.
+     */
+    public double kvRatioApplied() {
+        return kvRatioApplied;
+    }
+
+    /** Called by the engine when it frees the cache, with the entries kept per layer and the positions seen. */
+    public void recordKvEntries(long keptPerLayer, long positions) {
+        this.kvRatioApplied = positions > 0 ? Math.max(0.0, 1.0 - (double) keptPerLayer / positions) : Double.NaN;
     }
 }

@@ -3,6 +3,7 @@ package io.kvpilot.engine;
 import ai.djl.ndarray.types.Shape;
 import io.kvpilot.kvcache.DenseKvLayerStore;
 import io.kvpilot.kvcache.KvLayerStore;
+import io.kvpilot.kvcache.lowrank.LowRankKeysStore;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -23,7 +24,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>A sequence that observes attention for its compression method (the trailing queries of its prompt) gets their
  * probabilities as the libtorch path returns them, {@code [H, W, n]} per layer. Used for passes into dense, unpadded
- * stores out of any sliding window's reach ({@link #qualifies}); other passes run on libtorch. Not thread-safe: the
+ * stores out of any sliding window's reach ({@link #route}); other passes run on libtorch. Not thread-safe: the
  * engine thread, with the {@link TwoLanes} helper inside the products and attention.
  *
  * <p>Notation as in LlamaModel: N tokens (rows), B sequences, D model dim, H query heads, K kv heads, E head dim, F ffn
@@ -129,33 +130,48 @@ final class VectorForwardPass {
     static final long ATTENTION_ENTRIES = 16L * 1024;
 
     /**
-     * Whether this pass can run here: at most {@value #DECODE_TOKENS} tokens, or at most {@value #MAX_TOKENS} that
-     * attend over at most {@value #ATTENTION_ENTRIES} entries in all; every layer's store dense and unpadded, no
-     * sliding window reached.
+     * Whether this pass can run here, and if not the first reason: at most {@value #DECODE_TOKENS} tokens, or at most
+     * {@value #MAX_TOKENS} that attend over at most {@value #ATTENTION_ENTRIES} entries in all; every layer's store
+     * dense and unpadded, no sliding window reached.
      */
-    boolean qualifies(LlamaModel.Segment[] segs) {
+    ForwardRoute route(LlamaModel.Segment[] segs) {
         int n = 0;
         long entries = 0;
         for (LlamaModel.Segment seg : segs) {
-            if (seg.count() < 1 || seg.sums() != null) { // no attention matrix to sum here
-                return false;
+            if (seg.count() < 1) {
+                return ForwardRoute.EMPTY_SEGMENT;
+            }
+            if (seg.sums() != null) { // no attention matrix to sum here
+                return ForwardRoute.ATTENTION_SUMS;
             }
             n += seg.count();
             long held = seg.cache().positions(); // entries before this pass, at most: compaction only removes
             entries += seg.count() * held + (long) seg.count() * (seg.count() + 1) / 2;
             for (int l = 0; l < layers.length; l++) {
                 KvLayerStore store = seg.cache().layer(l);
-                if (!(store instanceof DenseKvLayerStore dense) || dense.ragged()
-                        || (slidingWindow > 0 && dense.length() + seg.count() > slidingWindow)) {
-                    return false;
+                if (store instanceof LowRankKeysStore) {
+                    return ForwardRoute.LOWRANK_STORE;
+                }
+                if (!(store instanceof DenseKvLayerStore dense)) {
+                    return ForwardRoute.QUANTIZED_STORE;
+                }
+                if (dense.ragged()) {
+                    return ForwardRoute.RAGGED_STORE;
+                }
+                if (slidingWindow > 0 && dense.length() + seg.count() > slidingWindow) {
+                    return ForwardRoute.SLIDING_WINDOW;
                 }
             }
         }
-        return n >= PackedMatmul.MIN_ROWS && (n <= DECODE_TOKENS || (n <= MAX_TOKENS && entries <= ATTENTION_ENTRIES));
+        if (n <= DECODE_TOKENS) {
+            return ForwardRoute.JAVA;
+        }
+        return n > MAX_TOKENS ? ForwardRoute.LONG_PROMPT
+                : entries > ATTENTION_ENTRIES ? ForwardRoute.LONG_CONTEXT : ForwardRoute.JAVA;
     }
 
     /**
-     * Runs the segments' tokens ({@code tokens}, back to back, for a pass that {@link #qualifies}): appends their K/V
+     * Runs the segments' tokens ({@code tokens}, back to back, for a pass {@link #route} sends here): appends their K/V
      * to every layer, advances each cache, and returns the logits — {@code [N, V]} with {@code allLogits}, else
      * {@code [B, V]}, each sequence's last token — in this object's array, valid until the next call.
      */

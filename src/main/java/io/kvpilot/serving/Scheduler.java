@@ -1,5 +1,6 @@
 package io.kvpilot.serving;
 
+import io.kvpilot.engine.EngineStepStats;
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.engine.ModelInfo;
@@ -8,7 +9,9 @@ import io.kvpilot.engine.Sequence;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.serving.Rejection.Reason;
 import io.kvpilot.telemetry.EngineStepSample;
+import io.kvpilot.telemetry.ResidentMemory;
 import io.kvpilot.telemetry.ServingMetrics;
+import io.kvpilot.telemetry.Telemetry;
 import io.kvpilot.telemetry.TelemetrySnapshot;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -42,11 +45,11 @@ public final class Scheduler implements AutoCloseable {
     private final EngineFactory factory;
     private final SchedulerSettings settings;
     private final ServingMetrics metrics;
+    private final Telemetry telemetry;
     private final LongSupplier nanoClock;
     private final Thread thread;
     private final KvBudget budget;
     private final ControllerHook controller; // null: "auto" is the static default
-    private EngineStepSample lastStep = EngineStepSample.NONE;
     private final ConcurrentLinkedQueue<Ticket> inbox = new ConcurrentLinkedQueue<>();
     private final AtomicInteger waitingCount = new AtomicInteger();
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -68,10 +71,22 @@ public final class Scheduler implements AutoCloseable {
     /** @param controller decides {@code auto} requests at admission and reclaims room under pressure; null for none */
     public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, LongSupplier nanos,
             ControllerHook controller) {
+        this(factory, settings, metrics, new Telemetry(nanos, ResidentMemory.ofThisProcess(nanos)), nanos, controller);
+    }
+
+    /** @param telemetry what the controller reads: fed here with every step, queue state and request latency */
+    public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, Telemetry telemetry,
+            LongSupplier nanos) {
+        this(factory, settings, metrics, telemetry, nanos, null);
+    }
+
+    public Scheduler(EngineFactory factory, SchedulerSettings settings, ServingMetrics metrics, Telemetry telemetry,
+            LongSupplier nanos, ControllerHook controller) {
         this.factory = factory;
         this.controller = controller;
         this.settings = settings;
         this.metrics = metrics;
+        this.telemetry = telemetry;
         this.nanoClock = nanos;
         this.budget = new KvBudget(settings.kvBudgetBytes());
         this.thread = new Thread(this::run, "kvpilot-engine");
@@ -270,12 +285,16 @@ public final class Scheduler implements AutoCloseable {
         List<Ticket> admitted = admit(now);
         long started = nanoClock.getAsLong();
         runEngine(admitted, decoding);
-        observeStep(admitted, decoding, nanoClock.getAsLong() - started);
+        recordStep(admitted, decoding, nanoClock.getAsLong() - started);
         running.addAll(admitted);
         retire(nanoClock.getAsLong());
         runningCount = running.size();
         kvBytesInUse = engine.kvBytesInUse();
         metrics.updateLive(running.size(), waitingCount.get(), kvBytesInUse, budget.budgetBytes());
+        Ticket oldest = waiting.peek();
+        telemetry.recordLive(running.size(), waitingCount.get(),
+                oldest == null ? Telemetry.NONE_WAITING : oldest.submittedNanos, kvBytesInUse, budget.reservedBytes(),
+                budget.budgetBytes());
         return !running.isEmpty() || !admitted.isEmpty();
     }
 
@@ -370,43 +389,15 @@ public final class Scheduler implements AutoCloseable {
                 + " KV bytes; the KV budget is " + budget.budgetBytes() + " bytes", null));
     }
 
-    /** What the controller decides from; built on the engine thread from the scheduler's own state. */
+    /** What the controller decides from: telemetry's view, with the queue and reservations as they are right now. */
     private TelemetrySnapshot snapshot(long now) {
+        TelemetrySnapshot t = telemetry.snapshot();
         Ticket oldest = waiting.peek();
         double oldestWait = oldest == null ? 0.0 : (now - oldest.submittedNanos) / 1e9;
-        return new TelemetrySnapshot(now, lastStep, lastStep.wallSeconds(), running.size(), waiting.size(),
-                oldestWait, engine.kvBytesInUse(), budget.reservedBytes(), budget.budgetBytes(), 0L, Map.of(),
-                Map.of());
+        return new TelemetrySnapshot(now, t.lastStep(), t.stepSecondsP50(), running.size(), waiting.size(), oldestWait,
+                engine.kvBytesInUse(), budget.reservedBytes(), budget.budgetBytes(), t.rssBytes(), t.shortWindow(),
+                t.longWindow());
     }
-
-    /**
-     * Hands the step to the controller's step-time model. Entries read are the decoding caches' lengths after their
-     * compression; the path is the engine's rule as the scheduler can see it (one pass of at most 64 tokens over dense
-     * stores runs in Java).
-     */
-    private void observeStep(List<Ticket> admitted, List<Ticket> decoding, long nanos) {
-        if (admitted.isEmpty() && decoding.isEmpty()) {
-            return;
-        }
-        int tokens = decoding.size();
-        long entries = 0;
-        boolean dense = true;
-        for (Ticket t : admitted) {
-            tokens += t.promptLength();
-            dense &= t.spec.bits() == 16;
-        }
-        for (Ticket t : decoding) {
-            entries += (long) Math.ceil(t.sequence().length() * (1.0 - t.spec.ratio()));
-            dense &= t.spec.bits() == 16;
-        }
-        boolean java = dense && tokens <= 64;
-        lastStep = new EngineStepSample(nanos / 1e9, tokens, admitted.size() + decoding.size(), entries,
-                java ? "java" : "libtorch", java ? "dense" : dense ? "long_step" : "quantized_store");
-        if (controller != null) {
-            controller.observeStep(lastStep);
-        }
-    }
-
     /**
      * The step's one engine call — prefill of the admitted, decode of the others, in one forward pass where the engine
      * can (GenerationEngine#step); a failure fails exactly the sequences of that call.
@@ -428,6 +419,28 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
+    /** The step's sample for telemetry: what the engine reported of its passes, or the scheduler's count of them. */
+    private void recordStep(List<Ticket> admitted, List<Ticket> decoding, long nanos) {
+        if (admitted.isEmpty() && decoding.isEmpty()) {
+            return;
+        }
+        EngineStepStats stats = engine.lastStepStats();
+        if (stats == EngineStepStats.UNREPORTED) {
+            int tokens = decoding.size();
+            for (Ticket t : admitted) {
+                tokens += t.promptLength();
+            }
+            telemetry.recordStep(nanos / 1e9, tokens, admitted.size() + decoding.size(), 0, "unknown", "unreported");
+        } else if (stats.route() != null) { // null: every sequence had ended, no pass ran
+            telemetry.recordStep(nanos / 1e9, stats.tokens(), stats.sequences(), stats.kvEntriesRead(),
+                    stats.route().path(), stats.route().reason());
+            if (controller != null) { // the step-time model refits on what the engine reports it did
+                controller.observeStep(new EngineStepSample(nanos / 1e9, stats.tokens(), stats.sequences(),
+                        stats.kvEntriesRead(), stats.route().path(), stats.route().reason()));
+            }
+        }
+    }
+
     private static List<Sequence> sequences(List<Ticket> tickets) {
         List<Sequence> sequences = new ArrayList<>(tickets.size());
         for (Ticket t : tickets) {
@@ -444,6 +457,7 @@ public final class Scheduler implements AutoCloseable {
             if (s.generatedCount() > 0 && t.firstTokenNanos == 0) {
                 t.firstTokenNanos = now;
                 metrics.firstToken(Duration.ofNanos(now - t.submittedNanos));
+                telemetry.recordFirstToken(sloClass(t), (now - t.submittedNanos) / 1e9);
             }
             if (s.generatedCount() > 0) {
                 t.lastTokenNanos = now;
@@ -506,11 +520,19 @@ public final class Scheduler implements AutoCloseable {
         Duration tpot = generated > 1 && t.firstTokenNanos > 0
                 ? Duration.ofNanos((t.lastTokenNanos - t.firstTokenNanos) / (generated - 1)) : null;
         metrics.finished(reason.wireName(), generated, Duration.ofNanos(now - t.submittedNanos), tpot);
+        telemetry.recordFinished(sloClass(t), tpot == null ? Double.NaN : tpot.toNanos() / 1e9, generated);
         Sequence s = t.sequence();
         if (s != null) {
             long saved = s.kvBytesUncompressed() - s.kvBytes();
-            metrics.kvCompression(t.spec.method(), t.spec.ratio(), saved);
+            metrics.kvCompression(t.spec.method(), s.kvRatioApplied(), saved);
         }
+    }
+
+    /** Every request is {@code interactive} until requests carry a latency class (the controller's features do). */
+    /** The request's latency class: the one its {@code kv_compression.auto.slo_class} names, else the default. */
+    private static String sloClass(Ticket t) {
+        return t.request.auto() != null && t.request.auto().sloClass() != null ? t.request.auto().sloClass()
+                : Telemetry.DEFAULT_SLO_CLASS;
     }
 
     /**

@@ -11,7 +11,9 @@ import io.kvpilot.policy.KvCostModel;
 import io.kvpilot.policy.PolicyMetrics;
 import io.kvpilot.policy.PolicyProperties;
 import io.kvpilot.telemetry.ServingMetrics;
+import io.kvpilot.telemetry.Telemetry;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.lang.management.ManagementFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,8 +32,10 @@ class ServingConfiguration {
     static final int MODEL_LOAD_FAILED = 3;
 
     @Bean
-    ServingMetrics servingMetrics(MeterRegistry registry) {
-        return new ServingMetrics(registry);
+    ServingMetrics servingMetrics(MeterRegistry registry, ObjectProvider<PrometheusRegistry> prometheus,
+            ServingProperties properties) {
+        return new ServingMetrics(registry, prometheus.getIfAvailable(),
+                TelemetryConfiguration.servedModelId(properties));
     }
 
     /** The KV compression methods requests can name (issue 4's registry); add one with {@code register}. */
@@ -61,8 +65,9 @@ class ServingConfiguration {
 
     @Bean
     Scheduler scheduler(EngineFactory factory, ServingProperties properties, ServingMetrics metrics,
-            TimeLimiterRegistry timeLimiters, KvBudgetBytes kvBudget, ObjectProvider<AdaptiveCompressionPolicy> policy,
-            ObjectProvider<PolicyMetrics> policyMetrics, ObjectProvider<PolicyProperties> policyProperties) {
+            Telemetry telemetry, TimeLimiterRegistry timeLimiters, KvBudgetBytes kvBudget,
+            ObjectProvider<AdaptiveCompressionPolicy> policy, ObjectProvider<PolicyMetrics> policyMetrics,
+            ObjectProvider<PolicyProperties> policyProperties) {
         ServingProperties.Batching b = properties.scheduler();
         long budget = kvBudget.bytes();
         SchedulerSettings settings = new SchedulerSettings(b.maxRunningSequences(), b.maxBatchedTokens(),
@@ -72,7 +77,7 @@ class ServingConfiguration {
         AdaptiveCompressionPolicy controller = policy.getIfAvailable();
         ControllerHook hook = controller == null ? null : new ControllerHook(controller, policyMetrics.getObject(),
                 policyProperties.getObject().minQuality(), policyProperties.getObject().defaultSloClass());
-        return new Scheduler(factory, settings, metrics, System::nanoTime, hook);
+        return new Scheduler(factory, settings, metrics, telemetry, System::nanoTime, hook);
     }
 
     /** A model that cannot load exits the process non-zero (its cause is logged once), so an orchestrator sees it. */

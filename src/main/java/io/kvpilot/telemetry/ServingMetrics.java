@@ -1,16 +1,20 @@
 package io.kvpilot.telemetry;
 
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.config.MeterFilter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The serving metrics of design.md §3, under the names vLLM uses (so its dashboards carry over), in base units.
- * The live values (running, waiting, KV bytes) are also what the policy controller reads.
+ * The serving metrics of docs/metrics.md, under the names vLLM uses (so its dashboards carry over), in base units.
+ * Every {@code kvpilot.*} meter carries a {@code model_name} tag, added by {@link #modelNameTag} as vLLM labels its
+ * own with the served model.
  */
 public final class ServingMetrics {
 
@@ -26,9 +30,20 @@ public final class ServingMetrics {
     private final Counter promptTokens;
     private final Counter generationTokens;
     private final KvAccountingMetrics kvAccounting;
+    private final CompressionRatioHistogram compressionRatio;
 
+    /** Without a Prometheus registry: {@code kvpilot_kv_compression_ratio} is not recorded (tests). */
     public ServingMetrics(MeterRegistry registry) {
+        this(registry, null, "unknown");
+    }
+
+    /**
+     * @param prometheus where {@code kvpilot_kv_compression_ratio} is registered ({@link CompressionRatioHistogram})
+     * @param modelName the served model's id, that histogram's {@code model_name}
+     */
+    public ServingMetrics(MeterRegistry registry, PrometheusRegistry prometheus, String modelName) {
         this.registry = registry;
+        this.compressionRatio = new CompressionRatioHistogram(prometheus, modelName);
         Gauge.builder("kvpilot.requests.running", running, AtomicLong::get)
                 .description("Sequences in the running batch").register(registry);
         Gauge.builder("kvpilot.requests.waiting", waiting, AtomicLong::get)
@@ -48,6 +63,18 @@ public final class ServingMetrics {
         generationTokens = Counter.builder("kvpilot.generation.tokens").description("Tokens generated")
                 .register(registry);
         kvAccounting = new KvAccountingMetrics(registry);
+        recompressions("pressure"); // exported at 0 before the first
+    }
+
+    /** Adds {@code model_name=<modelName>} to every {@code kvpilot.*} meter that has none. */
+    public static MeterFilter modelNameTag(String modelName) {
+        return new MeterFilter() {
+            @Override
+            public Meter.Id map(Meter.Id id) {
+                return id.getName().startsWith("kvpilot.") && id.getTag("model_name") == null
+                        ? id.withTag(Tag.of("model_name", modelName)) : id;
+            }
+        };
     }
 
     private Timer timer(String name, String description) {
@@ -92,12 +119,12 @@ public final class ServingMetrics {
         }
     }
 
-    /** Compression applied to one request's cache: the ratio used and the bytes it did not have to store. */
-    public void kvCompression(String method, double ratio, long bytesSaved) {
-        DistributionSummary.builder("kvpilot.kv.compression.ratio").tag("method", method)
-                .description("Per-request fraction of KV entries removed")
-                .serviceLevelObjectives(0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
-                .register(registry).record(ratio);
+    /**
+     * Compression applied to one request's cache: the fraction of entries it removed (NaN when unknown: not
+     * recorded) and the bytes it did not have to store.
+     */
+    public void kvCompression(String method, double appliedRatio, long bytesSaved) {
+        compressionRatio.observe(method, appliedRatio);
         Counter.builder("kvpilot.kv.bytes.saved").tag("method", method)
                 .description("KV bytes not stored thanks to compression").register(registry)
                 .increment(Math.max(0, bytesSaved));
@@ -111,6 +138,20 @@ public final class ServingMetrics {
     }
 
     // --- end KV accounting ---
+
+    /**
+     * A running request's cache compressed further, or the request preempted, to make room ({@code reason} e.g.
+     * {@code pressure}); the controller calls it (vLLM's {@code num_preemptions_total} counterpart).
+     */
+    public void recompressed(String reason) {
+        recompressions(reason).increment();
+    }
+
+    private Counter recompressions(String reason) {
+        return Counter.builder("kvpilot.kv.recompressions").tag("reason", reason)
+                .description("Running KV caches compressed further or preempted under memory pressure")
+                .register(registry);
+    }
 
     public void rejected(String reason) {
         Counter.builder("kvpilot.admission.rejections").tag("reason", reason)

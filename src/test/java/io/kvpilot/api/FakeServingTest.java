@@ -18,6 +18,8 @@ import org.springframework.context.annotation.Import;
     "kvpilot.security.api-keys=test-key,limited-key",
     "kvpilot.security.admin-keys=admin-key",
     "kvpilot.kv.budget-bytes=1000000",
+    // served as the fake engine's id, so metrics' model_name and /v1/models agree (the path itself is never loaded)
+    "kvpilot.model.path=fake-model",
     "kvpilot.scheduler.max-running-sequences=2",
     "kvpilot.scheduler.max-waiting=2",
     "kvpilot.scheduler.idle-poll=5ms",

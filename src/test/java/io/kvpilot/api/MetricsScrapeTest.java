@@ -24,6 +24,8 @@ class MetricsScrapeTest {
     @BeforeEach
     void oneRequestServed() {
         TestWaits.until(scheduler::isReady);
+        // the first request of a fresh context runs cold code: on a loaded 2-core machine it took over 5 s
+        client = client.mutate().responseTimeout(java.time.Duration.ofSeconds(30)).build();
         client.post().uri("/v1/completions").header("Authorization", "Bearer test-key")
                 .contentType(MediaType.APPLICATION_JSON)
                 .bodyValue("{\"prompt\": \"metrics\", \"max_tokens\": 4, "
@@ -57,6 +59,13 @@ class MetricsScrapeTest {
         "kvpilot_generation_tokens_total, counter",
         "kvpilot_request_success_total, counter",
         "kvpilot_admission_rejections_total, counter",
+        "kvpilot_kv_recompressions_total, counter",
+        "kvpilot_kv_cache_reserved_bytes, gauge",
+        "kvpilot_request_queue_oldest_wait_seconds, gauge",
+        "kvpilot_engine_step_seconds, histogram",
+        "kvpilot_engine_steps_total, counter",
+        "kvpilot_engine_step_tokens, histogram",
+        "process_resident_memory_bytes, gauge",
         "resilience4j_circuitbreaker_state, gauge",
         "resilience4j_bulkhead_available_concurrent_calls, gauge",
     })
@@ -99,6 +108,50 @@ class MetricsScrapeTest {
         assertThat(scrape.sum("kvpilot_e2e_request_latency_seconds_count", "")).isPositive();
         assertThat(scrape.sum("kvpilot_request_queue_time_seconds_count", "")).isPositive();
         assertThat(scrape.sum("kvpilot_time_per_output_token_seconds_count", "")).isPositive();
+    }
+
+    @Test
+    void everyKvpilotSeriesCarriesTheServedModelName() {
+        PrometheusScrape scrape = scrape();
+
+        assertThat(scrape.samples().keySet()).filteredOn(k -> k.startsWith("kvpilot_"))
+                .isNotEmpty().allMatch(k -> k.contains("model_name=\"fake-model\""));
+    }
+
+    @Test
+    void compressionRatioOfAboutAHalfLandsInTheBucketsBelowOne() {
+        PrometheusScrape scrape = scrape();
+        String snapkv = "method=\"snapkv\"";
+
+        // the fake engine keeps ceil(length / 2) of the request's 5 or more positions: applied ratio in (0.3, 0.5]
+        assertThat(scrape.sum("kvpilot_kv_compression_ratio_bucket", snapkv, "le=\"0.3\"")).isZero();
+        assertThat(scrape.sum("kvpilot_kv_compression_ratio_bucket", snapkv, "le=\"0.5\""))
+                .isEqualTo(scrape.sum("kvpilot_kv_compression_ratio_count", snapkv)).isPositive();
+        assertThat(scrape.sum("kvpilot_kv_compression_ratio_sum", snapkv)
+                / scrape.sum("kvpilot_kv_compression_ratio_count", snapkv)).isBetween(0.3, 0.5);
+    }
+
+    @Test
+    void engineStepsAreTimedByPath() {
+        PrometheusScrape scrape = scrape();
+
+        // the fake engine reports no passes: the scheduler counts its steps as path "unknown"
+        assertThat(scrape.sum("kvpilot_engine_step_seconds_count", "path=\"unknown\"")).isPositive();
+        assertThat(scrape.sum("kvpilot_engine_steps_total", "reason=\"unreported\"")).isPositive();
+        assertThat(scrape.sum("kvpilot_engine_step_seconds_bucket", "le=\"10.0\""))
+                .isEqualTo(scrape.sum("kvpilot_engine_step_seconds_count", ""));
+        assertThat(scrape.sum("kvpilot_engine_step_tokens_count", "")).isPositive();
+    }
+
+    @Test
+    void recompressionsAreExportedAtZeroUntilTheControllerCountsOne() {
+        assertThat(scrape().series("kvpilot_kv_recompressions_total"))
+                .anyMatch(k -> k.contains("reason=\"pressure\""));
+    }
+
+    @Test
+    void residentMemoryIsInBytes() {
+        assertThat(scrape().sum("process_resident_memory_bytes", "")).isGreaterThan(50e6);
     }
 
     @Test

@@ -30,11 +30,17 @@ record PrometheusScrape(Map<String, String> types, Map<String, Double> samples) 
         return new PrometheusScrape(types, samples);
     }
 
-    /** The sum of every sample of {@code name} whose labels contain {@code labelFragment}. */
-    double sum(String name, String labelFragment) {
+    /** The sum of every sample of {@code name} whose labels contain every one of {@code labelFragments}. */
+    double sum(String name, String... labelFragments) {
         return samples.entrySet().stream()
                 .filter(e -> e.getKey().equals(name) || e.getKey().startsWith(name + "{"))
-                .filter(e -> labelFragment.isEmpty() || e.getKey().contains(labelFragment))
+                .filter(e -> java.util.Arrays.stream(labelFragments)
+                        .allMatch(f -> f.isEmpty() || e.getKey().contains(f)))
                 .mapToDouble(Map.Entry::getValue).sum();
+    }
+
+    /** The names of the samples of {@code name}, labels included. */
+    java.util.List<String> series(String name) {
+        return samples.keySet().stream().filter(k -> k.equals(name) || k.startsWith(name + "{")).sorted().toList();
     }
 }

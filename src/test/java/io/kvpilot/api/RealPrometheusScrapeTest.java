@@ -62,6 +62,12 @@ class RealPrometheusScrapeTest {
                 .contentType(MediaType.APPLICATION_JSON)
                 .bodyValue("{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, \"temperature\": 0}")
                 .exchange().expectStatus().isOk();
+        // knorm keeps the top half of the prompt's entries; one token, so nothing is generated into the cache
+        client.post().uri("/v1/completions").header("Authorization", "Bearer test-key")
+                .contentType(MediaType.APPLICATION_JSON)
+                .bodyValue("{\"prompt\": \"The little dog ran to the park with his red ball and his friend\", "
+                        + "\"max_tokens\": 1, \"kv_compression\": {\"method\": \"knorm\", \"ratio\": 0.5}}")
+                .exchange().expectStatus().isOk();
 
         Path binary = Path.of(System.getenv().getOrDefault("PROMETHEUS_BIN", "/usr/bin/prometheus"));
         assertThat(binary).as("prometheus binary (apt-get install -y prometheus, as .ci/run does)").isExecutable();
@@ -120,6 +126,34 @@ class RealPrometheusScrapeTest {
     @Test
     void kvBudgetGaugeIsInBytes() throws Exception {
         assertThat(valueOf("kvpilot_kv_cache_budget_bytes")).isGreaterThan(1_000_000.0);
+    }
+
+    @Test
+    void compressionRatioMedianOfAHalfIsAboutAHalf() throws Exception {
+        // with buckets only at 0.01 ... 0.99 and Micrometer rounding 0.5 up to 1, this answered 0.99
+        double p50 = valueOf("histogram_quantile(0.5, sum by (le) "
+                + "(kvpilot_kv_compression_ratio_bucket{method=\"knorm\"}))");
+        assertThat(p50).isBetween(0.3, 0.6);
+    }
+
+    @Test
+    void servingMetricsCarryTheServedModelName() throws Exception {
+        assertThat(valueOf("count(kvpilot_kv_cache_budget_bytes{model_name=\"kvpilot-mini\"})")).isEqualTo(1.0);
+        assertThat(valueOf("count(kvpilot_kv_compression_ratio_count{model_name=\"kvpilot-mini\", method=\"knorm\"})"))
+                .isEqualTo(1.0);
+    }
+
+    @Test
+    void engineStepsOfTheDefaultModelRunOnTheJavaPass() throws Exception {
+        assertThat(valueOf("sum(kvpilot_engine_steps_total{path=\"java\", reason=\"dense\"})"))
+                .isGreaterThanOrEqualTo(1.0);
+        double p50 = valueOf("histogram_quantile(0.5, sum by (le) (kvpilot_engine_step_seconds_bucket))");
+        assertThat(p50).as("median step in seconds").isPositive().isLessThan(10.0);
+    }
+
+    @Test
+    void residentMemoryIsStored() throws Exception {
+        assertThat(valueOf("process_resident_memory_bytes")).isGreaterThan(100e6);
     }
 
     /** The first sample of an instant query, waiting until Prometheus has scraped a series that answers it. */

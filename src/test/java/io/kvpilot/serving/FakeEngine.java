@@ -205,6 +205,7 @@ public class FakeEngine implements GenerationEngine {
         s.appendText(String.valueOf((char) token));
         FakeKvCache cache = caches.get(s);
         s.recordKvBytes(cache.held(), (long) (s.length() - 1) * KV_BYTES_PER_TOKEN);
+        s.recordKvEntries(cache.entries(), s.length());
         if (s.generatedCount() >= s.sampling().maxTokens() || s.length() >= info.contextLength()) {
             s.finish(FinishReason.LENGTH);
             s.recordKvPeak(cache.peak());

@@ -174,6 +174,10 @@ final class FakeKvCache {
         return held;
     }
 
+    int entries() {
+        return entries;
+    }
+
     long peak() {
         return peak;
     }

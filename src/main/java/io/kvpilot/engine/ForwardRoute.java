@@ -1,0 +1,56 @@
+package io.kvpilot.engine;
+
+/**
+ * Which forward pass ran a pass of the model, and why: {@link #JAVA} when {@link VectorForwardPass} took it, else the
+ * first reason it could not. A step's route is its first libtorch pass's, or {@code JAVA} when every pass ran there
+ * (a libtorch pass dominates a step's time). {@link #path()} and {@link #reason()} are the label values telemetry
+ * exports.
+ */
+public enum ForwardRoute {
+    /** Dense, unpadded stores and a short pass: the Java Vector API pass ran. */
+    JAVA("java", "dense"),
+    /** A cache kept quantized (int8, KIVI): only libtorch's attention reads it. */
+    QUANTIZED_STORE("libtorch", "quantized_store"),
+    /** A cache with low-rank keys: only libtorch's attention reads it. */
+    LOWRANK_STORE("libtorch", "lowrank_store"),
+    /** A dense cache with a different number of entries per head (head-wise budgets), padded and masked. */
+    RAGGED_STORE("libtorch", "ragged_store"),
+    /** A model with a sliding window whose window this pass reaches. */
+    SLIDING_WINDOW("libtorch", "sliding_window"),
+    /** More tokens than the Java pass takes at all ({@code PackedMatmul.MAX_ROWS}). */
+    LONG_PROMPT("libtorch", "long_prompt"),
+    /** More than 64 tokens whose attention spans more entries than the Java pass is faster for. */
+    LONG_CONTEXT("libtorch", "long_context"),
+    /** The JVM runs without {@code --add-modules jdk.incubator.vector}. */
+    NO_VECTOR_MODULE("libtorch", "no_vector_module"),
+    /** The CPU has no 256-bit vectors (AVX2): the Vector API would emulate them, far slower than libtorch. */
+    NO_AVX2("libtorch", "no_avx2"),
+    /** The engine options turned the Java pass off. */
+    VECTOR_DISABLED("libtorch", "vector_disabled"),
+    /** A segment of no tokens (the Java pass needs at least one per sequence). */
+    EMPTY_SEGMENT("libtorch", "empty_segment"),
+    /** A prompt whose compressor wants every query's attention summed (H2O): only libtorch keeps the matrix. */
+    ATTENTION_SUMS("libtorch", "attention_sums");
+
+    private final String path;
+    private final String reason;
+
+    ForwardRoute(String path, String reason) {
+        this.path = path;
+        this.reason = reason;
+    }
+
+    /** {@code java} or {@code libtorch}. */
+    public String path() {
+        return path;
+    }
+
+    /** Why that path ran, e.g. {@code dense}, {@code quantized_store}, {@code long_prompt}, {@code no_avx2}. */
+    public String reason() {
+        return reason;
+    }
+
+    public boolean isJava() {
+        return this == JAVA;
+    }
+}
