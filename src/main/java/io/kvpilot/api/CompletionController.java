@@ -126,15 +126,20 @@ class CompletionController {
         response.getHeaders().setContentType(MediaType.TEXT_EVENT_STREAM);
         response.getHeaders().setCacheControl("no-cache");
         response.getHeaders().set("X-Accel-Buffering", "no");
-        Flux<Object> chunks = Flux.concat(Flux.fromIterable(p.format.opening(id, created, p.model)),
-                events.concatMap(e -> {
-                    Object chunk = p.format.chunk(id, created, p.model, e.text(),
-                            e.isLast() ? e.finishReason().wireName() : null);
-                    if (e.isLast() && p.params.includeUsage()) {
-                        return Flux.just(chunk, p.format.usageChunk(id, created, p.model, e.usage()));
-                    }
-                    return e.text().isEmpty() && !e.isLast() ? Flux.empty() : Flux.just(chunk);
-                }));
+        // the opening chunks (chat's role) go out with the first event, not before: while the request is queued its
+        // stream carries keep-alive comments only, which stop at the first real frame
+        boolean[] opened = {false}; // concatMap runs one event at a time
+        Flux<Object> chunks = events.concatMap(e -> {
+            Object chunk = p.format.chunk(id, created, p.model, e.text(), e.isLast() ? e.finishReason().wireName() : null);
+            Flux<Object> out = e.isLast() && p.params.includeUsage()
+                    ? Flux.just(chunk, p.format.usageChunk(id, created, p.model, e.usage()))
+                    : e.text().isEmpty() && !e.isLast() ? Flux.empty() : Flux.just(chunk);
+            if (opened[0]) {
+                return out;
+            }
+            opened[0] = true;
+            return Flux.concat(Flux.fromIterable(p.format.opening(id, created, p.model)), out);
+        });
         Flux<String> lines = chunks.map(json::writeValueAsString)
                 .onErrorResume(error -> Mono.just(json.writeValueAsString(streamError(error).body())))
                 .concatWithValues("[DONE]")
