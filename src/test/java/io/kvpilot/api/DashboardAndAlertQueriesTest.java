@@ -94,7 +94,8 @@ class DashboardAndAlertQueriesTest {
         }
         complete("{\"prompt\": \"x\", \"max_tokens\": -1}", "test-key", 400);
         complete("{\"prompt\": \"x\"}", "wrong-key", 401);
-        complete("{\"prompt\": \"" + "x".repeat(300) + "\"}", "test-key", 413);
+        // longer than the embedded model's 2,048-position context
+        complete("{\"prompt\": \"" + "story time ".repeat(2100) + "\"}", "test-key", 413);
         prometheus.awaitAtLeast("sum(kvpilot_request_success_total)", 4, SCRAPE_WAIT);
         prometheus.awaitAtLeast("sum(kvpilot_admission_rejections_total{reason=\"too_long\"})", 1, SCRAPE_WAIT);
         prometheus.awaitAtLeast("count(kvpilot_kv_compression_ratio_bucket)", 1, SCRAPE_WAIT);
