@@ -131,6 +131,26 @@ class ContainerImageIT {
     }
 
     @Test
+    void imageCarriesEveryLibraryTheRunnableJarCarries() throws IOException {
+        // the Spring Boot jar's BOOT-INF/lib is the runtime class path; a jar missing from the image fails only at
+        // run time (jinjava's YAML filter needs jackson-dataformat-yaml while the model's chat template loads)
+        List<String> jarLibraries = new ArrayList<>();
+        try (java.util.zip.ZipFile jar = new java.util.zip.ZipFile("target/kvpilot.jar")) {
+            jar.stream().map(java.util.zip.ZipEntry::getName)
+                    .filter(n -> n.startsWith("BOOT-INF/lib/") && n.endsWith(".jar"))
+                    .map(n -> n.substring("BOOT-INF/lib/".length()))
+                    .filter(n -> !n.startsWith("spring-boot-jarmode-tools"))
+                    .forEach(jarLibraries::add);
+        }
+        List<String> imageLibraries = LAYERS.values().stream().flatMap(List::stream)
+                .filter(p -> p.contains("app/libs/")).map(p -> p.substring(p.lastIndexOf('/') + 1))
+                // starters hold no classes; Spring Boot's jar leaves them out
+                .filter(n -> !n.startsWith("spring-boot-starter-")).toList();
+        assertThat(jarLibraries).hasSizeGreaterThan(50);
+        assertThat(imageLibraries).containsExactlyInAnyOrderElementsOf(jarLibraries);
+    }
+
+    @Test
     void baseLayerHoldsAJavaRuntimeWithTheVectorModuleAndTheLibrariesLibtorchNeeds() {
         List<String> base = LAYERS.values().iterator().next();
         assertThat(base).anyMatch(p -> p.endsWith("opt/java/openjdk/bin/java"))
