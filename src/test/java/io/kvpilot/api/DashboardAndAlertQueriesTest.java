@@ -43,17 +43,9 @@ class DashboardAndAlertQueriesTest {
      * is already exported.
      */
     static final Map<String, String> WAITING = Map.ofEntries(
-            Map.entry("kvpilot_policy_decisions_total", "waiting for the controller work (policy decisions counter)"),
-            Map.entry("kvpilot_policy_decision_seconds_bucket", "waiting for the controller work (decision timer)"),
-            Map.entry("kvpilot_policy_predicted_quality_bucket", "waiting for the controller work"),
-            Map.entry("kvpilot_policy_fallbacks_total", "waiting for the controller work (static fallback counter)"),
-            Map.entry("kvpilot_predictor_abs_error_bucket", "waiting for the controller work (predictor error)"),
-            Map.entry("kvpilot_predictor_abs_error_sum", "waiting for the controller work (predictor error)"),
-            Map.entry("kvpilot_predictor_abs_error_count", "waiting for the controller work (predictor error)"),
-            Map.entry("kvpilot_kv_recompressions_total", "waiting for the telemetry work (re-compression counter)"),
-            Map.entry("kvpilot_engine_step_seconds_bucket", "waiting for the telemetry work (engine step timer)"),
-            Map.entry("kube_pod_status_ready", "kube-state-metrics' series: exists only in a Kubernetes cluster"),
-            Map.entry("label:model_name", "waiting for the telemetry work (model_name label on serving metrics); "
+            Map.entry("kvpilot_policy_fallbacks_total", "counted only once the static fallback decides (no predictor "
+                    + "loaded, or one that failed); the test's service loads the learned one"),
+            Map.entry("kube_pod_status_ready", "kube-state-metrics' series: exists only in a Kubernetes cluster")); "
                     + "dashboards select it with =~\"$model\", which matches series without it meanwhile"));
 
     private static final Pattern METRIC = Pattern.compile(

@@ -28,7 +28,8 @@ class MetricsScrapeTest {
         client = client.mutate().responseTimeout(java.time.Duration.ofSeconds(30)).build();
         client.post().uri("/v1/completions").header("Authorization", "Bearer test-key")
                 .contentType(MediaType.APPLICATION_JSON)
-                .bodyValue("{\"prompt\": \"metrics\", \"max_tokens\": 4, "
+                // long enough that compaction frees whole 32-token blocks: a shorter cache holds one block either way
+                .bodyValue("{\"prompt\": \"" + "metrics ".repeat(12) + "\", \"max_tokens\": 4, "
                         + "\"kv_compression\": {\"method\": \"snapkv\", \"ratio\": 0.5}}")
                 .exchange().expectStatus().isOk();
         client.post().uri("/v1/completions").header("Authorization", "Bearer test-key")
