@@ -90,8 +90,14 @@ class DashboardAndAlertQueriesTest {
         prometheus.awaitAtLeast("sum(kvpilot_request_success_total)", 4, SCRAPE_WAIT);
         prometheus.awaitAtLeast("sum(kvpilot_admission_rejections_total{reason=\"too_long\"})", 1, SCRAPE_WAIT);
         prometheus.awaitAtLeast("count(kvpilot_kv_compression_ratio_bucket)", 1, SCRAPE_WAIT);
-        // a rate needs two samples of the counters' new values
-        Thread.sleep(2_500);
+        // a rate needs the counters to grow between two scrapes: a second round once Prometheus holds the first
+        for (String compression : List.of("{\"method\": \"snapkv\", \"ratio\": 0.5}", "\"auto\"")) {
+            complete("{\"prompt\": \"Once upon a time there was a small robot\", \"max_tokens\": 8,"
+                    + " \"temperature\": 0, \"kv_compression\": " + compression + "}", "test-key", 200);
+        }
+        prometheus.awaitAtLeast("sum(rate(kvpilot_kv_compression_ratio_count[5m])) > bool 0", 1, SCRAPE_WAIT);
+        prometheus.awaitAtLeast("sum(rate(kvpilot_engine_step_seconds_count[5m])) > bool 0", 1, SCRAPE_WAIT);
+        prometheus.awaitAtLeast("sum(rate(kvpilot_request_success_total[5m])) > bool 0", 1, SCRAPE_WAIT);
     }
 
     @AfterAll
