@@ -98,6 +98,13 @@ class DashboardAndAlertQueriesTest {
         prometheus.awaitAtLeast("sum(rate(kvpilot_kv_compression_ratio_count[5m])) > bool 0", 1, SCRAPE_WAIT);
         prometheus.awaitAtLeast("sum(rate(kvpilot_engine_step_seconds_count[5m])) > bool 0", 1, SCRAPE_WAIT);
         prometheus.awaitAtLeast("sum(rate(kvpilot_request_success_total[5m])) > bool 0", 1, SCRAPE_WAIT);
+        // the JVM panels rate GC pauses: the service runs in this JVM, so collections between scrapes give them a
+        // rate (a quiet service may not collect within the test)
+        for (int i = 0; i < 40 && !hasData(prometheus.query("sum(rate(jvm_gc_pause_seconds_count[5m])) > 0")
+                .path("result")); i++) {
+            System.gc();
+            Thread.sleep(1_500);
+        }
     }
 
     @AfterAll
