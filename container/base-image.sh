@@ -33,7 +33,8 @@ libs=$( (find "$root/opt/java/openjdk" -name '*.so' -o -path '*/bin/*' -type f \
     | xargs ldd 2>/dev/null || true) \
     | awk '$3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
 for name in libstdc++.so.6 libgcc_s.so.1 libdl.so.2 libpthread.so.0 librt.so.1 libm.so.6 libc.so.6 libz.so.1; do
-    libs="$libs $(ldconfig -p | awk -v n="$name" '$1 == n && /x86-64/ {print $NF; exit}')"
+    # no early exit in awk: under pipefail ldconfig would die of SIGPIPE (status 141) and fail the build
+    libs="$libs $(ldconfig -p | awk -v n="$name" '$1 == n && /x86-64/ && !found {print $NF; found = 1}')"
 done
 for lib in $(echo "$libs" | tr ' ' '\n' | grep -v "^$root" | sort -u); do
     # keep the path the dynamic loader searches; copy the file the symlink names under the link's name
