@@ -93,6 +93,33 @@ final class PrometheusServer implements AutoCloseable {
         throw new AssertionError("no sample >= " + atLeast + " for " + promql + " within " + timeout + ": " + last);
     }
 
+    /**
+     * The first sample of an instant query, waiting until Prometheus has scraped a series that answers it with a
+     * number (not NaN); answers while it starts (refused connections, a plain-text 503) count as not yet.
+     */
+    double firstValue(String promql, Duration timeout) throws Exception {
+        Instant deadline = Instant.now().plus(timeout);
+        String last = "";
+        while (Instant.now().isBefore(deadline)) {
+            assertThat(process.isAlive()).as("prometheus exited; see %s", log).isTrue();
+            try {
+                JsonNode answer = get("/api/v1/query?query=" + URLEncoder.encode(promql, StandardCharsets.UTF_8));
+                last = answer.toString();
+                JsonNode result = answer.path("data").path("result");
+                if (result.isArray() && !result.isEmpty()) {
+                    double value = Double.parseDouble(result.get(0).path("value").get(1).asText());
+                    if (!Double.isNaN(value)) {
+                        return value;
+                    }
+                }
+            } catch (IOException | tools.jackson.core.JacksonException notServingYet) {
+                last = notServingYet.toString();
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError("no sample for " + promql + " within " + timeout + "; last answer: " + last);
+    }
+
     private JsonNode get(String pathAndQuery) throws IOException, InterruptedException {
         HttpResponse<String> response = http.send(
                 HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + pathAndQuery)).build(),

@@ -2,21 +2,9 @@ package io.kvpilot.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.json.JsonMapper;
-import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import io.kvpilot.serving.Scheduler;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
-import io.kvpilot.serving.Scheduler;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -50,10 +38,7 @@ class RealPrometheusScrapeTest {
     @TempDir
     static Path dir;
 
-    private final HttpClient http = HttpClient.newHttpClient();
-    private final JsonMapper json = JsonMapper.builder().build();
-    private Process prometheus;
-    private int prometheusPort;
+    private PrometheusServer prometheus;
 
     @BeforeAll
     void startPrometheusAfterOneRequest() throws Exception {
@@ -69,35 +54,13 @@ class RealPrometheusScrapeTest {
                         + "\"max_tokens\": 1, \"kv_compression\": {\"method\": \"knorm\", \"ratio\": 0.5}}")
                 .exchange().expectStatus().isOk();
 
-        Path binary = Path.of(System.getenv().getOrDefault("PROMETHEUS_BIN", "/usr/bin/prometheus"));
-        assertThat(binary).as("prometheus binary (apt-get install -y prometheus, as .ci/run does)").isExecutable();
-        prometheusPort = freePort();
-        Path config = dir.resolve("prometheus.yml");
-        Files.writeString(config, """
-                global:
-                  scrape_interval: 1s
-                scrape_configs:
-                  - job_name: kvpilot
-                    metrics_path: /actuator/prometheus
-                    static_configs:
-                      - targets: ['127.0.0.1:%d']
-                """.formatted(port));
-        prometheus = new ProcessBuilder(binary.toString(),
-                        "--config.file=" + config,
-                        "--storage.tsdb.path=" + dir.resolve("data"),
-                        "--web.listen-address=127.0.0.1:" + prometheusPort)
-                .redirectErrorStream(true)
-                .redirectOutput(dir.resolve("prometheus.log").toFile())
-                .start();
+        prometheus = PrometheusServer.scraping(port, dir);
     }
 
     @AfterAll
     void stopPrometheus() throws InterruptedException {
         if (prometheus != null) {
-            prometheus.destroy();
-            if (!prometheus.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
-                prometheus.destroyForcibly();
-            }
+            prometheus.close();
         }
     }
 
@@ -156,36 +119,7 @@ class RealPrometheusScrapeTest {
         assertThat(valueOf("process_resident_memory_bytes")).isGreaterThan(100e6);
     }
 
-    /** The first sample of an instant query, waiting until Prometheus has scraped a series that answers it. */
     private double valueOf(String promql) throws Exception {
-        Instant deadline = Instant.now().plus(SCRAPE_WAIT);
-        String last = "";
-        while (Instant.now().isBefore(deadline)) {
-            assertThat(prometheus.isAlive()).as("prometheus exited; see %s", dir.resolve("prometheus.log")).isTrue();
-            try {
-                URI uri = URI.create("http://127.0.0.1:" + prometheusPort + "/api/v1/query?query="
-                        + URLEncoder.encode(promql, StandardCharsets.UTF_8));
-                HttpResponse<String> response = http.send(HttpRequest.newBuilder(uri).build(),
-                        HttpResponse.BodyHandlers.ofString());
-                last = response.body();
-                JsonNode result = json.readTree(last).path("data").path("result");
-                if (result.isArray() && !result.isEmpty()) {
-                    double value = Double.parseDouble(result.get(0).path("value").get(1).asText());
-                    if (!Double.isNaN(value)) {
-                        return value;
-                    }
-                }
-            } catch (IOException notListeningYet) {
-                last = notListeningYet.toString();
-            }
-            Thread.sleep(250);
-        }
-        throw new AssertionError("no sample for " + promql + " within " + SCRAPE_WAIT + "; last answer: " + last);
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
+        return prometheus.firstValue(promql, SCRAPE_WAIT);
     }
 }
