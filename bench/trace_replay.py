@@ -40,14 +40,10 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The retrieval prompts of training/synthetic.py (io.kvpilot.eval.RetrievalPrompts), character for character.
-PASSKEY_INTRO = "There is an important pass key hidden inside a lot of irrelevant text. Find it and memorize it."
-FILLER_UNIT = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
-PASSKEY_QUESTION = "\nWhat is the pass key? The pass key is"
-MULTIKEY_INTRO = ("There are several keys with values hidden inside a lot of irrelevant text. "
-                  "Find them and memorize them.")
-NAMES = ["apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "candle", "forest", "silver", "garden",
-         "rocket", "window", "dragon", "pepper", "castle"]
+# The retrieval prompts' strings are training/synthetic.py's (the ones the default model was trained and evaluated on)
+sys.path.insert(0, os.path.join(ROOT, "training"))
+from synthetic import MULTIKEY_INTRO, NAMES, PASSKEY_INTRO, PASSKEY_QUESTION, filler  # noqa: E402
+
 TOKENS_PER_FILLER_UNIT = 24  # measured with the default model's tokenizer; the real count comes back in usage
 
 # Trace families: the mix and the burst shape differ, so a policy tuned on one is reported on the other.
@@ -60,10 +56,6 @@ FAMILIES = {
 STATIC_GRID = ["keydiff:0.5:16", "keydiff:0.5:8", "keydiff:0.5:4", "keydiff:0.75:16", "keydiff:0.75:8",
                "keydiff:0.75:4", "snapkv:0.5:16", "snapkv:0.5:8", "snapkv:0.5:4", "snapkv:0.75:16", "snapkv:0.75:8",
                "snapkv:0.75:4", "streaming_llm:0.5:16", "none:0:8", "none:0:4"]
-
-
-def filler(k):
-    return (" " + FILLER_UNIT) * k
 
 
 def passkey_prompt(rng, tokens):
