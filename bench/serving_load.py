@@ -168,13 +168,18 @@ def start_server(jar, model, key, heap, threads, packed, extra):
         jvm.append("-Dkvpilot.engine.packed-matmul=false")
     cmd = ["java"] + jvm + ["-jar", jar, "--server.port=%d" % port, "--kvpilot.model.path=" + model,
                             "--kvpilot.model.threads=%d" % threads] + extra
-    log = open("bench/out/server-%d.log" % port, "w")
+    return launch(cmd, env, port, "bench/out/server-%d.log" % port)
+
+
+def launch(cmd, env, port, log_path):
+    """Starts the service command on `port` and waits (up to 300 s) for readiness; returns (process, base url)."""
+    log = open(log_path, "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = "http://127.0.0.1:%d" % port
     deadline = time.time() + 300
     while time.time() < deadline:
         if proc.poll() is not None:
-            sys.exit("server exited; see " + log.name)
+            sys.exit("server exited with %s; see %s" % (proc.returncode, log.name))
         try:
             with urllib.request.urlopen(url + "/actuator/health/readiness", timeout=2) as r:
                 if r.status == 200:

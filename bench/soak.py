@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from serving_load import free_port, launch, percentile  # the same helpers, one copy (bench/ is on sys.path)
+
 WORDS = ("the king said to the children that a little fox found a red ball in the tall grass and ran home to show "
          "it to his mother who smiled and told him a story about the moon and the stars").split()
 COMPRESSIONS = ["auto", "off", {"method": "snapkv", "ratio": 0.5}, {"method": "streaming_llm", "ratio": 0.75},
@@ -39,15 +40,6 @@ COMPRESSIONS = ["auto", "off", {"method": "snapkv", "ratio": 0.5}, {"method": "s
                                                                                    "bits": 8}]
 PROMPT_WORDS = [4, 20, 80, 300]
 MAX_TOKENS = [8, 32, 96]
-
-
-def percentile(values, p):
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 class Client:
@@ -157,12 +149,6 @@ def measure_capacity(client, clients, seconds):
     return len(done) / (time.time() - start)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(args):
     port = free_port()
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", KVPILOT_SECURITY_API_KEYS=args.api_key,
@@ -172,22 +158,7 @@ def start_server(args):
     cmd = ["java", "-Xms" + args.heap, "-Xmx" + args.heap, "-XX:+AlwaysPreTouch", "--add-modules",
            "jdk.incubator.vector", "-jar", args.jar,
            "--server.port=%d" % port, "--kvpilot.model.path=" + args.model] + args.server_arg
-    log = open("bench/out/soak-server-%d.log" % port, "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = "http://127.0.0.1:%d" % port
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit("server exited with %s; see %s" % (proc.returncode, log.name))
-        try:
-            with urllib.request.urlopen(url + "/actuator/health/readiness", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        time.sleep(1)
-    proc.terminate()
-    sys.exit("server not ready within 300 s")
+    return launch(cmd, env, port, "bench/out/soak-server-%d.log" % port)
 
 
 def usable_compressions(client):
