@@ -2,11 +2,9 @@ package io.kvpilot.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.policy.QualityPredictor;
-import io.kvpilot.policy.RequestFeatures;
+import io.kvpilot.policy.StandInQualityPredictor;
 import io.kvpilot.serving.Scheduler;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -37,26 +35,13 @@ import tools.jackson.databind.json.JsonMapper;
 @Import(ControllerApiTest.StandInPredictor.class)
 class ControllerApiTest {
 
-    /** Quality falls by 0.2 per unit of ratio, by 0.01 at 8 bits and 0.03 at 4. */
+    /** Quality falls by 0.2 per unit of ratio, by 0.01 at 8 bits and 0.03 at 4 ({@link StandInQualityPredictor}). */
     @TestConfiguration(proxyBeanMethods = false)
     static class StandInPredictor {
         @Bean
         @org.springframework.context.annotation.Primary // over the learned one the service loads
         QualityPredictor standInQualityPredictor() {
-            return new QualityPredictor() {
-                @Override
-                public void predict(RequestFeatures features, List<KvCompressionSpec> candidates, double[] out) {
-                    for (int i = 0; i < out.length; i++) {
-                        KvCompressionSpec c = candidates.get(i);
-                        out[i] = 1.0 - 0.2 * c.ratio() - (c.bits() == 8 ? 0.01 : c.bits() < 8 ? 0.03 : 0.0);
-                    }
-                }
-
-                @Override
-                public String describe() {
-                    return "stand-in (test)";
-                }
-            };
+            return new StandInQualityPredictor();
         }
     }
 

@@ -16,7 +16,7 @@ import io.kvpilot.policy.LatencyObjective;
 import io.kvpilot.policy.PolicyMetrics;
 import io.kvpilot.policy.PolicySettings;
 import io.kvpilot.policy.QualityPredictor;
-import io.kvpilot.policy.RequestFeatures;
+import io.kvpilot.policy.StandInQualityPredictor;
 import io.kvpilot.policy.StepTimeModel;
 import io.kvpilot.telemetry.ServingMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -39,21 +39,7 @@ class ControllerReclaimTest {
     static final Duration WAIT = Duration.ofSeconds(60);
     static final int BYTES_PER_TOKEN = 8 * 2 * 64 * 2 * 4; // kvpilot-mini: layers × kv heads × head dim × (K, V) × fp32
 
-    /** Quality 1 − 0.2·ratio, −0.01 at 8 bits, −0.03 at 4. */
-    static final QualityPredictor STAND_IN = new QualityPredictor() {
-        @Override
-        public void predict(RequestFeatures features, List<KvCompressionSpec> candidates, double[] out) {
-            for (int i = 0; i < out.length; i++) {
-                KvCompressionSpec c = candidates.get(i);
-                out[i] = 1.0 - 0.2 * c.ratio() - (c.bits() == 8 ? 0.01 : c.bits() < 8 ? 0.03 : 0.0);
-            }
-        }
-
-        @Override
-        public String describe() {
-            return "stand-in";
-        }
-    };
+    static final QualityPredictor STAND_IN = new StandInQualityPredictor();
 
     final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     Scheduler scheduler;
