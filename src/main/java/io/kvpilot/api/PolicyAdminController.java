@@ -79,7 +79,8 @@ class PolicyAdminController {
     }
 
     private static CandidateView view(CandidateScore c) {
-        return new CandidateView(spec(c.spec()), finite(c.quality()), c.bytes(), finite(c.tpotSeconds()), c.verdict());
+        return new CandidateView(spec(c.spec()), finite(c.quality()), c.bytes(), c.heldBytes(), finite(c.tpotSeconds()),
+                c.verdict());
     }
 
     private static SpecView spec(KvCompressionSpec s) {
@@ -111,5 +112,6 @@ class PolicyAdminController {
             int runningSequences, boolean pressured) {}
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    record CandidateView(SpecView spec, Double quality, long bytes, Double tpotSeconds, String verdict) {}
+    record CandidateView(SpecView spec, Double quality, long bytes, long heldBytes, Double tpotSeconds,
+            String verdict) {}
 }

@@ -338,6 +338,7 @@ public final class LlamaEngine implements GenerationEngine {
         try {
             state.compressor.afterPrefill(state.cache,
                     new PrefillObservation(seq.promptLength(), observed == null ? 0 : window, observed, sums));
+            state.cache.pool().markPeak(); // from here on: KvFootprint#peakAfterPrefillBytes
         } finally {
             if (state.sums != null) {
                 state.sums.close();
@@ -650,7 +651,7 @@ public final class LlamaEngine implements GenerationEngine {
     private void freeCache(Sequence seq, State state) {
         if (state.cache != null) {
             seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
-            seq.recordKvPeak(state.cache.pool().peakBytesInUse());
+            seq.recordKvPeak(state.cache.pool().peakBytesInUse(), state.cache.pool().peakBytesSinceMark());
             seq.recordKvEntries(meanLayerLength(state.cache), state.cache.positions());
             state.cache.close();
             state.cache = null;
@@ -707,7 +708,7 @@ public final class LlamaEngine implements GenerationEngine {
     public void release(Sequence sequence) {
         State state = states.remove(sequence);
         if (state != null && state.cache != null) {
-            sequence.recordKvPeak(state.cache.pool().peakBytesInUse());
+            sequence.recordKvPeak(state.cache.pool().peakBytesInUse(), state.cache.pool().peakBytesSinceMark());
             state.cache.close();
             state.cache = null;
         }

@@ -24,6 +24,7 @@ public class Sequence {
     private long kvBytes;
     private long kvBytesUncompressed;
     private long kvPeakBytes;
+    private long kvPeakAfterPrefillBytes = -1;
     private double kvRatioApplied = Double.NaN;
 
     public Sequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression) {
@@ -136,9 +137,18 @@ public class Sequence {
         return kvPeakBytes;
     }
 
-    /** Called by the engine when it frees the cache, with the peak its pool account measured. */
-    public void recordKvPeak(long bytes) {
+    /**
+     * The most KV bytes the cache held at once after its prompt was prefilled and compressed (what its reservation
+     * drops to after the first token); -1 if it never finished prefill. Known once its cache is freed.
+     */
+    public long kvPeakAfterPrefillBytes() {
+        return kvPeakAfterPrefillBytes;
+    }
+
+    /** Called by the engine when it frees the cache, with the peaks its pool account measured. */
+    public void recordKvPeak(long bytes, long afterPrefill) {
         this.kvPeakBytes = Math.max(kvPeakBytes, bytes);
+        this.kvPeakAfterPrefillBytes = Math.max(kvPeakAfterPrefillBytes, afterPrefill);
     }
 
     /** Called by the engine after each step with what the cache holds. */

@@ -29,6 +29,7 @@ public final class KvBlockPool {
     private final KvBlockPool parent;
     private final AtomicLong bytesInUse = new AtomicLong();
     private final AtomicLong peakBytes = new AtomicLong();
+    private final AtomicLong peakSinceMark = new AtomicLong(-1); // -1: not marked yet
 
     /** @param budgetBytes the most bytes live at once; {@code Long.MAX_VALUE} for no limit */
     public KvBlockPool(long budgetBytes) {
@@ -58,6 +59,16 @@ public final class KvBlockPool {
 
     public long peakBytesInUse() {
         return peakBytes.get();
+    }
+
+    /** Starts a second peak from what is in use now (the engine marks a sequence's account once it is prefilled). */
+    public void markPeak() {
+        peakSinceMark.set(bytesInUse.get());
+    }
+
+    /** The most bytes in use at once since {@link #markPeak}; -1 before any mark. */
+    public long peakBytesSinceMark() {
+        return peakSinceMark.get();
     }
 
     /** Bytes the shared budget has left (of the whole pool, also when asked of an account). */
@@ -122,5 +133,6 @@ public final class KvBlockPool {
             throw new KvBudgetExceededException(bytes, now - bytes, budgetBytes);
         }
         peakBytes.accumulateAndGet(now, Math::max);
+        peakSinceMark.accumulateAndGet(now, (mark, v) -> mark < 0 ? mark : Math.max(mark, v));
     }
 }

@@ -87,10 +87,14 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
     private PolicyDecision choose(RequestFeatures f, TelemetrySnapshot t) {
         LatencyObjective objective = settings.objective(f.sloClass());
         int burst = Math.max(1, t.waitingRequests()); // the queue the request is part of, itself included
-        long uncompressed = costs.reservedBytes(KvCompressionSpec.NONE, f.promptTokens(), f.maxTokens());
+        long uncompressed = costs.heldAfterPrefillBytes(KvCompressionSpec.NONE, f.promptTokens(), f.maxTokens());
         double projected = t.kvBudgetBytes() <= 0 ? 1.0
                 : (t.kvReservedBytes() + (double) burst * uncompressed) / t.kvBudgetBytes();
-        boolean pressured = pressure.update(projected, t.oldestWaitSeconds() > objective.ttftSeconds() / 2);
+        boolean pressureState = pressure.update(projected, t.oldestWaitSeconds() > objective.ttftSeconds() / 2);
+        // compressing a lone request that fits helps nobody now: pressure acts only where requests contend for room
+        boolean contended = burst > 1
+                || costs.reservedBytes(KvCompressionSpec.NONE, f.promptTokens(), f.maxTokens()) > t.kvFreeBytes();
+        boolean pressured = pressureState && contended;
         PolicyDecision.Inputs inputs = new PolicyDecision.Inputs(t.kvFreeBytes(), t.kvBudgetBytes(), t.kvPressure(),
                 t.waitingRequests(), t.runningSequences(), pressured);
         KvCompressionSpec pin = pinned;
@@ -117,16 +121,18 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
         for (int i = 0; i < grid.size(); i++) {
             KvCompressionSpec c = grid.get(i);
             scores.add(new CandidateScore(c, quality[i], costs.reservedBytes(c, f.promptTokens(), f.maxTokens()),
-                    tpot(c, f, t), ""));
+                    costs.heldAfterPrefillBytes(c, f.promptTokens(), f.maxTokens()), tpot(c, f, t), ""));
         }
         return pick(scores, f, t, inputs, burst, objective.tpotSeconds(), pressured);
     }
 
     /**
-     * Quiet: the highest quality within floor and latency that fits the free bytes. Pressured: the highest quality
-     * that keeps the projected use under the exit level with the queue served alike
-     * ({@code (exit × budget − reserved) / waiting}); when none does, the fewest bytes within floor and latency, so
-     * the pool drains back under the exit level while the burst lasts. A setting within the floor always wins over one
+     * Quiet: the highest quality within floor and latency that fits the free bytes. Pressured (the pressure state, and
+     * requests contending for room: others waiting, or this one not fitting): the highest quality whose bytes held
+     * after prefill keep the projected use under the exit level with the queue served alike
+     * ({@code (exit × budget − reserved) / waiting}); when none does, the fewest bytes held within floor and latency,
+     * so the pool drains back under the exit level while the burst lasts. Every candidate must fit its whole peak
+     * (prefill included) in the free bytes to be admitted now. A setting within the floor always wins over one
      * below it: with none fitting, the cheapest within the floor is chosen and left to wait (or to reclaim room from
      * running sequences).
      */
@@ -141,12 +147,12 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
             String verdict = s.quality() < f.minQuality() ? "below_floor"
                     : s.tpotSeconds() > tpotObjective ? "over_latency"
                     : s.bytes() > free ? "over_budget"
-                    : s.bytes() > room ? "over_level" : "fits";
+                    : s.heldBytes() > room ? "over_level" : "fits";
             judged.add(s.withVerdict(verdict));
         }
         Comparator<CandidateScore> byQuality = Comparator.comparingDouble(CandidateScore::quality).reversed()
                 .thenComparingLong(CandidateScore::bytes);
-        Comparator<CandidateScore> byBytes = Comparator.comparingLong(CandidateScore::bytes)
+        Comparator<CandidateScore> byBytes = Comparator.comparingLong(CandidateScore::heldBytes)
                 .thenComparing(Comparator.comparingDouble(CandidateScore::quality).reversed());
         CandidateScore chosen = best(judged, byQuality, Set.of("fits"));
         String reason = null;

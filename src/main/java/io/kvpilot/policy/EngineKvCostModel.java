@@ -6,7 +6,7 @@ import java.util.function.Supplier;
 
 /**
  * {@link KvCostModel} from the engine's exact footprint ({@link GenerationEngine#predictKv}): the peak bytes admission
- * reserves, and what a cache holds once it has fed some positions. The engine is read lazily: it loads after the
+ * reserves, and the most it holds once its prompt is prefilled. The engine is read lazily: it loads after the
  * controller is built.
  */
 public final class EngineKvCostModel implements KvCostModel {
@@ -23,7 +23,7 @@ public final class EngineKvCostModel implements KvCostModel {
     }
 
     @Override
-    public long heldBytes(KvCompressionSpec spec, int positions) {
-        return engine.get().predictKv(spec, positions, 0).endBytes();
+    public long heldAfterPrefillBytes(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        return engine.get().predictKv(spec, promptTokens, maxTokens).peakAfterPrefillBytes();
     }
 }

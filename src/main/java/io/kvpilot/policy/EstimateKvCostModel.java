@@ -21,7 +21,7 @@ public final class EstimateKvCostModel implements KvCostModel {
     }
 
     @Override
-    public long heldBytes(KvCompressionSpec spec, int positions) {
-        return spec.estimateBytes(positions, bytesPerToken.getAsLong());
+    public long heldAfterPrefillBytes(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        return reservedBytes(spec, promptTokens, maxTokens); // the estimate has no prefill transient to give back
     }
 }

@@ -11,6 +11,10 @@ public interface KvCostModel {
     /** Bytes reserved at admission for a request of {@code promptTokens} that may generate {@code maxTokens}. */
     long reservedBytes(KvCompressionSpec spec, int promptTokens, int maxTokens);
 
-    /** Bytes a cache of {@code positions} fed tokens holds under {@code spec}. */
-    long heldBytes(KvCompressionSpec spec, int positions);
+    /**
+     * The most the request holds once its prompt is prefilled and compressed: what its reservation drops to after its
+     * first token (the dense prompt cache and the compaction copies are gone by then). What a setting saves for the
+     * requests after this one.
+     */
+    long heldAfterPrefillBytes(KvCompressionSpec spec, int promptTokens, int maxTokens);
 }

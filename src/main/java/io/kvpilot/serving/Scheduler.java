@@ -456,6 +456,7 @@ public final class Scheduler implements AutoCloseable {
             Sequence s = t.sequence();
             if (s.generatedCount() > 0 && t.firstTokenNanos == 0) {
                 t.firstTokenNanos = now;
+                lowerToPeakAfterPrefill(t, s);
                 metrics.firstToken(Duration.ofNanos(now - t.submittedNanos));
                 telemetry.recordFirstToken(sloClass(t), (now - t.submittedNanos) / 1e9);
             }
@@ -485,6 +486,27 @@ public final class Scheduler implements AutoCloseable {
             } else {
                 t.complete(text, s.finishReason(), usage);
             }
+        }
+    }
+
+    /**
+     * Once a sequence's prompt is prefilled (and compressed), its dense prompt cache and compaction copies are gone:
+     * its reservation drops to the most it can still hold (KvFootprint#peakAfterPrefillBytes, exact), so what
+     * compression saves is room for the next request now, not only when this one ends.
+     */
+    private void lowerToPeakAfterPrefill(Ticket t, Sequence s) {
+        if (s.isFinished()) {
+            return;
+        }
+        long after;
+        try {
+            after = engine.predictKv(t.spec, s.promptLength(), s.sampling().maxTokens()).peakAfterPrefillBytes();
+        } catch (IllegalArgumentException e) {
+            return;
+        }
+        if (after < t.predictedBytes) {
+            budget.release(t.predictedBytes - after);
+            t.predictedBytes = after;
         }
     }
 

@@ -17,7 +17,7 @@ final class Ticket {
 
     final String id;
     final GenerationRequest request;
-    long predictedBytes; // the KV reservation: set at admission, moved by Scheduler#replan or lowered by a recompression
+    long predictedBytes; // the KV reservation: set at admission, lowered after prefill (Scheduler#lowerToPeakAfterPrefill) and by a recompression, moved by Scheduler#replan
     final long submittedNanos;
     final long deadlineNanos;
 

@@ -91,9 +91,9 @@ class AdaptiveCompressionPolicyTest {
     void underPressureTheHighestPredictedQualityThatBringsUseUnderTheExitLevelIsChosen() {
         AdaptiveCompressionPolicy policy = policy(predictor);
         policy.decide(request(0.9), snapshot(850_000, 1_000_000, 1, 4)); // enters the pressure state
-        // 420,000 reserved: 180,000 left under the exit level (600,000); none (200,000) would exceed it, keydiff 0.25
-        // (150,000, 0.95) is the best that does not (snapkv 0.5: 100,000, 0.94)
-        PolicyDecision d = policy.decide(request(0.9), snapshot(420_000, 1_000_000, 1, 4));
+        // 300,000 reserved, two waiting: 150,000 each under the exit level (600,000); none (200,000) would exceed it,
+        // keydiff 0.25 (150,000, 0.95) is the best that does not (snapkv 0.5: 100,000, 0.94)
+        PolicyDecision d = policy.decide(request(0.9), snapshot(300_000, 1_000_000, 2, 4));
         assertThat(d.inputs().pressured()).isTrue();
         assertThat(d.spec()).isEqualTo(KD25);
         assertThat(d.reason()).isEqualTo("pressure");
@@ -104,6 +104,21 @@ class AdaptiveCompressionPolicyTest {
                 .extracting(CandidateScore::verdict).containsExactly("over_level");
         assertThat(d.candidates()).filteredOn(c -> c.spec().equals(KD75))
                 .extracting(CandidateScore::verdict).containsExactly("below_floor");
+    }
+
+    @Test
+    void aLoneRequestThatFitsIsLeftUncompressedEvenInThePressureState() {
+        AdaptiveCompressionPolicy policy = policy(predictor);
+        policy.decide(request(0.9), snapshot(850_000, 1_000_000, 2, 4)); // enters the pressure state
+        // still over the exit level, but nobody else waits and none (200,000) fits the 300,000 free bytes
+        PolicyDecision d = policy.decide(request(0.9), snapshot(700_000, 1_000_000, 1, 4));
+        assertThat(d.spec()).isEqualTo(KvCompressionSpec.NONE);
+        assertThat(d.reason()).isEqualTo("headroom");
+        assertThat(d.inputs().pressured()).isFalse();
+        // the same reading with a second request waiting: compressed
+        PolicyDecision contended = policy.decide(request(0.9), snapshot(700_000, 1_000_000, 2, 4));
+        assertThat(contended.spec().isIdentity()).isFalse();
+        assertThat(contended.reason()).isEqualTo("pressure");
     }
 
     @Test
@@ -134,11 +149,12 @@ class AdaptiveCompressionPolicyTest {
     @Test
     void hysteresisKeepsDecisionsFromFlappingAroundTheEnterLevel() {
         AdaptiveCompressionPolicy policy = policy(predictor);
-        // use hovering around the enter level (0.8): 0.58 + 0.2 projected = 0.78, then 0.62 + 0.2 = 0.82, and so on
+        // use hovering around the enter level (0.8) with two waiting: 0.38 + 2 x 0.2 projected = 0.78, then 0.42 + 0.4
+        // = 0.82, and so on
         List<KvCompressionSpec> chosen = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
-            long reserved = i % 2 == 0 ? 580_000 : 620_000;
-            chosen.add(policy.decide(request(0.9), snapshot(reserved, 1_000_000, 1, 4)).spec());
+            long reserved = i % 2 == 0 ? 380_000 : 420_000;
+            chosen.add(policy.decide(request(0.9), snapshot(reserved, 1_000_000, 2, 4)).spec());
         }
         int changes = 0;
         for (int i = 1; i < chosen.size(); i++) {
@@ -255,7 +271,7 @@ class AdaptiveCompressionPolicyTest {
     void refineReRanksWithinTheReservationOnceThePrefillIsKnown() {
         AdaptiveCompressionPolicy policy = policy(predictor);
         policy.decide(request(0.9), snapshot(850_000, 1_000_000, 1, 4));
-        PolicyDecision admitted = policy.decide(request(0.9), snapshot(420_000, 1_000_000, 1, 4));
+        PolicyDecision admitted = policy.decide(request(0.9), snapshot(300_000, 1_000_000, 2, 4));
         assertThat(admitted.spec()).isEqualTo(KD25); // 150,000 bytes reserved
         PrefillStatistics statistics = new PrefillStatistics(100, new double[] {0.5},
                 Map.of("snapkv", new double[] {0.98}));

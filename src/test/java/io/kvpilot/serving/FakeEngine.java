@@ -142,7 +142,7 @@ public class FakeEngine implements GenerationEngine {
         touch();
         FakeKvCache cache = caches.remove(sequence);
         if (cache != null) {
-            sequence.recordKvPeak(cache.peak());
+            sequence.recordKvPeak(cache.peak(), -1);
             cache.free();
         }
         if (live.remove(sequence.id()) != null) {
@@ -158,7 +158,7 @@ public class FakeEngine implements GenerationEngine {
     private void fail(Sequence s) {
         s.finish(FinishReason.ERROR);
         FakeKvCache cache = caches.get(s);
-        s.recordKvPeak(cache.peak());
+        s.recordKvPeak(cache.peak(), -1);
         cache.free();
     }
 
@@ -208,7 +208,7 @@ public class FakeEngine implements GenerationEngine {
         s.recordKvEntries(cache.entries(), s.length());
         if (s.generatedCount() >= s.sampling().maxTokens() || s.length() >= info.contextLength()) {
             s.finish(FinishReason.LENGTH);
-            s.recordKvPeak(cache.peak());
+            s.recordKvPeak(cache.peak(), -1);
             cache.free(); // as the real engine frees a finished sequence's cache in the step it finishes
         }
     }

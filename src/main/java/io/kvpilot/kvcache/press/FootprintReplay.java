@@ -29,6 +29,8 @@ final class FootprintReplay {
     private boolean exact;
     private long held;
     private long peak;
+    private boolean prefilled;
+    private long peakAfterPrefill;
 
     FootprintReplay(KvLayout layout, KvMethod method) {
         this.layout = layout;
@@ -62,6 +64,8 @@ final class FootprintReplay {
 
     KvFootprint run(int prompt, int generated) {
         prefill(prompt);
+        prefilled = true;
+        peakAfterPrefill = held;
         for (int step = 1; step < generated; step++) { // the first token comes from prefill
             decodeStep();
             int interval = method == null ? 0 : method.decodeInterval();
@@ -69,7 +73,7 @@ final class FootprintReplay {
                 boundDuringDecode(prompt + step);
             }
         }
-        return new KvFootprint(peak, held, exact);
+        return new KvFootprint(peak, held, exact, peakAfterPrefill);
     }
 
     /** SequenceKvCache's dense stores for prompt + 1 tokens, then KvMethod#afterPrefill layer by layer. */
@@ -238,9 +242,15 @@ final class FootprintReplay {
         held += layerBytes - bytes[l];
         bytes[l] = layerBytes;
         peak = Math.max(peak, held);
+        if (prefilled) {
+            peakAfterPrefill = Math.max(peakAfterPrefill, held);
+        }
     }
 
     private void transientExtra(long extra) {
         peak = Math.max(peak, held + extra);
+        if (prefilled) {
+            peakAfterPrefill = Math.max(peakAfterPrefill, held + extra);
+        }
     }
 }

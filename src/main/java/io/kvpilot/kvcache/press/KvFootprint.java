@@ -20,11 +20,22 @@ import io.kvpilot.kvcache.KvLayout;
  * different counts that only the scores decide, and a ragged store is as long as its longest head: for those the
  * figures are an upper bound (the longest head taking all it can).
  *
+ * <p>{@link #peakAfterPrefillBytes} is the most held once the prompt is prefilled and compressed: the dense prompt
+ * cache and the compaction copies exist only during prefill, so a compressed sequence can give back the difference as
+ * soon as its first token is out (what the scheduler does), and compression frees room for the next request within
+ * one step instead of only when the sequence ends.
+ *
  * @param peakBytes the most bytes held at once over the sequence's life
  * @param endBytes bytes held after the last generated token
  * @param exact whether the engine holds exactly these bytes (else they bound it from above)
+ * @param peakAfterPrefillBytes the most bytes held at once after prefill (and its compression) is over
  */
-public record KvFootprint(long peakBytes, long endBytes, boolean exact) {
+public record KvFootprint(long peakBytes, long endBytes, boolean exact, long peakAfterPrefillBytes) {
+
+    /** A footprint without a separate figure after prefill: the whole life's peak stands for it (an upper bound). */
+    public KvFootprint(long peakBytes, long endBytes, boolean exact) {
+        this(peakBytes, endBytes, exact, peakBytes);
+    }
 
     /**
      * @param layout the model's KV shape

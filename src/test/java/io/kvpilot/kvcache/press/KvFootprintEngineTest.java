@@ -21,7 +21,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Predicted KV bytes equal the bytes the real engine holds, for every registered method × ratios × bit widths: the
- * peak its pool account measured (compaction copies included) and what it holds after its last token. Exact for
+ * peak its pool account measured (compaction copies included), the peak once prefill and its compression are over
+ * (what the scheduler lowers a reservation to) and what it holds after its last token. Exact for
  * methods whose heads keep equal counts; an upper bound for AdaKV's head-wise budgets. Run on a random LLaMA with
  * KVPilot-mini's head dimension (64, so KIVI's 32-wide groups apply), for a short prompt with a long answer (bounded
  * decoding does the work) and a long prompt with a short answer (compaction after prefill does).
@@ -96,10 +97,13 @@ class KvFootprintEngineTest {
             KvFootprint predicted = engine.predictKv(spec, prompt, generated);
             boolean ok = predicted.exact()
                     ? predicted.peakBytes() == s.kvPeakBytes() && predicted.endBytes() == s.kvBytes()
-                    : predicted.peakBytes() >= s.kvPeakBytes() && predicted.endBytes() >= s.kvBytes();
+                            && predicted.peakAfterPrefillBytes() == s.kvPeakAfterPrefillBytes()
+                    : predicted.peakBytes() >= s.kvPeakBytes() && predicted.endBytes() >= s.kvBytes()
+                            && predicted.peakAfterPrefillBytes() >= s.kvPeakAfterPrefillBytes();
             if (!ok) {
-                wrong.add(spec + ": predicted peak/end " + predicted.peakBytes() + "/" + predicted.endBytes()
-                        + " (exact " + predicted.exact() + "), held " + s.kvPeakBytes() + "/" + s.kvBytes());
+                wrong.add(spec + ": predicted peak/after prefill/end " + predicted.peakBytes() + "/"
+                        + predicted.peakAfterPrefillBytes() + "/" + predicted.endBytes() + " (exact " + predicted.exact()
+                        + "), held " + s.kvPeakBytes() + "/" + s.kvPeakAfterPrefillBytes() + "/" + s.kvBytes());
             }
         }
         assertThat(wrong).isEmpty();
