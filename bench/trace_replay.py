@@ -130,8 +130,10 @@ def make_trace(family, seed, minutes):
     return trace
 
 
-def kv_field(policy):
+def kv_field(policy, item=None, hints=True):
     if policy in ("auto", "threshold"):
+        if hints and item is not None:  # what a client knows of its own request: retrieval or continuation
+            return {"auto": {"task": "retrieval" if "answer" in item else "continuation"}}
         return "auto"
     if policy == "off":
         return "off"
@@ -233,14 +235,15 @@ def run_request(url, key, item, kv, out):
         out["error"] = "%s: %s" % (type(e).__name__, e)
 
 
-def replay(url, key, trace, kv, speed=1.0):
+def replay(url, key, trace, policy, hints, speed=1.0):
     results = [dict(id=item["id"]) for item in trace]
     threads, t0 = [], time.perf_counter()
     for item, out in zip(trace, results):
         delay = item["at"] / speed - (time.perf_counter() - t0)
         if delay > 0:
             time.sleep(delay)
-        th = threading.Thread(target=run_request, args=(url, key, item, kv, out), daemon=True)
+        th = threading.Thread(target=run_request, args=(url, key, item, kv_field(policy, item, hints), out),
+                              daemon=True)
         th.start()
         threads.append(th)
     for th in threads:
@@ -339,6 +342,9 @@ def main():
     ap.add_argument("--policies", default="auto,off,threshold," + ",".join(STATIC_GRID))
     ap.add_argument("--server-arg", action="append", default=[], help="extra service argument, every run")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-task-hints", action="store_true",
+                    help="send plain \"auto\" (by default auto requests say their task: retrieval or continuation)")
+    ap.add_argument("--trace-only", action="store_true", help="write <out>/trace.json and stop")
     args = ap.parse_args()
     out = args.out or os.path.join(ROOT, "bench/out/trace-%s-%d" % (args.family, args.seed))
     os.makedirs(out, exist_ok=True)
@@ -349,6 +355,8 @@ def main():
     digest = hashlib.sha256(json.dumps(trace).encode()).hexdigest()[:16]
     print("trace %s seed %d: %d requests over %.1f min (%s)" % (args.family, args.seed, len(trace), args.minutes,
                                                                digest), flush=True)
+    if args.trace_only:
+        return
 
     refs_path = os.path.join(out, "refs.json")
     refs = {}
@@ -379,7 +387,7 @@ def main():
             server_args.append("--kvpilot.policy.threshold.enabled=true")
         svc = Service(args.jar, args.model, server_args, os.path.join(out, policy.replace(":", "_") + ".log"))
         try:
-            results = replay(svc.url, None, trace, kv_field(policy))
+            results = replay(svc.url, None, trace, policy, not args.no_task_hints)
             if policy == "auto":
                 try:
                     with open(os.path.join(out, "auto-decisions.json"), "w") as f:

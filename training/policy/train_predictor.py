@@ -28,7 +28,9 @@ import numpy as np
 VERSION = "v1"
 METHODS = ["none", "keydiff", "snapkv", "streaming_llm", "knorm", "adakv_keydiff"]
 TASKS = ["retrieval", "continuation", "unknown"]
-TASK_OF = {"passkey": "retrieval", "multikey": "retrieval", "ppl": "continuation"}
+# ppl: the evaluation's teacher-forced windows; story / longdoc: the trace replay's continuations (greedy agreement)
+TASK_OF = {"passkey": "retrieval", "multikey": "retrieval", "ppl": "continuation", "story": "continuation",
+           "longdoc": "continuation"}
 KNOTS = [0.0, 0.25, 0.5, 0.75, 0.9]
 QBITS = [8, 4]
 SEED = 20261203
@@ -50,13 +52,17 @@ def prompt_key(r):
 
 
 def targets(rows):
-    """Quality retention per row, against the uncompressed (none, 16 bits) row of the same prompt."""
+    """Quality retention per row, against the uncompressed (none, 16 bits) row of the same prompt; rows that carry
+    their own measured quality (the trace-quality data set) keep it."""
     base = {}
     for r in rows:
         if r["method"] == "none" and r["bits"] == "16":
             base[prompt_key(r)] = r
     out = []
     for r in rows:
+        if r.get("quality") not in (None, ""):
+            out.append(float(r["quality"]))
+            continue
         u = base[prompt_key(r)]
         if r["task"] == "ppl":
             d = max(0.0, float(r["nll"]) - float(u["nll"]))
@@ -268,7 +274,7 @@ def export(params_by_head, mass_ratios, out_dir, data_path, n_rows, n_prompts, v
         "kept_mass_ratios": list(mass_ratios),
         "log_length_reference_tokens": 1024,
         "heads": {h: {"theta": p["theta"].tolist(), "beta": p["beta"].tolist()} for h, p in params_by_head.items()},
-        "training": {"data": os.path.basename(data_path), "rows": n_rows, "prompts": n_prompts, "seed": SEED,
+        "training": {"data": [os.path.basename(p) for p in data_path], "rows": n_rows, "prompts": n_prompts, "seed": SEED,
                      "validation": validation},
     }
     text = json.dumps(model, indent=1, sort_keys=False) + "\n"
@@ -317,12 +323,18 @@ def calibration(pred, y, rows, out_dir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="training/policy/data/predictor_data.csv")
+    ap.add_argument("--data", nargs="+", default=["training/policy/data/predictor_data.csv"])
+    ap.add_argument("--exclude-tasks", default="", help="comma-separated data-set tasks left out (e.g. ppl)")
+    ap.add_argument("--version", default="v1")
     ap.add_argument("--out", default="policy-models/v1")
     ap.add_argument("--iters", type=int, default=4000)
     args = ap.parse_args()
+    global VERSION
+    VERSION = args.version
     os.makedirs(args.out, exist_ok=True)
-    rows = [r for r in load(args.data) if r["method"] in METHODS and int(r["bits"]) in (16, 8, 4)]
+    excluded = {t for t in args.exclude_tasks.split(",") if t}
+    rows = [r for path in args.data for r in load(path)
+            if r["method"] in METHODS and int(r["bits"]) in (16, 8, 4) and r["task"] not in excluded]
     global MASS_RATIOS
     MASS_RATIOS = [float(c[len("kept_mass_"):]) for c in rows[0] if c.startswith("kept_mass_")]
     mass_ratios = MASS_RATIOS
