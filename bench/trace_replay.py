@@ -311,6 +311,50 @@ def summarize(name, rows, minutes):
                 tpot_p50=round(pct(tpots, 0.5), 4), tpot_p99=round(pct(tpots, 0.99), 4))
 
 
+def spearman(a, b):
+    def ranks(x):
+        order = sorted(range(len(x)), key=lambda i: x[i])
+        r = [0.0] * len(x)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                r[order[k]] = (i + j) / 2.0
+            i = j + 1
+        return r
+    ra, rb = ranks(a), ranks(b)
+    n = len(a)
+    ma, mb = sum(ra) / n, sum(rb) / n
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    va = sum((x - ma) ** 2 for x in ra) ** 0.5
+    vb = sum((y - mb) ** 2 for y in rb) ** 0.5
+    return cov / (va * vb) if va and vb else None
+
+
+def predictor_accuracy(rows):
+    """The controller's predicted quality (usage.kv_cache.predicted_quality) against the quality measured on the
+    trace, over the requests it compressed and over all it answered; per kind too."""
+    out = {}
+    answered = [r for r in rows if r["status"] == 200 and r["kv"].get("predicted_quality") is not None]
+    for name, sel in (("all", answered), ("compressed", [r for r in answered if r["kv"].get("ratio", 0) > 0
+                                                         or r["kv"].get("bits", 16) < 16])):
+        if not sel:
+            continue
+        pred = [float(r["kv"]["predicted_quality"]) for r in sel]
+        meas = [r["quality"] for r in sel]
+        out[name] = {"requests": len(sel), "mae": round(sum(abs(p - m) for p, m in zip(pred, meas)) / len(sel), 4),
+                     "mean_predicted": round(sum(pred) / len(sel), 4), "mean_measured": round(sum(meas) / len(sel), 4),
+                     "spearman": spearman(pred, meas) if len(sel) > 2 else None}
+        for kind in sorted({r["kind"] for r in sel}):
+            k = [r for r in sel if r["kind"] == kind]
+            out[name][kind] = {"requests": len(k),
+                               "mean_predicted": round(sum(float(r["kv"]["predicted_quality"]) for r in k) / len(k), 4),
+                               "mean_measured": round(sum(r["quality"] for r in k) / len(k), 4)}
+    return out
+
+
 def svg_bars(path, summaries):
     width, bar, gap, left = 760, 18, 6, 190
     top = max(s["goodput_per_min"] for s in summaries) or 1.0
@@ -402,6 +446,8 @@ def main():
             for r in rows:
                 f.write(json.dumps(r) + "\n")
         s = summarize(policy, rows, args.minutes)
+        if policy == "auto":
+            s["predictor"] = predictor_accuracy(rows)
         summaries.append(s)
         print(json.dumps(s), flush=True)
 
