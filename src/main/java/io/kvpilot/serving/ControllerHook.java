@@ -55,6 +55,7 @@ public final class ControllerHook {
         t.decidedBy = d.decidedBy();
         t.predictedQuality = d.predictedQuality();
         t.predictedBytes = d.predictedBytes();
+        t.predictedTpotSeconds = d.predictedTpotSeconds();
     }
 
     RequestFeatures features(Ticket t) {

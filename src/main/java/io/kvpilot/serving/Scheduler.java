@@ -542,6 +542,9 @@ public final class Scheduler implements AutoCloseable {
         Duration tpot = generated > 1 && t.firstTokenNanos > 0
                 ? Duration.ofNanos((t.lastTokenNanos - t.firstTokenNanos) / (generated - 1)) : null;
         metrics.finished(reason.wireName(), generated, Duration.ofNanos(now - t.submittedNanos), tpot);
+        if (tpot != null && "controller".equals(t.decidedBy)) {
+            metrics.tpotPredicted(t.predictedTpotSeconds, tpot.toNanos() / 1e9);
+        }
         telemetry.recordFinished(sloClass(t), tpot == null ? Double.NaN : tpot.toNanos() / 1e9, generated);
         Sequence s = t.sequence();
         if (s != null) {

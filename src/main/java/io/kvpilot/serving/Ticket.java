@@ -25,6 +25,7 @@ final class Ticket {
     private volatile boolean cancelled;
     private volatile Sequence sequence;
     KvCompressionSpec spec;
+    double predictedTpotSeconds = Double.NaN; // the controller's, at its decision
     String decidedBy;
     double predictedQuality = Double.NaN;
     long decidedAtReservedBytes = -1; // the reservations a controller decision saw; -1 before any

@@ -137,6 +137,10 @@ public final class ServingMetrics {
         kvAccounting.kvBytes(predictedPeak, heldPeak);
     }
 
+    public void tpotPredicted(double predictedSeconds, double measuredSeconds) {
+        kvAccounting.tpot(predictedSeconds, measuredSeconds);
+    }
+
     // --- end KV accounting ---
 
     /**

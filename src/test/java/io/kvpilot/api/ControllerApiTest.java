@@ -124,6 +124,23 @@ class ControllerApiTest {
     }
 
     @Test
+    void thePredictedTimePerOutputTokenIsComparedWithTheMeasuredOne() {
+        // 24 decode steps warm the step-time model (20 samples); the next auto request is decided with a TPOT
+        complete("""
+                {"prompt": "Once upon a time", "max_tokens": 24, "ignore_eos": true, "kv_compression": "off"}""");
+        complete("""
+                {"prompt": "The fox ran home", "max_tokens": 6, "ignore_eos": true}""");
+
+        String scrape = client.get().uri("/actuator/prometheus").exchange().expectStatus().isOk()
+                .expectBody(String.class).returnResult().getResponseBody();
+        double count = scrape.lines().filter(l -> l.startsWith("kvpilot_predictor_abs_error_count{")
+                && l.contains("target=\"tpot\"")).mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ')
+                        + 1))).sum();
+        assertThat(count).as("tpot error observations in%n%s", scrape.lines()
+                .filter(l -> l.contains("predictor_abs_error")).toList()).isGreaterThanOrEqualTo(1.0);
+    }
+
+    @Test
     void decisionsAreListedWithTheirInputsAndCandidatesForTheAdminKeyOnly() {
         complete("""
                 {"prompt": "The fox ran home", "max_tokens": 3, "kv_compression": {"auto": {"min_quality": 0.97}}}""");
