@@ -90,10 +90,20 @@ def kept_mass_at(masses, ratios, r):
     return float(np.interp(r, xs, ys))
 
 
-N_MT = len(METHODS) * len(TASKS)
-Z_DIM = {"admission": 2 * N_MT, "prefill": 3 * N_MT}
-ZQ_DIM = len(QBITS) * N_MT + len(QBITS) * len(TASKS)
 SEGMENTS = len(KNOTS) - 1
+
+
+def configure(methods):
+    """The model's methods: a method the data never shows would keep its initial weights (a guess), so only methods
+    with rows are modelled; the Java predictor answers 0 and supports() false for any other."""
+    global METHODS, N_MT, Z_DIM, ZQ_DIM
+    METHODS = methods
+    N_MT = len(METHODS) * len(TASKS)
+    Z_DIM = {"admission": 2 * N_MT, "prefill": 3 * N_MT}
+    ZQ_DIM = len(QBITS) * N_MT + len(QBITS) * len(TASKS)
+
+
+configure(METHODS)
 
 
 def encode(cases, head):
@@ -258,7 +268,18 @@ def metrics(pred, y, rows):
         idx = np.array([r["task"] == task for r in rows])
         out["mae_" + task] = float(np.mean(np.abs(pred[idx] - y[idx])))
         out["spearman_loss_" + task] = spearman(1 - pred[idx], 1 - y[idx]) if np.std(y[idx]) > 0 else None
+    sources = sorted({source(r) for r in rows})
+    if len(sources) > 1:  # several data sets: each one's own figures too
+        for src in sources:
+            idx = np.array([source(r) == src for r in rows])
+            out["mae_source_" + src] = float(np.mean(np.abs(pred[idx] - y[idx])))
+            out["spearman_loss_source_" + src] = spearman(1 - pred[idx], 1 - y[idx]) if np.std(y[idx]) > 0 else None
     return out
+
+
+def source(r):
+    """Which data set a row comes from: the trace-quality set (a per-row quality) or the compression evaluation."""
+    return "trace" if r.get("quality") not in (None, "") else "evaluation"
 
 
 def export(params_by_head, mass_ratios, out_dir, data_path, n_rows, n_prompts, validation):
@@ -335,6 +356,7 @@ def main():
     excluded = {t for t in args.exclude_tasks.split(",") if t}
     rows = [r for path in args.data for r in load(path)
             if r["method"] in METHODS and int(r["bits"]) in (16, 8, 4) and r["task"] not in excluded]
+    configure([m for m in METHODS if any(r["method"] == m for r in rows)])
     global MASS_RATIOS
     MASS_RATIOS = [float(c[len("kept_mass_"):]) for c in rows[0] if c.startswith("kept_mass_")]
     mass_ratios = MASS_RATIOS

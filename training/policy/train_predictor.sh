@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Trains the quality predictor and draws its calibration plot: the one command behind policy-models/v1.
+# Trains the quality predictor and draws its calibration plot: the one command behind policy-models/<version>.
 #
-#   bash training/policy/train_predictor.sh [DATA_CSV] [OUT_DIR]
+#   bash training/policy/train_predictor.sh            # v2, the service's default: trace-quality rows + the
+#                                                      # evaluation's retrieval rows (its teacher-forced ppl rows out)
+#   bash training/policy/train_predictor.sh v1         # v1 as published: the evaluation's rows only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DATA=${1:-training/policy/data/predictor_data.csv}
-OUT=${2:-policy-models/v1}
-python3 training/policy/train_predictor.py --data "$DATA" --out "$OUT"
+VERSION=${1:-v2}
+OUT=policy-models/$VERSION
+case "$VERSION" in
+    v1) python3 training/policy/train_predictor.py --data training/policy/data/predictor_data.csv --version v1 \
+            --out "$OUT" ;;
+    v2) python3 training/policy/train_predictor.py --data training/policy/data/trace_quality.csv \
+            training/policy/data/predictor_data.csv --exclude-tasks ppl --version v2 --out "$OUT" ;;
+    *) echo "unknown version $VERSION (v1 or v2)" >&2; exit 2 ;;
+esac
 [ -f cp.txt ] && [ -d target/classes ] || {
     mvn -B -q -DskipTests compile
     mvn -B -q dependency:build-classpath -Dmdep.outputFile=cp.txt

@@ -42,7 +42,7 @@ public class QualityPredictorBenchmark {
 
     @Setup
     public void load() {
-        predictor = LearnedQualityPredictor.load(Path.of(System.getProperty("kvpilot.policy.model", "policy-models/v1")));
+        predictor = LearnedQualityPredictor.load(Path.of(System.getProperty("kvpilot.policy.model", "policy-models/v2")));
         candidates = new ArrayList<>();
         candidates.add(KvCompressionSpec.NONE);
         candidates.add(new KvCompressionSpec("none", 0, 8));

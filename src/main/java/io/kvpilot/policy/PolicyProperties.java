@@ -36,7 +36,7 @@ import org.springframework.validation.annotation.Validated;
 @ConfigurationProperties("kvpilot.policy")
 public record PolicyProperties(
         @DefaultValue("true") boolean enabled,
-        @NotNull @DefaultValue("policy-models/v1") Path modelPath,
+        @NotNull @DefaultValue("policy-models/v2") Path modelPath,
         @Valid @NotNull @DefaultValue Candidates candidates,
         @DecimalMin("0.0") @DecimalMax("1.0") @DefaultValue("0.9") double minQuality,
         @Valid @NotNull @DefaultValue Pressure pressure,

@@ -13,6 +13,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -20,13 +22,15 @@ import tools.jackson.databind.json.JsonMapper;
 /** The shipped artefact: verified on load, answers as the training script does, monotone in the ratio. */
 class LearnedQualityPredictorTest {
 
-    static final Path ARTEFACT = Path.of("policy-models/v1");
+    /** The service's default artefact; the other tests run on every published version. */
+    static final Path ARTEFACT = Path.of("policy-models/v2");
 
-    @Test
-    void reproducesTheTrainingScriptsPredictions() throws IOException {
-        LearnedQualityPredictor p = LearnedQualityPredictor.load(ARTEFACT);
+    @ParameterizedTest
+    @ValueSource(strings = {"policy-models/v1", "policy-models/v2"})
+    void reproducesTheTrainingScriptsPredictions(String artefact) throws IOException {
+        LearnedQualityPredictor p = LearnedQualityPredictor.load(Path.of(artefact));
         JsonNode vectors = JsonMapper.builder().build()
-                .readTree(Files.readString(ARTEFACT.resolve("test-vectors.json")));
+                .readTree(Files.readString(Path.of(artefact).resolve("test-vectors.json")));
         double[] ratios = doubles(vectors.get("kept_mass_ratios"));
         double[] out = new double[1];
         int n = 0;
@@ -49,9 +53,10 @@ class LearnedQualityPredictorTest {
         assertThat(n).isGreaterThanOrEqualTo(40);
     }
 
-    @Test
-    void qualityNeverRisesWithTheRatioAndIsOneUncompressed() {
-        LearnedQualityPredictor p = LearnedQualityPredictor.load(ARTEFACT);
+    @ParameterizedTest
+    @ValueSource(strings = {"policy-models/v1", "policy-models/v2"})
+    void qualityNeverRisesWithTheRatioAndIsOneUncompressed(String artefact) {
+        LearnedQualityPredictor p = LearnedQualityPredictor.load(Path.of(artefact));
         double[] massRatios = p.keptMassRatios();
         List<KvCompressionSpec> grid = new ArrayList<>();
         for (int i = 0; i <= 98; i++) {
@@ -99,11 +104,13 @@ class LearnedQualityPredictorTest {
         assertThat(p.supports(new KvCompressionSpec("keydiff", 0.5, 4))).isTrue();
     }
 
-    @Test
-    void describesVersionAndChecksum() throws IOException {
-        LearnedQualityPredictor p = LearnedQualityPredictor.load(ARTEFACT);
-        String sum = Files.readString(ARTEFACT.resolve("quality-predictor.json.sha256")).split("\\s+")[0];
-        assertThat(p.describe()).isEqualTo("v1 (sha256 " + sum + ")");
+    @ParameterizedTest
+    @ValueSource(strings = {"v1", "v2"})
+    void describesVersionAndChecksum(String version) throws IOException {
+        Path artefact = Path.of("policy-models", version);
+        LearnedQualityPredictor p = LearnedQualityPredictor.load(artefact);
+        String sum = Files.readString(artefact.resolve("quality-predictor.json.sha256")).split("\\s+")[0];
+        assertThat(p.describe()).isEqualTo(version + " (sha256 " + sum + ")");
     }
 
     @Test
@@ -111,7 +118,7 @@ class LearnedQualityPredictorTest {
         copyArtefact(dir);
         Path w = dir.resolve(LearnedQualityPredictor.WEIGHTS);
         String text = Files.readString(w);
-        Files.writeString(w, text.replace("\"version\": \"v1\"", "\"version\": \"v2\""));
+        Files.writeString(w, text.replace("\"version\": \"v2\"", "\"version\": \"v9\""));
         assertThat(Files.readString(w)).isNotEqualTo(text);
         assertThatThrownBy(() -> LearnedQualityPredictor.load(dir))
                 .isInstanceOf(PredictorArtefactException.class)
