@@ -55,6 +55,7 @@ public final class ControllerHook {
         t.decidedBy = d.decidedBy();
         t.predictedQuality = d.predictedQuality();
         t.predictedBytes = d.predictedBytes();
+        t.decision = d;
     }
 
     RequestFeatures features(Ticket t) {
@@ -74,7 +75,8 @@ public final class ControllerHook {
         for (Ticket t : running) {
             if (t.sequence() != null && !t.sequence().isFinished() && t.sequence().generatedCount() > 0) {
                 views.add(new RunningSequenceView(t.id, features(t), t.sequence().generatedCount(), t.spec,
-                        t.predictedBytes, "controller".equals(t.decidedBy) && t.request.auto() != null));
+                        t.predictedBytes, "controller".equals(t.decidedBy) && t.request.auto() != null
+                                && !t.request.inspect())); // an inspection reports what its setting kept
             }
         }
         long freed = 0;
