@@ -173,27 +173,41 @@ function bytesView(result) {
   const share = result.bytes_uncompressed > 0 ? result.bytes / result.bytes_uncompressed : 1;
   const fill = el("div", { class: "fill" });
   fill.style.width = `${Math.min(100, share * 100)}%`; // CSSOM: allowed by the page's style-src 'self'
-  return el("div", { class: "bytes" },
+  return el("div", { class: "bytes", title: "held: the storage the cache had allocated at the end (whole blocks, "
+      + "scales and padding included); uncompressed: the same tokens stored uncompressed, without block rounding" },
     el("span", { class: "figure", text: `${formatBytes(result.bytes)} held of ${formatBytes(result.bytes_uncompressed)} `
       + `uncompressed (${(share * 100).toFixed(1)} %)` }),
     el("div", { class: "bar" }, fill));
 }
 
-function candidatesView(decision) {
-  const rows = decision.candidates.map((c) => el("tr", { class: c.verdict === "chosen" ? "chosen" : "" },
-    el("td", { text: c.spec.method }), el("td", { text: String(c.spec.ratio) }), el("td", { text: String(c.spec.bits) }),
-    el("td", { text: c.quality == null ? "–" : c.quality.toFixed(3) }), el("td", { text: formatBytes(c.bytes) }),
-    el("td", { text: c.verdict })));
-  const table = el("table", { class: "candidates" },
-    el("thead", {}, el("tr", {}, ...["method", "ratio", "bits", "quality", "bytes", "verdict"]
-      .map((h) => el("th", { text: h })))),
-    el("tbody", {}, rows));
+function decisionSummary(decision) {
   const quality = decision.predicted_quality == null ? "" : `, predicted quality ${decision.predicted_quality.toFixed(3)}`;
   return el("div", { class: "decision" },
     el("h3", { text: "Controller decision" }),
     el("p", { class: "muted", text: `reason ${decision.reason}, decided by ${decision.decided_by}${quality}; `
-      + `${decision.candidates.length} candidates scored` }),
-    el("div", { class: "candidates-wrap" }, table));
+      + `${decision.candidates.length} candidates scored (below)` }));
+}
+
+function formatSeconds(s) {
+  return s == null ? "–" : `${(s * 1000).toFixed(1)} ms`;
+}
+
+/** The candidates the controller scored for one auto setting, full width under the cards. */
+function candidatesView(result, index) {
+  const d = result.decision;
+  const rows = d.candidates.map((c) => el("tr", { class: c.verdict === "chosen" ? "chosen" : "" },
+    el("td", { text: c.spec.method }), el("td", { text: String(c.spec.ratio) }), el("td", { text: String(c.spec.bits) }),
+    el("td", { text: c.quality == null ? "–" : c.quality.toFixed(3) }), el("td", { text: formatBytes(c.bytes) }),
+    el("td", { text: formatSeconds(c.tpot_seconds) }), el("td", { text: c.verdict })));
+  const free = d.server ? ` with ${formatBytes(d.server.kv_free_bytes)} of KV free` : "";
+  return el("section", { class: "panel candidates-panel" },
+    el("h3", { text: `auto${index > 0 ? ` (${index + 1})` : ""}: the candidates the controller scored` }),
+    el("p", { class: "muted", text: `It chose ${d.spec.method}, ratio ${d.spec.ratio}, ${d.spec.bits}-bit `
+      + `(reason ${d.reason})${free}, for a floor of quality ${d.request.min_quality}.` }),
+    el("table", { class: "candidates" },
+      el("thead", {}, el("tr", {}, ...["method", "ratio", "bits", "predicted quality", "KV bytes reserved",
+        "predicted time per token", "verdict"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, rows)));
 }
 
 function card(result, data, baseline) {
@@ -214,7 +228,7 @@ function card(result, data, baseline) {
     c.append(el("div", { class: same ? "same" : "differs",
       text: same ? "Same answer as uncompressed" : "Differs from the uncompressed answer" }));
   }
-  if (result.decision) c.append(candidatesView(result.decision));
+  if (result.decision) c.append(decisionSummary(result.decision));
   return c;
 }
 
@@ -222,6 +236,7 @@ function draw() {
   if (!last) return;
   $("results").hidden = false;
   $("cards").replaceChildren(card(last.uncompressed, last, true), ...last.results.map((r) => card(r, last, false)));
+  $("decisions").replaceChildren(...last.results.filter((r) => r.decision).map((r, i) => candidatesView(r, i)));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
