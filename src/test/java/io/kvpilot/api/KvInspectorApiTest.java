@@ -3,6 +3,7 @@ package io.kvpilot.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvpilot.serving.Scheduler;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -16,6 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import reactor.core.Disposable;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -31,6 +33,9 @@ class KvInspectorApiTest {
 
     @Autowired
     Scheduler scheduler;
+
+    @Autowired
+    MeterRegistry meters;
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     private final JsonMapper json = JsonMapper.builder().build();
@@ -165,6 +170,31 @@ class KvInspectorApiTest {
         }
         assertThat(result.get("kept_fraction").asDouble())
                 .isCloseTo((double) kept / ((long) layers * heads * tokens), org.assertj.core.data.Offset.offset(1e-9));
+    }
+
+    @Test
+    void aClientThatLeavesCancelsEverySettingsGenerationAndFreesItsKv() {
+        String prompt = "the rabbit ran to the river and back again ".repeat(90); // ~ 900 tokens, 9 long runs
+        String body = "{\"prompt\": \"" + prompt + "\", \"max_tokens\": 128, \"settings\": [\"auto\", "
+                + "{\"method\": \"snapkv\", \"ratio\": 0.5}, {\"method\": \"h2o\", \"ratio\": 0.5}, "
+                + "{\"method\": \"tova\", \"ratio\": 0.5}, {\"method\": \"knorm\", \"ratio\": 0.5}, "
+                + "{\"method\": \"keydiff\", \"ratio\": 0.5}, {\"method\": \"none\", \"bits\": 8}, "
+                + "{\"method\": \"streaming_llm\", \"ratio\": 0.5}]}";
+        double cancelledBefore = cancelled();
+        Disposable inspection = WebClientSupport.complete(port, "/admin/kv/inspect", body, "admin-key").subscribe();
+        TestWaits.until(() -> scheduler.kvBytesInUse() > 0);
+
+        inspection.dispose();
+
+        TestWaits.until(() -> scheduler.inFlightCount() == 0 && scheduler.kvBytesInUse() == 0,
+                () -> "in flight " + scheduler.inFlightCount() + ", KV bytes " + scheduler.kvBytesInUse());
+        assertThat(scheduler.reservedKvBytes()).isZero();
+        assertThat(cancelled() - cancelledBefore).isGreaterThanOrEqualTo(1);
+    }
+
+    private double cancelled() {
+        var counter = meters.find("kvpilot.request.success").tag("finish_reason", "cancelled").counter();
+        return counter == null ? 0 : counter.count();
     }
 
     @Test
