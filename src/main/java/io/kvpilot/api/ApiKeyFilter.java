@@ -30,9 +30,13 @@ class ApiKeyFilter implements WebFilter {
 
     static final String CLIENT_ID = "kvpilot.clientId";
 
-    /** Probes and the Prometheus scrape, which run without keys. */
+    /**
+     * Probes and the Prometheus scrape, which run without keys; and the KV inspector page's static files, which hold
+     * no data (a browser cannot send a key when it opens a page; the page sends the admin key it asks for).
+     */
     static final Set<String> PUBLIC_PATHS = Set.of("/actuator/health", "/actuator/health/liveness",
-            "/actuator/health/readiness", "/actuator/info", "/actuator/prometheus");
+            "/actuator/health/readiness", "/actuator/info", "/actuator/prometheus", InspectorPageController.PAGE,
+            InspectorPageController.PAGE + "/inspector.js", InspectorPageController.PAGE + "/inspector.css");
 
     private static final Logger log = LoggerFactory.getLogger(ApiKeyFilter.class);
 

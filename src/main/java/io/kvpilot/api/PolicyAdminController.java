@@ -65,11 +65,15 @@ class PolicyAdminController {
     }
 
     private static DecisionView view(DecisionLog.Entry e) {
-        PolicyDecision d = e.decision();
+        return view(e.at(), e.decision());
+    }
+
+    /** A decision as the admin views show it (also the KV inspector's, for an {@code auto} setting). */
+    static DecisionView view(Instant at, PolicyDecision d) {
         RequestFeatures f = d.features();
         PolicyDecision.Inputs in = d.inputs();
         List<CandidateView> candidates = d.candidates().stream().map(PolicyAdminController::view).toList();
-        return new DecisionView(e.at(), spec(d.spec()), finite(d.predictedQuality()), d.predictedBytes(),
+        return new DecisionView(at, spec(d.spec()), finite(d.predictedQuality()), d.predictedBytes(),
                 finite(d.predictedTpotSeconds()), d.reason(), d.decidedBy(), d.fits(),
                 new FeaturesView(f.promptTokens(), f.maxTokens(), f.taskHint(), f.sloClass(), f.minQuality(),
                         f.prefill() != null),
@@ -83,7 +87,7 @@ class PolicyAdminController {
                 c.verdict());
     }
 
-    private static SpecView spec(KvCompressionSpec s) {
+    static SpecView spec(KvCompressionSpec s) {
         return s == null ? null : new SpecView(s.method(), s.ratio(), s.bits());
     }
 

@@ -147,6 +147,21 @@ final class RequestReader {
         return new AutoCompression(minQuality, sloClass, task);
     }
 
+    /** One fixed setting at {@code field} ({@code "off"} or {@code {"method", "ratio", "bits"}}), validated alike. */
+    KvCompressionSpec setting(JsonNode v, String field) {
+        return spec(v, field);
+    }
+
+    /** What {@code auto} is when no controller decides it (or before the controller has). */
+    KvCompressionSpec autoCompression() {
+        return autoCompression;
+    }
+
+    /** Whether the controller decides {@code auto} requests. */
+    boolean controllerDecidesAuto() {
+        return !sloClasses.isEmpty();
+    }
+
     /** {@code "off"} → none; an object → what it says. */
     private KvCompressionSpec compression(JsonFields f) {
         return spec(f.get("kv_compression"), "kv_compression");

@@ -3,6 +3,7 @@ package io.kvpilot.engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.kvpilot.kvcache.KvBlockPool;
+import io.kvpilot.kvcache.KeptPositions;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.KvCompressor;
 import io.kvpilot.kvcache.KvLayout;
@@ -336,8 +337,15 @@ public final class LlamaEngine implements GenerationEngine {
     private void compressAfterPrefill(Sequence seq, State state, NDArray[] observed, int window) {
         NDArray[] sums = state.sums == null ? null : state.sums.perLayer();
         try {
-            state.compressor.afterPrefill(state.cache,
-                    new PrefillObservation(seq.promptLength(), observed == null ? 0 : window, observed, sums));
+            PrefillObservation observation =
+                    new PrefillObservation(seq.promptLength(), observed == null ? 0 : window, observed, sums);
+            if (seq.tracesKeptPositions()) {
+                KeptPositions kept = new KeptPositions(cfg.layers(), layout.kvHeads(), seq.promptLength());
+                state.compressor.afterPrefill(state.cache, observation, kept);
+                seq.recordKeptPositions(kept);
+            } else {
+                state.compressor.afterPrefill(state.cache, observation);
+            }
             state.cache.pool().markPeak(); // from here on: KvFootprint#peakAfterPrefillBytes
         } finally {
             if (state.sums != null) {

@@ -1,5 +1,6 @@
 package io.kvpilot.engine;
 
+import io.kvpilot.kvcache.KeptPositions;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import java.util.Arrays;
 import java.util.Objects;
@@ -26,6 +27,8 @@ public class Sequence {
     private long kvPeakBytes;
     private long kvPeakAfterPrefillBytes = -1;
     private double kvRatioApplied = Double.NaN;
+    private boolean tracesKeptPositions;
+    private KeptPositions keptPositions;
 
     public Sequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression) {
         this.id = Objects.requireNonNull(id, "id");
@@ -170,5 +173,31 @@ public class Sequence {
     /** Called by the engine when it frees the cache, with the entries kept per layer and the positions seen. */
     public void recordKvEntries(long keptPerLayer, long positions) {
         this.kvRatioApplied = positions > 0 ? Math.max(0.0, 1.0 - (double) keptPerLayer / positions) : Double.NaN;
+    }
+
+    /**
+     * Asks the engine to record which prompt positions the cache keeps per layer and KV head when it is compressed
+     * after prefill (an inspection; it costs a copy of the kept indices). Call before the sequence is prefilled.
+     */
+    public void traceKeptPositions() {
+        this.tracesKeptPositions = true;
+    }
+
+    public boolean tracesKeptPositions() {
+        return tracesKeptPositions;
+    }
+
+    /** Called by the engine after compressing a traced sequence's prompt cache. */
+    public void recordKeptPositions(KeptPositions kept) {
+        this.keptPositions = kept;
+    }
+
+    /**
+     * The prompt positions kept after prefill when {@link #traceKeptPositions} was asked for and the engine records
+     * them; else null. Bounded decoding may evict further while generating; this is what the prompt's compression
+     * kept.
+     */
+    public KeptPositions keptPositions() {
+        return keptPositions;
     }
 }

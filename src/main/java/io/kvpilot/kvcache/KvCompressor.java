@@ -37,6 +37,15 @@ public interface KvCompressor {
     /** Compresses the freshly prefilled cache. Tensors in {@code observation} are freed after the call. */
     void afterPrefill(SequenceKvCache cache, PrefillObservation observation);
 
+    /**
+     * {@link #afterPrefill(SequenceKvCache, PrefillObservation)}, recording into {@code kept} which prompt positions
+     * each layer and head kept (for inspection). Compressors that evict override it; the default evicts nothing, so
+     * leaving {@code kept} as it is (every position kept) is the truth for it.
+     */
+    default void afterPrefill(SequenceKvCache cache, PrefillObservation observation, KeptPositions kept) {
+        afterPrefill(cache, observation);
+    }
+
     /** Decode steps between calls of {@link #duringDecode}; 0 means never. */
     default int decodeInterval() {
         return 0;

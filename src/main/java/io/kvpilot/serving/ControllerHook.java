@@ -56,6 +56,7 @@ public final class ControllerHook {
         t.predictedQuality = d.predictedQuality();
         t.predictedBytes = d.predictedBytes();
         t.predictedTpotSeconds = d.predictedTpotSeconds();
+        t.decision = d;
     }
 
     RequestFeatures features(Ticket t) {
@@ -75,7 +76,8 @@ public final class ControllerHook {
         for (Ticket t : running) {
             if (t.sequence() != null && !t.sequence().isFinished() && t.sequence().generatedCount() > 0) {
                 views.add(new RunningSequenceView(t.id, features(t), t.sequence().generatedCount(), t.spec,
-                        t.predictedBytes, "controller".equals(t.decidedBy) && t.request.auto() != null));
+                        t.predictedBytes, "controller".equals(t.decidedBy) && t.request.auto() != null
+                                && !t.request.inspect())); // an inspection reports what its setting kept
             }
         }
         long freed = 0;

@@ -14,14 +14,22 @@ import java.util.Objects;
  *     controller runs)
  * @param decidedBy who chose {@code compression}: {@code request}, {@code default} or {@code controller}
  * @param auto the request's {@code auto} constraints when the controller is to decide at admission, else null
+ * @param inspect whether its last event's usage carries a {@link Usage.KvInspection} (what the cache kept, and the
+ *     controller's decision): the KV inspector's requests
  */
 public record GenerationRequest(
         int[] promptIds, SamplingParams sampling, KvCompressionSpec compression, String decidedBy,
-        AutoCompression auto) {
+        AutoCompression auto, boolean inspect) {
 
     /** A request whose compression is fixed (by the caller or the static default). */
     public GenerationRequest(int[] promptIds, SamplingParams sampling, KvCompressionSpec compression, String decidedBy) {
-        this(promptIds, sampling, compression, decidedBy, null);
+        this(promptIds, sampling, compression, decidedBy, null, false);
+    }
+
+    /** A request served as usual, not inspected. */
+    public GenerationRequest(int[] promptIds, SamplingParams sampling, KvCompressionSpec compression, String decidedBy,
+            AutoCompression auto) {
+        this(promptIds, sampling, compression, decidedBy, auto, false);
     }
 
     public GenerationRequest {
@@ -32,6 +40,6 @@ public record GenerationRequest(
     }
 
     GenerationRequest withSampling(SamplingParams other) {
-        return new GenerationRequest(promptIds, other, compression, decidedBy, auto);
+        return new GenerationRequest(promptIds, other, compression, decidedBy, auto, inspect);
     }
 }

@@ -365,7 +365,11 @@ public final class Scheduler implements AutoCloseable {
             stepTokens += next.promptLength();
             GenerationRequest r = next.request;
             try {
-                next.admit(engine.newSequence(next.id, r.promptIds(), r.sampling(), next.spec), now);
+                Sequence sequence = engine.newSequence(next.id, r.promptIds(), r.sampling(), next.spec);
+                if (r.inspect()) {
+                    sequence.traceKeptPositions();
+                }
+                next.admit(sequence, now);
             } catch (IllegalArgumentException e) {
                 runningCount = running.size() + admitted.size();
                 budget.release(next.predictedBytes);
@@ -474,7 +478,8 @@ public final class Scheduler implements AutoCloseable {
                 t.failure = new EngineFailureException("The engine failed while generating this sequence", null);
             }
             Usage usage = new Usage(s.promptLength(), s.generatedCount(),
-                    kvReport(t, s.kvBytes(), s.kvBytesUncompressed()));
+                    kvReport(t, s.kvBytes(), s.kvBytesUncompressed()),
+                    t.request.inspect() ? new Usage.KvInspection(s.keptPositions(), t.decision) : null);
             release(s);
             observeKvPrediction(t, s);
             budget.release(t.predictedBytes);

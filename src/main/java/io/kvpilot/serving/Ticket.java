@@ -3,6 +3,7 @@ package io.kvpilot.serving;
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.policy.PolicyDecision;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Schedulers;
@@ -28,6 +29,7 @@ final class Ticket {
     double predictedTpotSeconds = Double.NaN; // the controller's, at its decision
     String decidedBy;
     double predictedQuality = Double.NaN;
+    PolicyDecision decision; // the controller's latest, for an inspected request's report
     long decidedAtReservedBytes = -1; // the reservations a controller decision saw; -1 before any
     long reclaimTriedAt = -1; // the reservations a reclaim for this request found too few running bytes under
     long admittedNanos;

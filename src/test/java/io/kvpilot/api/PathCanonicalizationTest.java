@@ -51,9 +51,10 @@ class PathCanonicalizationTest {
     private static final String USER_KEY = "test-key";
     private static final String ADMIN_KEY = "admin-key";
     private static final List<String> KEYS = Arrays.asList(null, USER_KEY, ADMIN_KEY);
-    /** docs/api.md: the only paths open without a key. */
+    /** docs/api.md: the only paths open without a key (the KV inspector page's static files hold no data). */
     private static final Set<String> OPEN = Set.of("/actuator/health", "/actuator/health/liveness",
-            "/actuator/health/readiness", "/actuator/info", "/actuator/prometheus");
+            "/actuator/health/readiness", "/actuator/info", "/actuator/prometheus", "/inspector",
+            "/inspector/inspector.js", "/inspector/inspector.css");
     private static final Pattern VARIABLE = Pattern.compile("\\{\\*?\\w+(:[^}]*)?}");
     private static final JsonMapper JSON = JsonMapper.builder().build();
 

@@ -2,6 +2,7 @@ package io.kvpilot.kvcache.press;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.kvpilot.kvcache.KeptPositions;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.KvCompressor;
 import io.kvpilot.kvcache.KvLayerStore;
@@ -61,6 +62,12 @@ public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int
 
     @Override
     public void afterPrefill(SequenceKvCache cache, PrefillObservation observation) {
+        afterPrefill(cache, observation, null);
+    }
+
+    /** As above; the cache holds exactly the prompt's positions in order here, so plan indices are positions. */
+    @Override
+    public void afterPrefill(SequenceKvCache cache, PrefillObservation observation, KeptPositions kept) {
         if (press == null && format.isDense()) {
             return; // identity: the cache stays bit-identical
         }
@@ -73,6 +80,9 @@ public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int
                 }
                 if (!plan.keepsAll()) {
                     store.retain(plan.kept());
+                    if (kept != null) {
+                        kept.record(l, plan.kept());
+                    }
                 }
             }
             format.convert(cache, l, cache.pool());
