@@ -18,17 +18,19 @@ class ArchitectureTest {
             .consideringOnlyDependenciesInLayers()
             .withOptionalLayers(true)
             .layer("api").definedBy("io.kvpilot.api..")
+            .layer("eval").definedBy("io.kvpilot.eval..")
             .layer("serving").definedBy("io.kvpilot.serving..")
             .layer("policy").definedBy("io.kvpilot.policy..")
             .layer("telemetry").definedBy("io.kvpilot.telemetry..")
             .layer("engine").definedBy("io.kvpilot.engine..")
             .layer("kvcache").definedBy("io.kvpilot.kvcache..")
             .whereLayer("api").mayNotBeAccessedByAnyLayer()
+            .whereLayer("eval").mayNotBeAccessedByAnyLayer()
             .whereLayer("serving").mayOnlyBeAccessedByLayers("api")
             .whereLayer("policy").mayOnlyBeAccessedByLayers("serving", "api")
             .whereLayer("telemetry").mayOnlyBeAccessedByLayers("policy", "serving", "api")
-            .whereLayer("engine").mayOnlyBeAccessedByLayers("serving", "api", "policy")
-            .whereLayer("kvcache").mayOnlyBeAccessedByLayers("engine", "serving", "api", "policy");
+            .whereLayer("engine").mayOnlyBeAccessedByLayers("serving", "api", "policy", "eval")
+            .whereLayer("kvcache").mayOnlyBeAccessedByLayers("engine", "serving", "api", "policy", "eval");
 
     @ArchTest
     static final ArchRule engineAndCacheKnowNoSpringOrHttp = noClasses()

@@ -159,10 +159,7 @@ class CompletionController {
     }
 
     private GenerationEngine readyEngine() {
-        if (!gateway.scheduler().isReady()) {
-            throw new Rejection(Rejection.Reason.NOT_READY, "The model is not ready yet", null);
-        }
-        return gateway.scheduler().engine();
+        return gateway.readyEngine();
     }
 
     /** The served model's id; a request naming another model gets 404. */

@@ -47,6 +47,13 @@ public interface GenerationEngine extends AutoCloseable {
     KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens);
 
     /**
+     * Refuses, with {@link IllegalArgumentException}, a setting this model cannot serve although the method can store
+     * it (eviction on a sliding-window model), so that a request is refused before admission rather than at it.
+     * {@link #predictKv} does not check this: the controller prices every candidate with it.
+     */
+    default void checkServable(KvCompressionSpec spec) {}
+
+    /**
      * Compresses a running sequence's cache further, between steps, to {@code target} taken over every position it has
      * fed (as if it had been admitted with it), and returns the bytes freed; the sequence goes on generating from the
      * smaller cache. Only query-agnostic eviction applies to a live cache (there is no prompt-window attention left to

@@ -148,12 +148,17 @@ public final class LlamaEngine implements GenerationEngine {
                 throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
             }
         }
+        checkServable(compression);
+        return new Sequence(id, promptIds, sampling, compression);
+    }
+
+    @Override
+    public void checkServable(KvCompressionSpec compression) {
         if (compression.ratio() > 0 && cfg.slidingWindow() > 0 && cfg.slidingWindow() < cfg.contextLength()) {
             // decode reads a windowed model's last W cache slots; after eviction those are not the last W positions
             throw new IllegalArgumentException("eviction (ratio > 0) is not supported on a model with a sliding window"
                     + " (" + cfg.slidingWindow() + " < context " + cfg.contextLength() + "); use ratio 0 with bits");
         }
-        return new Sequence(id, promptIds, sampling, compression);
     }
 
     @Override

@@ -163,8 +163,9 @@ public class Sequence {
     /**
      * The fraction of its cache entries compression had removed when the cache was freed: 1 − kept / positions fed,
      * kept being the slots per head averaged over layers (the longest head's for head-wise budgets, so a lower bound
-     * there). Differs from the requested ratio where a method keeps more (SnapKV's observation window on a short
-     * prompt) or compressed only the prompt. NaN while the cache is held or when it was never made.
+     * there). Differs from the requested ratio by the tokens generated since the last compaction (held until the next
+     * one) and for methods that remove no entries (quantization alone, low-rank keys: 0). NaN while the cache is held
+     * or when it was never made.
      */
     public double kvRatioApplied() {
         return kvRatioApplied;

@@ -38,7 +38,7 @@ import java.util.function.BiConsumer;
 public final class CellRunner implements AutoCloseable {
 
     /** What one spec produced for one case. */
-    public record Result(KvCompressionSpec spec, int[] generated, double[] logProbs, long bytes, long fp16Bytes,
+    public record Result(KvCompressionSpec spec, int[] generated, double[] logProbs, long bytes, long bytesUncompressed,
             int contextTokens) {
         /** Generated tokens after the forced ones, up to (excluding) the first EOS. */
         public int[] answer(int forcedCount, Set<Integer> eos) {
@@ -95,10 +95,13 @@ public final class CellRunner implements AutoCloseable {
         this.prefillProbe = Objects.requireNonNull(probe, "probe");
     }
 
-    /** Bytes {@code tokens} take uncompressed in fp16 (the reference of the byte fractions). */
-    public long fp16Bytes(int tokens) {
+    /**
+     * Bytes {@code tokens} take uncompressed, the reference of the byte fractions: as the API's
+     * {@code bytes_uncompressed}, what this server's dense fp32 cache holds for them (without block rounding).
+     */
+    public long bytesUncompressed(int tokens) {
         KvLayout l = engine.kvLayout();
-        return (long) tokens * l.layers() * l.kvHeads() * l.headDim() * 2L * 2L;
+        return tokens * l.bytesPerToken();
     }
 
     private KvCompressionSpec hookSpec(KvCompressor hook) {
@@ -271,7 +274,7 @@ public final class CellRunner implements AutoCloseable {
                 hookSpec(measured));
         try {
             List<Result> r = decodeAll(List.of(s), forced, answerTokens, List.of(spec), null, context.length, false);
-            return new Result(spec, r.get(0).generated(), r.get(0).logProbs(), bytes[0], fp16Bytes(context.length),
+            return new Result(spec, r.get(0).generated(), r.get(0).logProbs(), bytes[0], bytesUncompressed(context.length),
                     context.length);
         } finally {
             engine.release(s);
@@ -309,7 +312,7 @@ public final class CellRunner implements AutoCloseable {
                 throw new IllegalStateException("sequence under " + specs.get(i) + " failed (see log)");
             }
             long bytes = grafts == null ? 0 : grafts.get(i).bytes;
-            out.add(new Result(specs.get(i), s.generatedIds(), lp[i], bytes, fp16Bytes(contextTokens), contextTokens));
+            out.add(new Result(specs.get(i), s.generatedIds(), lp[i], bytes, bytesUncompressed(contextTokens), contextTokens));
         }
         return out;
     }

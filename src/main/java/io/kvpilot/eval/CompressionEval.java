@@ -40,16 +40,16 @@ import java.util.Map;
 public final class CompressionEval {
 
     static final String RAW = "raw.csv";
-    static final String RAW_HEADER = "task,set,L,depth,trial,method,ratio,bits,correct,nll,tokens,bytes,fp16_bytes,answer";
+    static final String RAW_HEADER = "task,set,L,depth,trial,method,ratio,bits,correct,nll,tokens,bytes,bytes_uncompressed,answer";
 
     /** One trial of one cell. */
     record Row(String task, String set, int length, int depth, int trial, String method, double ratio, int bits,
-            int correct, double nll, int tokens, long bytes, long fp16Bytes, String answer) {
+            int correct, double nll, int tokens, long bytes, long bytesUncompressed, String answer) {
         String csv() {
             return String.join(",", task, set, Integer.toString(length), Integer.toString(depth),
                     Integer.toString(trial), method, fmtRatio(ratio), Integer.toString(bits), Integer.toString(correct),
                     Double.isNaN(nll) ? "" : Double.toString(nll), Integer.toString(tokens), Long.toString(bytes),
-                    Long.toString(fp16Bytes), '"' + answer.replace("\"", "'").replace("\n", "\\n") + '"');
+                    Long.toString(bytesUncompressed), '"' + answer.replace("\"", "'").replace("\n", "\\n") + '"');
         }
 
         static Row parse(String line) {
@@ -285,12 +285,12 @@ public final class CompressionEval {
         KvCompressionSpec s = r.spec();
         if (job.task().equals("ppl")) {
             return new Row("ppl", job.set(), job.length(), 0, job.trial(), s.method(), s.ratio(), s.bits(), 0,
-                    r.nll(), job.forced().length - 1, r.bytes(), r.fp16Bytes(), "");
+                    r.nll(), job.forced().length - 1, r.bytes(), r.bytesUncompressed(), "");
         }
         String answer = codec.decode(r.answer(job.forced().length, runner.engine().eosTokenIds()));
         boolean ok = RetrievalPrompts.answerCorrect(answer, job.expected());
         return new Row(job.task(), job.set(), job.length(), job.depth(), job.trial(), s.method(), s.ratio(), s.bits(),
-                ok ? 1 : 0, Double.NaN, 0, r.bytes(), r.fp16Bytes(), answer);
+                ok ? 1 : 0, Double.NaN, 0, r.bytes(), r.bytesUncompressed(), answer);
     }
 
     /** Jobs interleaved by trial round (perplexity windows first in each round), so a run cut short by the deadline covers every task and length. */
@@ -367,11 +367,21 @@ public final class CompressionEval {
                 RetrievalPrompts.ANSWER_TOKENS, c.expected());
     }
 
+    /**
+     * Rows of a raw CSV. Files measured before the reference became {@code bytes_uncompressed} (fp32, as the API
+     * reports it) have an {@code fp16_bytes} column instead: the same tokens at 2 bytes per element, converted here.
+     */
     static List<Row> readRaw(Path file) throws IOException {
         List<Row> rows = new ArrayList<>();
+        long scale = 1;
         for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-            if (!line.isBlank() && !line.startsWith("#") && !line.startsWith("task,")) {
-                rows.add(Row.parse(line));
+            if (line.startsWith("task,")) {
+                scale = line.contains(",fp16_bytes,") ? Float.BYTES / 2 : 1;
+            } else if (!line.isBlank() && !line.startsWith("#")) {
+                Row r = Row.parse(line);
+                rows.add(scale == 1 ? r : new Row(r.task(), r.set(), r.length(), r.depth(), r.trial(), r.method(),
+                        r.ratio(), r.bits(), r.correct(), r.nll(), r.tokens(), r.bytes(),
+                        r.bytesUncompressed() * scale, r.answer()));
             }
         }
         return rows;

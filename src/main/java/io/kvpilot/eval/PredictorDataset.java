@@ -87,7 +87,7 @@ public final class PredictorDataset {
 
     static String header(double[] ratios) {
         StringBuilder h = new StringBuilder("task,set,L,depth,trial,context_tokens,prompt_tokens,method,ratio,bits,"
-                + "correct,nll,tokens,bytes,fp16_bytes,kept_mass");
+                + "correct,nll,tokens,bytes,bytes_uncompressed,kept_mass");
         for (double r : ratios) {
             h.append(",kept_mass_").append(CompressionEval.fmtRatio(r));
         }
@@ -102,7 +102,7 @@ public final class PredictorDataset {
                 Integer.toString(promptTokens), row.method(), CompressionEval.fmtRatio(row.ratio()),
                 Integer.toString(row.bits()), Integer.toString(row.correct()),
                 Double.isNaN(row.nll()) ? "" : Double.toString(row.nll()), Integer.toString(row.tokens()),
-                Long.toString(row.bytes()), Long.toString(row.fp16Bytes())));
+                Long.toString(row.bytes()), Long.toString(row.bytesUncompressed())));
         double own = 1.0;
         for (int i = 0; i < ratios.length; i++) {
             if (masses != null && Math.abs(ratios[i] - row.ratio()) < 1e-9) {

@@ -166,7 +166,7 @@ public final class TraceQualityDataset {
 
     static String header() {
         StringBuilder h = new StringBuilder("task,set,L,depth,trial,context_tokens,prompt_tokens,method,ratio,bits,"
-                + "correct,nll,tokens,bytes,fp16_bytes,kept_mass");
+                + "correct,nll,tokens,bytes,bytes_uncompressed,kept_mass");
         for (double r : MASS_RATIOS) {
             h.append(",kept_mass_").append(CompressionEval.fmtRatio(r));
         }
@@ -189,7 +189,7 @@ public final class TraceQualityDataset {
         return String.join(",", kind, set, Integer.toString(promptTokens), "0", Integer.toString(id),
                 Integer.toString(promptTokens - 1), Integer.toString(promptTokens), s.method(),
                 CompressionEval.fmtRatio(s.ratio()), Integer.toString(s.bits()), quality >= 0.5 ? "1" : "0", "",
-                Integer.toString(r.generated().length), Long.toString(r.bytes()), Long.toString(r.fp16Bytes()),
+                Integer.toString(r.generated().length), Long.toString(r.bytes()), Long.toString(r.bytesUncompressed()),
                 fmt(own)) + m + "," + fmt(quality) + ",\"" + text.replace("\"", "'").replace("\n", "\\n") + '"';
     }
 

@@ -94,7 +94,10 @@ public final class SequenceKvCache implements AutoCloseable {
         return sum;
     }
 
-    /** Bytes the positions fed so far would take uncompressed. */
+    /**
+     * Bytes the positions fed so far would take in a dense fp32 cache (what this server stores at 16 bits, whatever the
+     * checkpoint's dtype), without block rounding: {@code bytes_uncompressed} of the API and the evaluation's reference.
+     */
     public long bytesUncompressed() {
         return positions * layout.bytesPerToken();
     }

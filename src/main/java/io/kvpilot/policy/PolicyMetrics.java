@@ -8,7 +8,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The controller's metrics: decisions by setting and reason, time per decision, the predicted quality of what was
- * chosen, fallbacks by reason, and running caches recompressed under pressure.
+ * chosen, and fallbacks by reason. Running caches the controller recompresses are counted by the scheduler
+ * ({@code kvpilot_kv_recompressions_total}, one registration in {@code ServingMetrics}).
  */
 public final class PolicyMetrics {
 
@@ -28,6 +29,9 @@ public final class PolicyMetrics {
                 .description("The predictor's quality estimate (retention, 0-1) for the setting chosen")
                 .serviceLevelObjectives(0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999)
                 .register(registry);
+        // both reasons exported at 0 from start-up, so rate() and alerts see a series before the first fallback
+        fallbacks("missing");
+        fallbacks("invalid");
     }
 
     void decided(PolicyDecision d, long nanos) {
@@ -42,15 +46,12 @@ public final class PolicyMetrics {
     }
 
     void fellBack(String reason) {
-        Counter.builder("kvpilot.policy.fallbacks")
-                .description("Decisions taken by the static fallback, by why the predictor was not used")
-                .tag("reason", reason).register(registry).increment();
+        fallbacks(reason).increment();
     }
 
-    /** A running cache compressed further; {@code reason} e.g. {@code pressure}. */
-    public void recompressed(String reason) {
-        Counter.builder("kvpilot.kv.recompressions")
-                .description("Running KV caches compressed further under memory pressure")
-                .tag("reason", reason).register(registry).increment();
+    private Counter fallbacks(String reason) {
+        return Counter.builder("kvpilot.policy.fallbacks")
+                .description("Decisions taken by the static fallback, by why the predictor was not used")
+                .tag("reason", reason).register(registry);
     }
 }

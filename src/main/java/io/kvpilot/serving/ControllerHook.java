@@ -4,11 +4,11 @@ import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.policy.AutoCompression;
 import io.kvpilot.policy.CompressionPolicy;
 import io.kvpilot.policy.PolicyDecision;
-import io.kvpilot.policy.PolicyMetrics;
 import io.kvpilot.policy.Recompression;
 import io.kvpilot.policy.RequestFeatures;
 import io.kvpilot.policy.RunningSequenceView;
 import io.kvpilot.telemetry.EngineStepSample;
+import io.kvpilot.telemetry.ServingMetrics;
 import io.kvpilot.telemetry.TelemetrySnapshot;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,11 +25,11 @@ public final class ControllerHook {
     private static final Logger log = LoggerFactory.getLogger(ControllerHook.class);
 
     private final CompressionPolicy policy;
-    private final PolicyMetrics metrics;
+    private final ServingMetrics metrics;
     private final double defaultMinQuality;
     private final String defaultSloClass;
 
-    public ControllerHook(CompressionPolicy policy, PolicyMetrics metrics, double defaultMinQuality,
+    public ControllerHook(CompressionPolicy policy, ServingMetrics metrics, double defaultMinQuality,
             String defaultSloClass) {
         this.policy = policy;
         this.metrics = metrics;

@@ -40,6 +40,11 @@ public final class Scheduler implements AutoCloseable {
     /** Where the scheduler is in its life; only {@code READY} accepts requests. */
     public enum State { LOADING, READY, DRAINING, STOPPED, FAILED }
 
+    /** {@code finish_reason} of a request the engine refused at admission (answered 400 on kv_compression). */
+    static final String ENDED_INVALID = "invalid_request";
+    /** {@code finish_reason} of a request shutdown ended before it finished (answered 503). */
+    static final String ENDED_BY_SHUTDOWN = "shutting_down";
+
     private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
 
     private final EngineFactory factory;
@@ -171,6 +176,11 @@ public final class Scheduler implements AutoCloseable {
         int maxTokens = Math.min(s.maxTokens(), info.contextLength() - prompt);
         GenerationRequest clamped = request.withSampling(new SamplingParams(
                 s.temperature(), s.topP(), s.topK(), s.seed(), maxTokens, s.stop(), s.ignoreEos()));
+        try {
+            engine.checkServable(request.compression());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException("kv_compression", e.getMessage());
+        }
         long predicted = predictedPeak(request.compression(), prompt, maxTokens);
         // an auto request is decided at admission; here it only has to fit at the controller's smallest setting
         long smallest = controller == null || request.auto() == null ? predicted
@@ -374,6 +384,7 @@ public final class Scheduler implements AutoCloseable {
                 runningCount = running.size() + admitted.size();
                 budget.release(next.predictedBytes);
                 inFlight.decrementAndGet();
+                report(next, ENDED_INVALID, 0, now);
                 next.fail(new InvalidRequestException("kv_compression", e.getMessage()));
                 continue;
             }
@@ -544,9 +555,14 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private void report(Ticket t, FinishReason reason, int generated, long now) {
+        report(t, reason.wireName(), generated, now);
+    }
+
+    /** {@code reason}: a {@link FinishReason}'s wire name, or why a request ended without one (see endAll, admit). */
+    private void report(Ticket t, String reason, int generated, long now) {
         Duration tpot = generated > 1 && t.firstTokenNanos > 0
                 ? Duration.ofNanos((t.lastTokenNanos - t.firstTokenNanos) / (generated - 1)) : null;
-        metrics.finished(reason.wireName(), generated, Duration.ofNanos(now - t.submittedNanos), tpot);
+        metrics.finished(reason, generated, Duration.ofNanos(now - t.submittedNanos), tpot);
         if (tpot != null && "controller".equals(t.decidedBy)) {
             metrics.tpotPredicted(t.predictedTpotSeconds, tpot.toNanos() / 1e9);
         }
@@ -668,11 +684,17 @@ public final class Scheduler implements AutoCloseable {
             waiting.add(t);
         }
         waitingCount.addAndGet(-waiting.size());
-        waiting.forEach(t -> t.fail(error));
+        String reason = error instanceof Rejection ? ENDED_BY_SHUTDOWN : FinishReason.ERROR.wireName();
+        long now = nanoClock.getAsLong();
+        waiting.forEach(t -> {
+            report(t, reason, 0, now);
+            t.fail(error);
+        });
         waiting.clear();
         for (Ticket t : running) {
             release(t.sequence());
             budget.release(t.predictedBytes);
+            report(t, reason, t.sequence().generatedCount(), now);
             t.fail(error);
         }
         running.clear();

@@ -8,7 +8,6 @@ import io.kvpilot.kvcache.press.KvMethods;
 import io.kvpilot.policy.AdaptiveCompressionPolicy;
 import io.kvpilot.policy.EngineKvCostModel;
 import io.kvpilot.policy.KvCostModel;
-import io.kvpilot.policy.PolicyMetrics;
 import io.kvpilot.policy.PolicyProperties;
 import io.kvpilot.telemetry.ServingMetrics;
 import io.kvpilot.telemetry.Telemetry;
@@ -66,7 +65,7 @@ class ServingConfiguration {
     @Bean
     Scheduler scheduler(EngineFactory factory, ServingProperties properties, ServingMetrics metrics,
             Telemetry telemetry, TimeLimiterRegistry timeLimiters, KvBudgetBytes kvBudget,
-            ObjectProvider<AdaptiveCompressionPolicy> policy, ObjectProvider<PolicyMetrics> policyMetrics,
+            ObjectProvider<AdaptiveCompressionPolicy> policy,
             ObjectProvider<PolicyProperties> policyProperties) {
         ServingProperties.Batching b = properties.scheduler();
         long budget = kvBudget.bytes();
@@ -75,7 +74,7 @@ class ServingConfiguration {
                 timeLimiters.timeLimiter(ServingGateway.INSTANCE).getTimeLimiterConfig().getTimeoutDuration(),
                 b.retryAfter(), b.idlePoll());
         AdaptiveCompressionPolicy controller = policy.getIfAvailable();
-        ControllerHook hook = controller == null ? null : new ControllerHook(controller, policyMetrics.getObject(),
+        ControllerHook hook = controller == null ? null : new ControllerHook(controller, metrics,
                 policyProperties.getObject().minQuality(), policyProperties.getObject().defaultSloClass());
         return new Scheduler(factory, settings, metrics, telemetry, System::nanoTime, hook);
     }

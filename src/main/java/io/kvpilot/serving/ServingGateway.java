@@ -6,6 +6,7 @@ import io.github.resilience4j.ratelimiter.RateLimiter;
 import io.github.resilience4j.ratelimiter.RateLimiterRegistry;
 import io.github.resilience4j.timelimiter.TimeLimiter;
 import io.kvpilot.engine.FinishReason;
+import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.serving.Rejection.Reason;
 import io.kvpilot.telemetry.ServingMetrics;
 import java.time.Duration;
@@ -62,6 +63,19 @@ public final class ServingGateway {
             metrics.rejected(r.reason().wireName());
             throw r;
         }
+    }
+
+    /**
+     * The loaded engine, for a generation request that needs it before it is submitted (to tokenize its prompt).
+     *
+     * @throws Rejection {@code not_ready} while the model loads or the server shuts down, counted as a rejection
+     */
+    public GenerationEngine readyEngine() {
+        if (!scheduler.isReady()) {
+            metrics.rejected(Reason.NOT_READY.wireName());
+            throw new Rejection(Reason.NOT_READY, "The model is not ready yet", null);
+        }
+        return scheduler.engine();
     }
 
     private Flux<GenerationEvent> admit(GenerationRequest request, String clientId) {

@@ -144,8 +144,9 @@ public final class ServingMetrics {
     // --- end KV accounting ---
 
     /**
-     * A running request's cache compressed further, or the request preempted, to make room ({@code reason} e.g.
-     * {@code pressure}); the controller calls it (vLLM's {@code num_preemptions_total} counterpart).
+     * A running request's cache compressed further by the controller to make room for the next request
+     * ({@code reason}: {@code pressure}); KVPilot's counterpart of vLLM's {@code num_preemptions_total} (nothing is
+     * preempted: the sequence keeps generating on the smaller cache).
      */
     public void recompressed(String reason) {
         recompressions(reason).increment();
@@ -153,7 +154,7 @@ public final class ServingMetrics {
 
     private Counter recompressions(String reason) {
         return Counter.builder("kvpilot.kv.recompressions").tag("reason", reason)
-                .description("Running KV caches compressed further or preempted under memory pressure")
+                .description("Running KV caches the controller compressed further to make room")
                 .register(registry);
     }
 

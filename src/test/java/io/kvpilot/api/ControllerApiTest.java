@@ -119,8 +119,10 @@ class ControllerApiTest {
                 && l.contains("method=\"none\"") && l.contains("bits=\"16\"") && l.contains("reason=\"headroom\"")))
                 .hasSize(1);
         assertThat(scrape).contains("kvpilot_policy_decision_seconds_bucket{")
-                .contains("kvpilot_policy_predicted_quality_bucket{")
-                .doesNotContain("kvpilot_policy_fallbacks_total{");
+                .contains("kvpilot_policy_predicted_quality_bucket{");
+        // exported at 0 from start-up, and still 0: the learned predictor decided
+        assertThat(PrometheusScrape.parse(scrape).series("kvpilot_policy_fallbacks_total")).hasSize(2);
+        assertThat(PrometheusScrape.parse(scrape).sum("kvpilot_policy_fallbacks_total")).isZero();
     }
 
     @Test

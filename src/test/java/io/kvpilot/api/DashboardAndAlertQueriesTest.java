@@ -43,8 +43,6 @@ class DashboardAndAlertQueriesTest {
      * is already exported.
      */
     static final Map<String, String> WAITING = Map.ofEntries(
-            Map.entry("kvpilot_policy_fallbacks_total", "counted only once the static fallback decides (no predictor "
-                    + "loaded, or one that failed); the test's service loads the learned one"),
             Map.entry("kube_pod_status_ready", "kube-state-metrics' series: exists only in a Kubernetes cluster"));
 
     private static final Pattern METRIC = Pattern.compile(

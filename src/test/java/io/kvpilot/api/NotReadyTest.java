@@ -1,5 +1,7 @@
 package io.kvpilot.api;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import io.kvpilot.serving.EngineFactory;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
@@ -35,6 +37,12 @@ class NotReadyTest {
     @Autowired
     WebTestClient client;
 
+    @org.junit.jupiter.api.BeforeEach
+    void patientClient() {
+        // the first request of a fresh context runs cold code: on the loaded 2-core machine it took over 5 s
+        client = client.mutate().responseTimeout(java.time.Duration.ofSeconds(30)).build();
+    }
+
     @Test
     void readinessIsDownWhileTheModelLoads() {
         client.get().uri("/actuator/health/readiness").exchange().expectStatus().isEqualTo(503);
@@ -52,5 +60,23 @@ class NotReadyTest {
                 .expectStatus().isEqualTo(503)
                 .expectHeader().exists("Retry-After")
                 .expectBody().jsonPath("$.error.code").isEqualTo("not_ready");
+    }
+
+    @Test
+    void notReadyRefusalsAreCountedAsRejections() {
+        double before = notReadyRejections();
+        for (String path : new String[] {"/v1/completions", "/v1/chat/completions"}) {
+            client.post().uri(path).contentType(MediaType.APPLICATION_JSON)
+                    .bodyValue("{\"prompt\": \"x\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}")
+                    .exchange().expectStatus().isEqualTo(503);
+        }
+
+        assertThat(notReadyRejections() - before).isEqualTo(2);
+    }
+
+    private double notReadyRejections() {
+        return PrometheusScrape.parse(client.get().uri("/actuator/prometheus").exchange().expectStatus().isOk()
+                .expectBody(String.class).returnResult().getResponseBody())
+                .sum("kvpilot_admission_rejections_total", "reason=\"not_ready\"");
     }
 }

@@ -28,12 +28,7 @@ import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.ApplicationContext;
-import org.springframework.web.bind.annotation.RequestMethod;
-import org.springframework.web.reactive.function.server.support.RouterFunctionMapping;
-import org.springframework.web.reactive.result.method.RequestMappingInfo;
-import org.springframework.web.reactive.result.method.RequestMappingInfoHandlerMapping;
 import org.springframework.web.server.WebFilter;
-import org.springframework.web.util.pattern.PathPattern;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -97,22 +92,10 @@ class PathCanonicalizationTest {
     }
 
     private List<Route> routes() {
-        for (RouterFunctionMapping functional : context.getBeansOfType(RouterFunctionMapping.class).values()) {
-            assertThat(functional.getRouterFunction())
-                    .as("functional routes are not read by this test yet: extend routes()").isNull();
-        }
         Set<Route> routes = new LinkedHashSet<>();
-        for (RequestMappingInfoHandlerMapping mapping
-                : context.getBeansOfType(RequestMappingInfoHandlerMapping.class).values()) {
-            for (RequestMappingInfo info : mapping.getHandlerMethods().keySet()) {
-                Set<RequestMethod> methods = info.getMethodsCondition().getMethods();
-                for (PathPattern pattern : info.getPatternsCondition().getPatterns()) {
-                    String path = VARIABLE.matcher(pattern.getPatternString()).replaceAll("x");
-                    for (RequestMethod method : methods.isEmpty() ? Set.of(RequestMethod.GET) : methods) {
-                        routes.add(new Route(method.name(), pattern.getPatternString(), path));
-                    }
-                }
-            }
+        for (MappedRoutes.Mapping mapping : MappedRoutes.of(context)) {
+            String pattern = mapping.pattern().getPatternString();
+            routes.add(new Route(mapping.method(), pattern, VARIABLE.matcher(pattern).replaceAll("x")));
         }
         assertThat(routes).extracting(Route::path).contains("/v1/completions", "/v1/chat/completions", "/v1/models",
                 "/tokenize", "/detokenize", "/admin/scheduler", "/actuator/prometheus", "/actuator/metrics");

@@ -36,4 +36,18 @@ class ReportTest {
         assertThat(Report.relAcc(rows, new KvCompressionSpec("h2o", 0.5, 16), "passkey")).isEqualTo(1.0);
         assertThat(Report.relAcc(rows, new KvCompressionSpec("h2o", 0.75, 16), "passkey")).isNaN(); // 0 / 0: no signal
     }
+
+    @Test
+    void rawFilesWithAnFp16ReferenceAreReadAsTheFp32BytesUncompressed(@org.junit.jupiter.api.io.TempDir
+            java.nio.file.Path dir) throws java.io.IOException {
+        String row = "passkey,synthetic,512,50,0,snapkv,0.50,16,1,,0,1000,4096,\"x\"";
+        java.nio.file.Path old = dir.resolve("old.csv");
+        java.nio.file.Files.writeString(old, "# cmd\n" + CompressionEval.RAW_HEADER.replace("bytes_uncompressed",
+                "fp16_bytes") + "\n" + row + "\n");
+        java.nio.file.Path current = dir.resolve("current.csv");
+        java.nio.file.Files.writeString(current, CompressionEval.RAW_HEADER + "\n" + row + "\n");
+
+        assertThat(CompressionEval.readRaw(old).get(0).bytesUncompressed()).isEqualTo(8192);
+        assertThat(CompressionEval.readRaw(current).get(0).bytesUncompressed()).isEqualTo(4096);
+    }
 }

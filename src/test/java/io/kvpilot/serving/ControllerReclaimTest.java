@@ -64,8 +64,9 @@ class ControllerReclaimTest {
         SchedulerSettings limits = new SchedulerSettings(4, 64, 4, budget, Duration.ofMinutes(2),
                 Duration.ofSeconds(1), Duration.ofMillis(2));
         EngineOptions options = EngineOptions.defaults().withCompressors(KvMethods.defaults());
+        ServingMetrics servingMetrics = new ServingMetrics(registry);
         scheduler = new Scheduler(() -> EngineLoader.load(Path.of("models/kvpilot-mini"), options), limits,
-                new ServingMetrics(registry), System::nanoTime, new ControllerHook(policy, metrics, 0.9, "interactive"));
+                servingMetrics, System::nanoTime, new ControllerHook(policy, servingMetrics, 0.9, "interactive"));
         scheduler.start();
         long until = System.nanoTime() + WAIT.toNanos();
         while (!scheduler.isReady()) {

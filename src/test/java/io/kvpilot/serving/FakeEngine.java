@@ -59,6 +59,8 @@ public class FakeEngine implements GenerationEngine {
     public volatile long poolBudgetBytes = Long.MAX_VALUE;
     /** Scales {@link #predictKv}'s answer, to stand for a wrong predictor (1: exact). */
     public volatile double predictionScale = 1.0;
+    /** Refuses every new sequence at admission (what an engine does with settings only it can check then). */
+    public volatile boolean refuseNewSequences;
     private final Map<Sequence, FakeKvCache> caches = new ConcurrentHashMap<>();
     private final FakeKvCache.Pool pool = new FakeKvCache.Pool(() -> poolBudgetBytes);
 
@@ -85,7 +87,7 @@ public class FakeEngine implements GenerationEngine {
     @Override
     public Sequence newSequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression) {
         touch();
-        if (compression.method().equals("unknown_method")) {
+        if (compression.method().equals("unknown_method") || refuseNewSequences) {
             throw new IllegalArgumentException("unknown compression method 'unknown_method'");
         }
         return new Sequence(id, promptIds, sampling, compression);

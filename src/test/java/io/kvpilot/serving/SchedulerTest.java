@@ -23,13 +23,13 @@ class SchedulerTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
 
     private final FakeEngine engine = new FakeEngine(256);
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private Scheduler scheduler;
 
     private Scheduler start(int maxRunning, int maxWaiting, long budget, Duration deadline) {
         SchedulerSettings settings = new SchedulerSettings(maxRunning, 4096, maxWaiting, budget, deadline,
                 Duration.ofSeconds(2), Duration.ofMillis(5));
-        scheduler = new Scheduler(() -> engine, settings, new ServingMetrics(new SimpleMeterRegistry()),
-                System::nanoTime);
+        scheduler = new Scheduler(() -> engine, settings, new ServingMetrics(registry), System::nanoTime);
         scheduler.start();
         await(scheduler::isReady);
         return scheduler;
@@ -403,7 +403,25 @@ class SchedulerTest {
         }
         assertThat(scheduler.awaitIdle(WAIT)).isTrue();
         assertPoolEmpty();
+        assertThat(ended("shutting_down")).as("requests ended by shutdown, running and queued").isEqualTo(3);
         assertThat(scheduler.submit(request("after", 3)).blockLast(WAIT).finishReason())
                 .isEqualTo(FinishReason.LENGTH);
+    }
+
+    @Test
+    void aRequestTheEngineRefusesAtAdmissionIsCountedAsEnded() {
+        start();
+        engine.refuseNewSequences = true;
+
+        assertThatThrownBy(() -> scheduler.submit(request("refused", 3)).blockLast(WAIT))
+                .isInstanceOf(InvalidRequestException.class);
+
+        assertThat(ended("invalid_request")).isEqualTo(1);
+        assertPoolEmpty();
+    }
+
+    private double ended(String finishReason) {
+        var counter = registry.find("kvpilot.request.success").tag("finish_reason", finishReason).counter();
+        return counter == null ? 0 : counter.count();
     }
 }
