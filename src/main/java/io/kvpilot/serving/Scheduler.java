@@ -33,8 +33,8 @@ import reactor.core.publisher.Flux;
  * (vLLM v1's step model): every step (1) stops cancelled and expired requests, (2) admits waiting requests whose
  * predicted KV fits the budget (reserving it for the whole prompt and {@code max_tokens}), (3) feeds the next chunk of
  * the prompts still prefilling, the admitted ones among them, at most {@code prefill-chunk-tokens} in all, and (4)
- * decodes one token for every other running sequence — one engine call, one forward pass when it is small enough — and
- * (5) streams the new text and releases finished sequences, all within that step. A long prompt so takes several
+ * decodes one token for every other running sequence — one engine call, one forward pass when it is small enough —
+ * and (5) streams the new text and releases finished sequences, all within that step. A long prompt so takes several
  * steps, and the running streams decode between its chunks instead of stalling for the whole of it.
  */
 public final class Scheduler implements AutoCloseable {

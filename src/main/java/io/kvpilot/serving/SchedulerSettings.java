@@ -27,7 +27,10 @@ public record SchedulerSettings(
         Duration idlePoll,
         int prefillChunkTokens) {
 
-    /** {@code kvpilot.scheduler.prefill-chunk-tokens}'s default (docs/benchmarks.md, "Chunked prefill"). */
+    /**
+     * {@code kvpilot.scheduler.prefill-chunk-tokens}'s default: the engine's prefill pass size, so a step holds at most
+     * one prefill pass (docs/benchmarks.md, "Chunked prefill and batch invariance").
+     */
     public static final int DEFAULT_PREFILL_CHUNK_TOKENS = 256;
 
     public SchedulerSettings {

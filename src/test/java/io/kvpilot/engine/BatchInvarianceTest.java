@@ -125,8 +125,8 @@ class BatchInvarianceTest {
     void aCompressedNeighbourThatSendsTheStepToLibtorchDoesNotChangeItsTokens() {
         // an int8 cache makes every step it is in run on libtorch; the target's steps alternate between the paths
         KvCompressionSpec int8 = new KvCompressionSpec("none", 0.0, 8);
-        Arrival[] arrivals = {new Arrival(filler(40, 11), 0, int8), new Arrival(filler(9, 12), 5, KvCompressionSpec.NONE),
-            new Arrival(target, 1, KvCompressionSpec.NONE)};
+        Arrival[] arrivals = {new Arrival(filler(40, 11), 0, int8),
+            new Arrival(filler(9, 12), 5, KvCompressionSpec.NONE), new Arrival(target, 1, KvCompressionSpec.NONE)};
         long javaBefore = engine.vectorPasses();
         assertThat(run(16, arrivals).get(2)).isEqualTo(solo);
         assertThat(engine.vectorPasses()).as("some of the steps ran on the Java pass").isGreaterThan(javaBefore);
