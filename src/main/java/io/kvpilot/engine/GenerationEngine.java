@@ -40,6 +40,20 @@ public interface GenerationEngine extends AutoCloseable {
     }
 
     /**
+     * One scheduler step with chunked prefill: feeds the prompts of {@code prefilling}, in order, {@code prefillTokens}
+     * prompt tokens in all (a prompt may overrun by what its compressor must see in its last piece), and decodes one
+     * token for every sequence of {@code running}. A sequence whose prompt is not all in yet holds its cache and
+     * generates nothing; the caller passes it in {@code prefilling} again at the next step, never in {@code running}.
+     * The step that feeds a prompt's last token compresses its cache, over the whole prompt, and appends its first
+     * token, as {@link #prefill} does. An engine that cannot split a prompt prefills it whole (this default).
+     *
+     * @param prefillTokens at least 1
+     */
+    default void step(List<Sequence> prefilling, List<Sequence> running, int prefillTokens) {
+        step(prefilling, running);
+    }
+
+    /**
      * The KV bytes a sequence with {@code spec} will hold, at its peak and at its end, if it generates all of
      * {@code maxTokens} after a prompt of {@code promptTokens}: what admission reserves. Throws
      * {@link IllegalArgumentException} for a spec the engine cannot serve.

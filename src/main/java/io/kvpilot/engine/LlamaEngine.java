@@ -50,6 +50,7 @@ public final class LlamaEngine implements GenerationEngine {
         KvCompressionSpec applied;
         final TextStream text;
         int decodeSteps;
+        int prefilled; // prompt tokens in the cache so far; the prompt is all in once it equals its length
         AttentionSums sums; // while a prompt whose compressor wants them prefills
 
         State(Random random, KvCompressor compressor, KvCompressionSpec applied, TextStream text) {
@@ -244,33 +245,10 @@ public final class LlamaEngine implements GenerationEngine {
         for (int i = 0; i < sequences.size(); i++) {
             result.add(null);
         }
-        List<Sequence> todo = start(sequences);
-        // pieces of at most prefillChunkTokens, packed greedily in order; one piece per sequence per pass
-        int chunk = options.prefillChunkTokens();
-        List<Sequence> pending = new ArrayList<>(todo);
-        int[] done = new int[pending.size()];
+        List<Sequence> pending = start(sequences);
         float[][][] allLogits = new float[pending.size()][][];
         float[][] lastLogits = new float[pending.size()][];
-        while (true) {
-            List<Integer> pass = new ArrayList<>();
-            int tokens = 0;
-            for (int i = 0; i < pending.size(); i++) {
-                int left = pending.get(i).promptLength() - done[i];
-                if (left == 0 || pending.get(i).isFinished()) {
-                    continue;
-                }
-                int take = pieceLength(pending.get(i), done[i], chunk);
-                if (!pass.isEmpty() && tokens + take > chunk) {
-                    break;
-                }
-                pass.add(i);
-                tokens += take;
-            }
-            if (pass.isEmpty()) {
-                break;
-            }
-            runPrefillPass(pending, pass, done, chunk, keepAllLogits, allLogits, lastLogits);
-        }
+        feed(pending, quotas(pending, Integer.MAX_VALUE), keepAllLogits, allLogits, lastLogits);
         for (int i = 0; i < pending.size(); i++) {
             Sequence seq = pending.get(i);
             if (seq.isFinished()) {
@@ -285,6 +263,65 @@ public final class LlamaEngine implements GenerationEngine {
             }
         }
         return result;
+    }
+
+    /**
+     * Feeds {@code quota[i]} more prompt tokens of each of {@code pending}: pieces of at most the engine's
+     * {@code prefillChunkTokens}, packed greedily in order, one piece per sequence per pass. {@code lastLogits[i]} is
+     * set to the logits of the prompt's last position for a sequence whose prompt is now all in (its cache is then
+     * compressed); {@code allLogits[i]} grows by every fed position's logits when {@code keepAll}.
+     */
+    private void feed(List<Sequence> pending, int[] quota, boolean keepAll, float[][][] allLogits,
+            float[][] lastLogits) {
+        int chunk = options.prefillChunkTokens();
+        int[] left = quota.clone();
+        while (true) {
+            List<Integer> pass = new ArrayList<>();
+            List<Integer> takes = new ArrayList<>();
+            int tokens = 0;
+            for (int i = 0; i < pending.size(); i++) {
+                if (left[i] == 0 || pending.get(i).isFinished()) {
+                    continue;
+                }
+                int take = pieceLength(pending.get(i), Math.min(chunk, left[i]));
+                if (!pass.isEmpty() && tokens + take > chunk) {
+                    break;
+                }
+                pass.add(i);
+                takes.add(take);
+                tokens += take;
+            }
+            if (pass.isEmpty()) {
+                return;
+            }
+            for (int s = 0; s < pass.size(); s++) {
+                left[pass.get(s)] -= takes.get(s);
+            }
+            runPrefillPass(pending, pass, takes, keepAll, allLogits, lastLogits);
+        }
+    }
+
+    /**
+     * How many prompt tokens each sequence of {@code pending} takes this step, in order, {@code budget} in all. A
+     * prompt is left at least its compressor's observation window for its last piece, whose queries must all be in
+     * the pass that completes it; that last piece is taken whole even where it overruns the budget, so that a window
+     * larger than the budget cannot stall a prompt.
+     */
+    private int[] quotas(List<Sequence> pending, int budget) {
+        int[] quota = new int[pending.size()];
+        int free = budget;
+        for (int i = 0; i < pending.size() && free > 0; i++) {
+            Sequence seq = pending.get(i);
+            State state = states.get(seq);
+            if (seq.isFinished() || state == null || state.cache == null) {
+                continue;
+            }
+            int left = seq.promptLength() - state.prefilled;
+            int window = state.compressor.observationWindow();
+            quota[i] = left <= Math.max(window, free) ? left : Math.min(free, left - window);
+            free -= quota[i];
+        }
+        return quota;
     }
 
     /**
@@ -317,13 +354,14 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     /**
-     * Tokens of the next prefill piece: up to {@code chunk}, but leaving the last piece at least as long as the
-     * compressor's observation window, whose queries must all be in the final pass.
+     * Tokens of the next prefill piece: up to {@code limit}, but leaving the last piece at least as long as the
+     * compressor's observation window (or {@code limit}), whose queries must all be in the final pass.
      */
-    private int pieceLength(Sequence seq, int done, int chunk) {
-        int left = seq.promptLength() - done;
-        int take = Math.min(left, chunk);
-        int window = Math.min(states.get(seq).compressor.observationWindow(), chunk);
+    private int pieceLength(Sequence seq, int limit) {
+        State state = states.get(seq);
+        int left = seq.promptLength() - state.prefilled;
+        int take = Math.min(left, limit);
+        int window = Math.min(state.compressor.observationWindow(), limit);
         if (left > take && left - take < window) {
             take = left - window;
         }
@@ -360,36 +398,27 @@ public final class LlamaEngine implements GenerationEngine {
         }
     }
 
-    private void runPrefillPass(List<Sequence> pending, List<Integer> pass, int[] done, int chunk, boolean keepAll,
+    private void runPrefillPass(List<Sequence> pending, List<Integer> pass, List<Integer> takes, boolean keepAll,
             float[][][] allLogits, float[][] lastLogits) {
         LlamaModel.Segment[] segs = new LlamaModel.Segment[pass.size()];
-        List<Integer> idList = new ArrayList<>();
+        int[] ids = new int[takes.stream().mapToInt(Integer::intValue).sum()];
         NDManager observed = root.newSubManager();
         NDArray[][] observations = new NDArray[pass.size()][];
-        int[] takes = new int[pass.size()];
-        for (int s = 0; s < segs.length; s++) {
-            int i = pass.get(s);
-            Sequence seq = pending.get(i);
+        for (int s = 0, at = 0; s < segs.length; s++) {
+            Sequence seq = pending.get(pass.get(s));
             State state = states.get(seq);
-            int[] prompt = seq.promptIds();
-            int take = pieceLength(seq, done[i], chunk);
-            takes[s] = take;
-            for (int t = 0; t < take; t++) {
-                idList.add(prompt[done[i] + t]);
-            }
-            boolean last = done[i] + take == prompt.length;
-            int window = last ? state.compressor.observationWindow() : 0;
-            observations[s] = window > 0 ? new NDArray[cfg.layers()] : null;
-            segs[s] = new LlamaModel.Segment(state.cache, take, window, observations[s], observed, sumsFor(state));
+            int take = takes.get(s);
+            System.arraycopy(seq.promptIds(), state.prefilled, ids, at, take);
+            at += take;
+            segs[s] = promptSegment(seq, state, take, observed, observations, s);
         }
-        int[] ids = idList.stream().mapToInt(Integer::intValue).toArray();
         useThreads(options.effectiveThreads());
         try (NDManager step = root.newSubManager()) {
             float[] logits = model.logits(step, ids, segs, keepAll, stats);
             int v = cfg.vocabSize();
             for (int s = 0, row = 0; s < segs.length; s++) {
                 int i = pass.get(s);
-                int rows = keepAll ? takes[s] : 1;
+                int rows = keepAll ? takes.get(s) : 1;
                 if (keepAll) {
                     float[][] prev = allLogits[i] == null ? new float[0][] : allLogits[i];
                     float[][] grown = java.util.Arrays.copyOf(prev, prev.length + rows);
@@ -398,17 +427,14 @@ public final class LlamaEngine implements GenerationEngine {
                     }
                     allLogits[i] = grown;
                 }
-                lastLogits[i] = java.util.Arrays.copyOfRange(logits, (row + rows - 1) * v, (row + rows) * v);
-                row += rows;
-                done[i] += takes[s];
-            }
-            for (int s = 0; s < segs.length; s++) {
-                int i = pass.get(s);
                 Sequence seq = pending.get(i);
-                if (done[i] == seq.promptLength()) {
-                    State state = states.get(seq);
+                State state = states.get(seq);
+                state.prefilled += takes.get(s);
+                if (state.prefilled == seq.promptLength()) {
+                    lastLogits[i] = java.util.Arrays.copyOfRange(logits, (row + rows - 1) * v, (row + rows) * v);
                     compressAfterPrefill(seq, state, observations[s], segs[s].observeWindow());
                 }
+                row += rows;
             }
         } catch (RuntimeException e) {
             for (int s = 0; s < segs.length; s++) {
@@ -417,6 +443,18 @@ public final class LlamaEngine implements GenerationEngine {
         } finally {
             observed.close();
         }
+    }
+
+    /**
+     * The segment that feeds the next {@code take} prompt tokens of {@code seq}; the piece that completes the prompt
+     * also records the compressor's observation window into {@code observations[slot]}.
+     */
+    private LlamaModel.Segment promptSegment(Sequence seq, State state, int take, NDManager observed,
+            NDArray[][] observations, int slot) {
+        boolean last = state.prefilled + take == seq.promptLength();
+        int window = last ? state.compressor.observationWindow() : 0;
+        observations[slot] = window > 0 ? new NDArray[cfg.layers()] : null;
+        return new LlamaModel.Segment(state.cache, take, window, observations[slot], observed, sumsFor(state));
     }
 
     private List<float[]> decode(List<Sequence> batch, boolean keepLogits) {
@@ -442,8 +480,8 @@ public final class LlamaEngine implements GenerationEngine {
         List<Sequence> active = new ArrayList<>();
         for (Sequence seq : batch) {
             State state = states.get(seq);
-            if (seq.isFinished() || state == null || state.cache == null) {
-                continue;
+            if (seq.isFinished() || state == null || state.cache == null || state.prefilled < seq.promptLength()) {
+                continue; // a prompt not all in yet is fed by step's prefilling list
             }
             if (seq.isCancelRequested()) {
                 seq.finish(FinishReason.CANCELLED);
@@ -455,65 +493,90 @@ public final class LlamaEngine implements GenerationEngine {
         return active;
     }
 
-    /**
-     * Prefill of the admitted sequences and decode of the running ones in one forward pass when together they are at
-     * most {@value #ONE_PASS_TOKENS} tokens (the size the Java pass takes) and every prompt is one prefill piece:
-     * one read of the weights instead of two, which at these sizes is most of a pass's cost (a 7-token prompt costs
-     * about what a decode step does). Otherwise the two run one after the other, as the interface's default.
-     */
     @Override
     public void step(List<Sequence> admitted, List<Sequence> running) {
+        step(admitted, running, Integer.MAX_VALUE);
+    }
+
+    /**
+     * Feeds the prompts of {@code prefilling} ({@code prefillTokens} tokens in all, see {@link #quotas}) and decodes
+     * {@code running}, in one forward pass when together they are at most {@value #ONE_PASS_TOKENS} tokens (the size
+     * the Java pass takes) and every prompt's share is one prefill piece: one read of the weights instead of two,
+     * which at these sizes is most of a pass's cost (a 7-token prompt costs about what a decode step does). Otherwise
+     * the prompt pieces run first, then the decode pass. A sequence whose prompt is not all in yet keeps its cache
+     * and position for the next step; one cancelled meanwhile finishes and frees its cache here.
+     */
+    @Override
+    public void step(List<Sequence> prefilling, List<Sequence> running, int prefillTokens) {
         checkOpen();
+        if (prefillTokens < 1) {
+            throw new IllegalArgumentException("prefillTokens must be positive: " + prefillTokens);
+        }
         stats.reset();
         List<Sequence> decoding = decodable(running);
-        stats.sequences(admitted.size() + decoding.size());
+        List<Sequence> fed = feedable(prefilling);
+        int[] quota = quotas(fed, prefillTokens);
+        stats.sequences(prefilling.size() + decoding.size());
         int tokens = decoding.size();
-        boolean onePass = !admitted.isEmpty() && !decoding.isEmpty() && decoding.size() <= options.maxBatchSize();
-        for (Sequence seq : admitted) {
-            tokens += seq.promptLength();
-            onePass &= seq.promptLength() <= options.prefillChunkTokens();
+        boolean onePass = !fed.isEmpty() && !decoding.isEmpty() && decoding.size() <= options.maxBatchSize();
+        for (int q : quota) {
+            tokens += q;
+            onePass &= q <= options.prefillChunkTokens();
         }
         if (!onePass || tokens > ONE_PASS_TOKENS) {
-            prefill(admitted, false);
+            float[][] lastLogits = new float[fed.size()][];
+            feed(fed, quota, false, new float[fed.size()][][], lastLogits);
+            for (int i = 0; i < fed.size(); i++) {
+                if (lastLogits[i] != null && !fed.get(i).isFinished()) {
+                    accept(fed.get(i), states.get(fed.get(i)), lastLogits[i], 0, -1);
+                }
+            }
             decode(decoding, false);
             return;
         }
-        List<Sequence> fresh = start(admitted);
+        List<Sequence> pieces = new ArrayList<>();
+        List<Integer> takes = new ArrayList<>();
+        for (int i = 0; i < fed.size(); i++) {
+            if (quota[i] > 0) {
+                pieces.add(fed.get(i));
+                takes.add(quota[i]);
+            }
+        }
         List<Sequence> ready = withRoom(decoding, 1);
-        int b = fresh.size() + ready.size(), v = cfg.vocabSize();
-        int[] ids = new int[fresh.stream().mapToInt(Sequence::promptLength).sum() + ready.size()];
+        int b = pieces.size() + ready.size(), v = cfg.vocabSize();
+        int[] ids = new int[tokens - decoding.size() + ready.size()];
         LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
         NDManager observed = root.newSubManager();
-        NDArray[][] observations = new NDArray[fresh.size()][];
+        NDArray[][] observations = new NDArray[pieces.size()][];
         int at = 0;
-        for (int i = 0; i < fresh.size(); i++) {
-            Sequence seq = fresh.get(i);
+        for (int i = 0; i < pieces.size(); i++) {
+            Sequence seq = pieces.get(i);
             State state = states.get(seq);
-            System.arraycopy(seq.promptIds(), 0, ids, at, seq.promptLength());
-            at += seq.promptLength();
-            int window = state.compressor.observationWindow();
-            observations[i] = window > 0 ? new NDArray[cfg.layers()] : null;
-            segs[i] = new LlamaModel.Segment(state.cache, seq.promptLength(), window, observations[i], observed,
-                    sumsFor(state));
+            System.arraycopy(seq.promptIds(), state.prefilled, ids, at, takes.get(i));
+            at += takes.get(i);
+            segs[i] = promptSegment(seq, state, takes.get(i), observed, observations, i);
         }
         for (int i = 0; i < ready.size(); i++) {
             ids[at++] = ready.get(i).lastToken();
-            segs[fresh.size() + i] = LlamaModel.Segment.of(states.get(ready.get(i)).cache, 1);
+            segs[pieces.size() + i] = LlamaModel.Segment.of(states.get(ready.get(i)).cache, 1);
         }
         useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
         try (NDManager step = root.newSubManager()) {
             float[] logits = model.logits(step, ids, segs, false, stats); // [B, V]: each sequence's last token
-            for (int i = 0; i < fresh.size(); i++) {
-                Sequence seq = fresh.get(i);
+            for (int i = 0; i < pieces.size(); i++) {
+                Sequence seq = pieces.get(i);
                 State state = states.get(seq);
-                compressAfterPrefill(seq, state, observations[i], segs[i].observeWindow());
-                accept(seq, state, logits, i * v, -1);
+                state.prefilled += takes.get(i);
+                if (state.prefilled == seq.promptLength()) {
+                    compressAfterPrefill(seq, state, observations[i], segs[i].observeWindow());
+                    accept(seq, state, logits, i * v, -1);
+                }
             }
             for (int i = 0; i < ready.size(); i++) {
-                decoded(ready.get(i), logits, (fresh.size() + i) * v, -1);
+                decoded(ready.get(i), logits, (pieces.size() + i) * v, -1);
             }
         } catch (RuntimeException e) {
-            for (Sequence seq : fresh) {
+            for (Sequence seq : pieces) {
                 fail(seq, e);
             }
             for (Sequence seq : ready) {
@@ -522,6 +585,33 @@ public final class LlamaEngine implements GenerationEngine {
         } finally {
             observed.close();
         }
+    }
+
+    /**
+     * The sequences of {@code prefilling} whose prompts still have tokens to feed, in order: new ones get their state
+     * and cache here; one cancelled or finished meanwhile is dropped, a cancelled one freeing its cache.
+     */
+    private List<Sequence> feedable(List<Sequence> prefilling) {
+        List<Sequence> fed = new ArrayList<>(prefilling.size());
+        List<Sequence> fresh = new ArrayList<>();
+        for (Sequence seq : prefilling) {
+            State state = states.get(seq);
+            if (state == null) {
+                fresh.add(seq);
+            } else if (seq.isCancelRequested() && !seq.isFinished()) {
+                seq.finish(FinishReason.CANCELLED);
+                freeCache(seq, state);
+            }
+        }
+        List<Sequence> started = start(fresh);
+        for (Sequence seq : prefilling) {
+            State state = states.get(seq);
+            if (!seq.isFinished() && state != null && state.cache != null && state.prefilled < seq.promptLength()
+                    && (started.contains(seq) || !fresh.contains(seq))) {
+                fed.add(seq);
+            }
+        }
+        return fed;
     }
 
     /** Most tokens {@link #step} runs as one pass. */
@@ -680,8 +770,8 @@ public final class LlamaEngine implements GenerationEngine {
     public long recompress(Sequence seq, KvCompressionSpec target) {
         checkOpen();
         State state = states.get(seq);
-        if (state == null || state.cache == null || seq.isFinished()) {
-            return 0;
+        if (state == null || state.cache == null || seq.isFinished() || state.prefilled < seq.promptLength()) {
+            return 0; // a prompt still prefilling is compressed once it is all in, by its own spec
         }
         KvCompressor method = options.compressors().forSpec(target);
         if (method.observationWindow() > 0) {

@@ -31,9 +31,11 @@ import reactor.core.publisher.Flux;
 /**
  * Continuous batching on one engine thread (never a Netty event loop). There is no decoding phase nor prefill phase
  * (vLLM v1's step model): every step (1) stops cancelled and expired requests, (2) admits waiting requests whose
- * predicted KV fits the budget, (3) prefills them and (4) decodes one token for every other running sequence — one
- * engine call, one forward pass when it is small enough — and (5) streams the new text and releases finished
- * sequences, all within that step.
+ * predicted KV fits the budget (reserving it for the whole prompt and {@code max_tokens}), (3) feeds the next chunk of
+ * the prompts still prefilling, the admitted ones among them, at most {@code prefill-chunk-tokens} in all, and (4)
+ * decodes one token for every other running sequence — one engine call, one forward pass when it is small enough —
+ * and (5) streams the new text and releases finished sequences, all within that step. A long prompt so takes several
+ * steps, and the running streams decode between its chunks instead of stalling for the whole of it.
  */
 public final class Scheduler implements AutoCloseable {
 
@@ -286,16 +288,19 @@ public final class Scheduler implements AutoCloseable {
         }
         expireWaiting(now);
         stopCancelledAndExpired(now);
+        List<Ticket> prefilling = new ArrayList<>();
         List<Ticket> decoding = new ArrayList<>(running.size());
         for (Ticket t : running) {
-            if (!t.sequence().isFinished()) {
-                decoding.add(t);
+            Sequence s = t.sequence();
+            if (!s.isFinished()) {
+                (s.generatedCount() == 0 ? prefilling : decoding).add(t); // no token yet: its prompt is not all in
             }
         }
         List<Ticket> admitted = admit(now);
+        prefilling.addAll(admitted);
         long started = nanoClock.getAsLong();
-        runEngine(admitted, decoding);
-        recordStep(admitted, decoding, nanoClock.getAsLong() - started);
+        runEngine(prefilling, decoding);
+        recordStep(prefilling, decoding, nanoClock.getAsLong() - started);
         running.addAll(admitted);
         retire(nanoClock.getAsLong());
         runningCount = running.size();
@@ -414,18 +419,23 @@ public final class Scheduler implements AutoCloseable {
                 t.longWindow());
     }
     /**
-     * The step's one engine call — prefill of the admitted, decode of the others, in one forward pass where the engine
-     * can (GenerationEngine#step); a failure fails exactly the sequences of that call.
+     * The step's one engine call — the next chunk of the prompts still prefilling (the admitted among them), decode
+     * of the others, in one forward pass where the engine can (GenerationEngine#step); a failure fails exactly the
+     * sequences of that call.
      */
-    private void runEngine(List<Ticket> admitted, List<Ticket> decoding) {
-        if (admitted.isEmpty() && decoding.isEmpty()) {
+    private void runEngine(List<Ticket> prefilling, List<Ticket> decoding) {
+        if (prefilling.isEmpty() && decoding.isEmpty()) {
             return;
         }
         try {
-            engine.step(sequences(admitted), sequences(decoding));
+            if (settings.prefillChunkTokens() == 0) {
+                engine.step(sequences(prefilling), sequences(decoding));
+            } else {
+                engine.step(sequences(prefilling), sequences(decoding), settings.stepPrefillTokens());
+            }
         } catch (RuntimeException | Error e) {
-            log.warn("Engine step failed for {} sequences: {}", admitted.size() + decoding.size(), e.toString());
-            for (List<Ticket> batch : List.of(admitted, decoding)) {
+            log.warn("Engine step failed for {} sequences: {}", prefilling.size() + decoding.size(), e.toString());
+            for (List<Ticket> batch : List.of(prefilling, decoding)) {
                 for (Ticket t : batch) {
                     t.failure = new EngineFailureException("The engine failed while generating: " + e.getMessage(), e);
                     t.sequence().finish(FinishReason.ERROR);
@@ -435,17 +445,17 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /** The step's sample for telemetry: what the engine reported of its passes, or the scheduler's count of them. */
-    private void recordStep(List<Ticket> admitted, List<Ticket> decoding, long nanos) {
-        if (admitted.isEmpty() && decoding.isEmpty()) {
+    private void recordStep(List<Ticket> prefilling, List<Ticket> decoding, long nanos) {
+        if (prefilling.isEmpty() && decoding.isEmpty()) {
             return;
         }
         EngineStepStats stats = engine.lastStepStats();
         if (stats == EngineStepStats.UNREPORTED) {
             int tokens = decoding.size();
-            for (Ticket t : admitted) {
-                tokens += t.promptLength();
+            for (Ticket t : prefilling) {
+                tokens += Math.min(t.promptLength(), settings.stepPrefillTokens()); // what it could feed
             }
-            telemetry.recordStep(nanos / 1e9, tokens, admitted.size() + decoding.size(), 0, "unknown", "unreported");
+            telemetry.recordStep(nanos / 1e9, tokens, prefilling.size() + decoding.size(), 0, "unknown", "unreported");
         } else if (stats.route() != null) { // null: every sequence had ended, no pass ran
             telemetry.recordStep(nanos / 1e9, stats.tokens(), stats.sequences(), stats.kvEntriesRead(),
                     stats.route().path(), stats.route().reason());

@@ -72,7 +72,7 @@ class ServingConfiguration {
         SchedulerSettings settings = new SchedulerSettings(b.maxRunningSequences(), b.maxBatchedTokens(),
                 b.maxWaiting(), budget,
                 timeLimiters.timeLimiter(ServingGateway.INSTANCE).getTimeLimiterConfig().getTimeoutDuration(),
-                b.retryAfter(), b.idlePoll());
+                b.retryAfter(), b.idlePoll(), b.prefillChunkTokens());
         AdaptiveCompressionPolicy controller = policy.getIfAvailable();
         ControllerHook hook = controller == null ? null : new ControllerHook(controller, metrics,
                 policyProperties.getObject().minQuality(), policyProperties.getObject().defaultSloClass());

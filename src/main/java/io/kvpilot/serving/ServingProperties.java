@@ -60,6 +60,8 @@ public record ServingProperties(
      * @param idlePoll engine-thread sleep when idle
      * @param drainGrace how long shutdown lets admitted requests finish (also the web server's shutdown phase timeout)
      * @param streamKeepAlive how often a stream waiting for its first token gets an SSE comment
+     * @param prefillChunkTokens most prompt tokens one step feeds; a longer prompt is prefilled over several steps
+     *     while running sequences keep decoding; 0 prefills each prompt whole
      */
     public record Batching(
             @Min(1) @DefaultValue("16") int maxRunningSequences,
@@ -69,5 +71,6 @@ public record ServingProperties(
             @NotNull @DefaultValue("1s") Duration retryAfter,
             @NotNull @DefaultValue("20ms") Duration idlePoll,
             @NotNull @DefaultValue("30s") Duration drainGrace,
-            @NotNull @DefaultValue("10s") Duration streamKeepAlive) {}
+            @NotNull @DefaultValue("10s") Duration streamKeepAlive,
+            @Min(0) @DefaultValue("256") int prefillChunkTokens) {}
 }

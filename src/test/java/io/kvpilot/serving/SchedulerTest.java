@@ -11,7 +11,10 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import reactor.core.Disposable;
@@ -27,9 +30,14 @@ class SchedulerTest {
     private Scheduler scheduler;
 
     private Scheduler start(int maxRunning, int maxWaiting, long budget, Duration deadline) {
+        return start(maxRunning, maxWaiting, budget, deadline, System::nanoTime);
+    }
+
+    /** @param nanos the scheduler's clock: deadline tests move a manual one instead of waiting on the real one */
+    private Scheduler start(int maxRunning, int maxWaiting, long budget, Duration deadline, LongSupplier nanos) {
         SchedulerSettings settings = new SchedulerSettings(maxRunning, 4096, maxWaiting, budget, deadline,
                 Duration.ofSeconds(2), Duration.ofMillis(5));
-        scheduler = new Scheduler(() -> engine, settings, new ServingMetrics(registry), System::nanoTime);
+        scheduler = new Scheduler(() -> engine, settings, new ServingMetrics(registry), nanos);
         scheduler.start();
         await(scheduler::isReady);
         return scheduler;
@@ -279,14 +287,25 @@ class SchedulerTest {
 
     @Test
     void deadlineEndsARequestWithTimeoutAndTheTextSoFar() {
-        engine.stepMillis = 10;
-        start(8, 8, 1 << 20, Duration.ofMillis(200));
-        List<GenerationEvent> events = scheduler.submit(request("slow", 200)).collectList().block(WAIT);
+        // the deadline passes when the test moves the scheduler's clock, not when a loaded machine gets round to it
+        engine.stepMillis = 20;
+        AtomicLong clock = new AtomicLong();
+        start(8, 8, 1 << 20, Duration.ofMillis(200), clock::get);
+        List<GenerationEvent> events = new CopyOnWriteArrayList<>();
+        Disposable stream = scheduler.submit(request("slow", 240)).subscribe(events::add);
+        await(() -> !text(events).isEmpty());
+        clock.addAndGet(Duration.ofMillis(199).toNanos());
+        await(() -> text(events).length() >= 3);
+        assertThat(events).noneMatch(e -> e.finishReason() != null); // 199 ms of its 200 ms: still running
+
+        clock.addAndGet(Duration.ofMillis(1).toNanos());
+        await(() -> !events.isEmpty() && events.get(events.size() - 1).finishReason() != null);
 
         GenerationEvent last = events.get(events.size() - 1);
         assertThat(last.finishReason()).isEqualTo(FinishReason.TIMEOUT);
-        assertThat(last.usage().completionTokens()).isBetween(1, 199);
+        assertThat(last.usage().completionTokens()).isBetween(3, 239);
         assertThat(text(events)).hasSize(last.usage().completionTokens());
+        stream.dispose();
         assertPoolEmpty();
     }
 
@@ -369,12 +388,18 @@ class SchedulerTest {
     @Test
     void aRequestWhoseDeadlinePassesInTheQueueFailsWithQueueTimeoutNotAnEmptySuccess() {
         engine.stepMillis = 20;
-        start(1, 8, 1 << 20, Duration.ofMillis(300));
-        Flux<GenerationEvent> running = scheduler.submit(request("first", 100)).cache();
+        AtomicLong clock = new AtomicLong();
+        start(1, 8, 1 << 20, Duration.ofMillis(300), clock::get);
+        Flux<GenerationEvent> running = scheduler.submit(request("first", 240)).cache();
         running.subscribe(e -> {}, e -> {});
         await(() -> scheduler.runningCount() == 1);
+        Flux<GenerationEvent> queued = scheduler.submit(request("queued", 5)).cache();
+        queued.subscribe(e -> {}, e -> {});
+        await(() -> scheduler.waitingCount() == 1);
 
-        assertThatThrownBy(() -> scheduler.submit(request("queued", 5)).blockLast(WAIT))
+        clock.addAndGet(Duration.ofMillis(300).toNanos());
+
+        assertThatThrownBy(() -> queued.blockLast(WAIT))
                 .isInstanceOfSatisfying(Rejection.class, r -> {
                     assertThat(r.reason()).isEqualTo(Rejection.Reason.QUEUE_TIMEOUT);
                     assertThat(r.retryAfter()).isEqualTo(Duration.ofSeconds(2));

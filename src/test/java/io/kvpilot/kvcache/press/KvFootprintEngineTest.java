@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * (what the scheduler lowers a reservation to) and what it holds after its last token. Exact for
  * methods whose heads keep equal counts; an upper bound for AdaKV's head-wise budgets. Run on a random LLaMA with
  * KVPilot-mini's head dimension (64, so KIVI's 32-wide groups apply), for a short prompt with a long answer (bounded
- * decoding does the work) and a long prompt with a short answer (compaction after prefill does).
+ * decoding does the work) and a long prompt with a short answer (compaction after prefill does), that one also fed
+ * in chunks over several steps.
  */
 class KvFootprintEngineTest {
 
@@ -69,9 +70,10 @@ class KvFootprintEngineTest {
         return specs;
     }
 
-    @ParameterizedTest(name = "prompt {0}, {1} generated")
-    @CsvSource({"9, 70", "200, 6", "40, 40"})
-    void predictedBytesAreTheBytesHeld(int prompt, int generated) {
+    /** {@code chunk}: prompt tokens per step for the batch, as the scheduler feeds long prompts; 0 prefills whole. */
+    @ParameterizedTest(name = "prompt {0}, {1} generated, chunks of {2}")
+    @CsvSource({"9, 70, 0", "200, 6, 0", "40, 40, 0", "200, 6, 96"})
+    void predictedBytesAreTheBytesHeld(int prompt, int generated, int chunk) {
         List<KvCompressionSpec> specs = grid();
         Random rnd = new Random(prompt);
         List<Sequence> batch = new ArrayList<>();
@@ -82,7 +84,12 @@ class KvFootprintEngineTest {
         }
         for (int from = 0; from < batch.size(); from += 16) { // batches of 16, as serving runs them
             List<Sequence> part = batch.subList(from, Math.min(batch.size(), from + 16));
-            engine.prefill(part);
+            if (chunk == 0) {
+                engine.prefill(part);
+            }
+            while (part.stream().anyMatch(s -> s.generatedCount() == 0 && !s.isFinished())) {
+                engine.step(part.stream().filter(s -> s.generatedCount() == 0).toList(), List.of(), chunk);
+            }
             while (part.stream().anyMatch(s -> !s.isFinished())) {
                 engine.decode(part);
             }
