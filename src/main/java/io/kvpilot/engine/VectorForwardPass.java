@@ -102,8 +102,8 @@ final class VectorForwardPass {
         this.layers = layers;
         this.lmHead = lmHead;
         this.matmul = matmul;
-        this.ownerScratch = new float[3 * e];
-        this.helperScratch = new float[3 * e];
+        this.ownerScratch = new float[7 * e];
+        this.helperScratch = new float[7 * e];
         warmUp();
     }
 
@@ -188,8 +188,8 @@ final class VectorForwardPass {
 
     /** Whether a quantized store has a kernel here: int8 always, KIVI where its layout fills whole vectors. */
     private boolean readsInPlace(InPlaceKvStore store) {
-        if (store instanceof Int8KvStore) {
-            return true;
+        if (store instanceof Int8KvStore int8) {
+            return VectorAttention.int8LayoutFits(int8.headDim());
         }
         return store instanceof KiviKvStore kivi
                 && VectorAttention.kiviLayoutFits(kivi.headDim(), kivi.format().bits(), kivi.format().groupSize());
@@ -396,8 +396,8 @@ final class VectorForwardPass {
             caps[s] = cap;
             longest = Math.max(longest, held + count);
         }
-        if (ownerScores.length < longest) {
-            ownerScores = new float[Math.max(longest, 2 * ownerScores.length)]; // grows with the context, not per step
+        if (ownerScores.length < 3 * longest) { // the quantized kernels score up to three query heads at once
+            ownerScores = new float[Math.max(3 * longest, 2 * ownerScores.length)]; // grows with the context
             helperScores = new float[ownerScores.length];
         }
         rows = n;

@@ -19,8 +19,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * libtorch path gives: the same greedy tokens and logits within {@value #LOGIT_TOLERANCE} (the two paths compute K/V
  * in a different fp32 order, which can move a value across a rounding boundary of its code; a wrong scale, zero
  * point, group or nibble order moves logits by whole units). A batch mixing dense, int8 and KIVI sequences stays on
- * the Java pass and gives each sequence its tokens decoded alone. Head dimension 64, as kvpilot-mini's, so KIVI's
- * 32-wide groups apply.
+ * the Java pass and gives each sequence its tokens decoded alone. Head dimension 64 and three query heads per KV
+ * head, as kvpilot-mini's, so KIVI's 32-wide groups apply and the kernels' three-head blocks are full.
  */
 class QuantizedJavaPassTest {
 
@@ -34,7 +34,7 @@ class QuantizedJavaPassTest {
 
     @BeforeAll
     static void write() throws Exception {
-        model = RandomCheckpoint.write(dir.resolve("m"), RandomCheckpoint.Spec.llama(256, 2, 4, 2, 256, 300).withContext(512), 9);
+        model = RandomCheckpoint.write(dir.resolve("m"), RandomCheckpoint.Spec.llama(384, 2, 6, 2, 256, 300).withContext(512), 9);
     }
 
     static int[] prompt(int seed) {
