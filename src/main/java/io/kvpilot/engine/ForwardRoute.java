@@ -7,9 +7,15 @@ package io.kvpilot.engine;
  * exports.
  */
 public enum ForwardRoute {
-    /** Dense, unpadded stores and a short pass: the Java Vector API pass ran. */
+    /**
+     * Unpadded dense, int8 or KIVI stores (mixed freely) and a short pass: the Java Vector API pass ran, reading the
+     * quantized stores in place. The label keeps its first value, {@code dense}, for dashboards that select on it.
+     */
     JAVA("java", "dense"),
-    /** A cache kept quantized (int8, KIVI): only libtorch's attention reads it. */
+    /**
+     * A quantized store the Java kernels do not read (a KIVI layout whose codes do not fill whole vectors, a format
+     * registered by a user), or a prompt observed for compression whose store is already quantized.
+     */
     QUANTIZED_STORE("libtorch", "quantized_store"),
     /** A cache with low-rank keys: only libtorch's attention reads it. */
     LOWRANK_STORE("libtorch", "lowrank_store"),

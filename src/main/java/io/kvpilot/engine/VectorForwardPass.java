@@ -4,6 +4,9 @@ import ai.djl.ndarray.types.Shape;
 import io.kvpilot.kvcache.DenseKvLayerStore;
 import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.lowrank.LowRankKeysStore;
+import io.kvpilot.kvcache.quant.InPlaceKvStore;
+import io.kvpilot.kvcache.quant.Int8KvStore;
+import io.kvpilot.kvcache.quant.KiviKvStore;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -72,6 +75,9 @@ final class VectorForwardPass {
     private int[] rowProbsStride = new int[0];
     private ByteBuffer[][] views = new ByteBuffer[0][]; // per sequence: its store's K and V views,
     private int[] caps = new int[0]; // and their capacity
+    private KvLayerStore[] stores = new KvLayerStore[0]; // per sequence: the layer's store being attended over
+    private final float[] ownerScratch; // per lane: a quantized kernel's few head-sized arrays
+    private final float[] helperScratch;
     private float[] ownerScores = new float[0];
     private float[] helperScores = new float[0];
     private int rows; // the current pass's, read by both lanes in attendClaimed
@@ -96,6 +102,8 @@ final class VectorForwardPass {
         this.layers = layers;
         this.lmHead = lmHead;
         this.matmul = matmul;
+        this.ownerScratch = new float[7 * e];
+        this.helperScratch = new float[7 * e];
         warmUp();
     }
 
@@ -152,13 +160,21 @@ final class VectorForwardPass {
                 if (store instanceof LowRankKeysStore) {
                     return ForwardRoute.LOWRANK_STORE;
                 }
-                if (!(store instanceof DenseKvLayerStore dense)) {
+                if (store instanceof DenseKvLayerStore dense) {
+                    if (dense.ragged()) {
+                        return ForwardRoute.RAGGED_STORE;
+                    }
+                } else if (store instanceof InPlaceKvStore quantized && readsInPlace(quantized)) {
+                    if (quantized.ragged()) {
+                        return ForwardRoute.RAGGED_STORE;
+                    }
+                    if (seg.observeWindow() > 0) { // a prompt observed for compression meets a store already compressed
+                        return ForwardRoute.QUANTIZED_STORE;
+                    }
+                } else {
                     return ForwardRoute.QUANTIZED_STORE;
                 }
-                if (dense.ragged()) {
-                    return ForwardRoute.RAGGED_STORE;
-                }
-                if (slidingWindow > 0 && dense.length() + seg.count() > slidingWindow) {
+                if (slidingWindow > 0 && store.length() + seg.count() > slidingWindow) {
                     return ForwardRoute.SLIDING_WINDOW;
                 }
             }
@@ -168,6 +184,15 @@ final class VectorForwardPass {
         }
         return n > MAX_TOKENS ? ForwardRoute.LONG_PROMPT
                 : entries > ATTENTION_ENTRIES ? ForwardRoute.LONG_CONTEXT : ForwardRoute.JAVA;
+    }
+
+    /** Whether a quantized store has a kernel here: int8 always, KIVI where its layout fills whole vectors. */
+    private boolean readsInPlace(InPlaceKvStore store) {
+        if (store instanceof Int8KvStore int8) {
+            return VectorAttention.int8LayoutFits(int8.headDim());
+        }
+        return store instanceof KiviKvStore kivi
+                && VectorAttention.kiviLayoutFits(kivi.headDim(), kivi.format().bits(), kivi.format().groupSize());
     }
 
     /**
@@ -240,6 +265,7 @@ final class VectorForwardPass {
         if (views.length < b) {
             views = new ByteBuffer[b][];
             caps = new int[b];
+            stores = new KvLayerStore[b];
         }
         if (n <= capacity) {
             return;
@@ -328,8 +354,21 @@ final class VectorForwardPass {
         float[][] observed = null;
         for (int s = 0, r = 0; s < segs.length; s++) {
             LlamaModel.Segment seg = segs[s];
-            DenseKvLayerStore store = (DenseKvLayerStore) seg.cache().layer(l);
             int count = seg.count();
+            KvLayerStore layer = seg.cache().layer(l);
+            stores[s] = layer;
+            if (layer instanceof InPlaceKvStore quantized) { // route() let no observed window through to one
+                int held = quantized.length();
+                quantized.appendRows(qkv, r * stride, stride, h * e, (h + k) * e, count); // quantized in place
+                views[s] = quantized instanceof Int8KvStore int8 ? int8.views() : ((KiviKvStore) quantized).views();
+                for (int t = 0; t < count; t++, r++) {
+                    rowVisible[r] = held + t + 1;
+                    rowProbs[r] = null;
+                }
+                longest = Math.max(longest, held + count);
+                continue;
+            }
+            DenseKvLayerStore store = (DenseKvLayerStore) layer;
             ByteBuffer[] kv = store.slotViewsFor(count);
             int cap = store.capacity();
             int held = store.length();
@@ -357,8 +396,8 @@ final class VectorForwardPass {
             caps[s] = cap;
             longest = Math.max(longest, held + count);
         }
-        if (ownerScores.length < longest) {
-            ownerScores = new float[Math.max(longest, 2 * ownerScores.length)]; // grows with the context, not per step
+        if (ownerScores.length < 3 * longest) { // the quantized kernels score up to three query heads at once
+            ownerScores = new float[Math.max(3 * longest, 2 * ownerScores.length)]; // grows with the context
             helperScores = new float[ownerScores.length];
         }
         rows = n;
@@ -380,11 +419,24 @@ final class VectorForwardPass {
     }
 
     private void attendClaimed() {
-        float[] scores = Thread.currentThread() == owner ? ownerScores : helperScores;
+        boolean mine = Thread.currentThread() == owner;
+        float[] scores = mine ? ownerScores : helperScores;
         for (int r; (r = nextRow.getAndIncrement()) < rows; ) {
             int s = rowSegment[r];
-            VectorAttention.attend(qkv, r * qkvStride, views[s][0], views[s][1], caps[s], rowVisible[r], k, h / k, e,
-                    attn, r * h * e, scores, rowProbs[r], rowProbsOff[r], rowProbsStride[r]);
+            KvLayerStore store = stores[s];
+            int at = r * qkvStride;
+            if (store instanceof Int8KvStore int8) {
+                VectorAttention.attendInt8(qkv, at, views[s], int8.capacity(), rowVisible[r], k, h / k, e,
+                        attn, r * h * e, scores);
+            } else if (store instanceof KiviKvStore kivi) {
+                VectorAttention.attendKivi(qkv, at, views[s], kivi.capacity(), kivi.quantized(),
+                        kivi.format().residual() + kivi.format().groupSize(), kivi.format().bits(),
+                        kivi.format().groupSize(), rowVisible[r], k, h / k, e, attn, r * h * e, scores,
+                        mine ? ownerScratch : helperScratch);
+            } else {
+                VectorAttention.attend(qkv, at, views[s][0], views[s][1], caps[s], rowVisible[r], k, h / k, e,
+                        attn, r * h * e, scores, rowProbs[r], rowProbsOff[r], rowProbsStride[r]);
+            }
         }
     }
 

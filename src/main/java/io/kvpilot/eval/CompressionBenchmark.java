@@ -25,8 +25,12 @@ import java.util.Random;
  *
  * <pre>
  * java -cp target/classes:$(cat cp.txt) io.kvpilot.eval.CompressionBenchmark [--model DIR] [--lengths 1024,2048]
- *     [--methods snapkv,...] [--decode-context 2048] [--batch 8] [--steps 16]
+ *     [--methods snapkv,...] [--decode-context 2048] [--batch 8] [--steps 16] [--skip-share true]
+ *     [--decode-specs none:0:16,none:0:8,...,one_int8] [--rounds 1]
  * </pre>
+ * {@code --decode-specs} lists {@code method:ratio:bits} settings for the decode table ({@code one_int8}: a batch whose
+ * first sequence is int8 and the rest uncompressed); {@code --rounds} repeats the whole list that many times,
+ * interleaved, and prints each setting's step time against {@code none}'s of the same round.
  * Without {@code --model} it writes a random LLaMA (dim 512, 8 layers, 8 heads, 4 KV heads, FFN 1376, vocab 8192).
  */
 public final class CompressionBenchmark {
@@ -43,6 +47,8 @@ public final class CompressionBenchmark {
         int batch = 8;
         int steps = 16;
         boolean skipShare = false;
+        String decodeSpecs = "none:0:16,snapkv:0.75:16,snapkv:0.75:8,keydiff:0.75:16,keydiff:0.75:8,none:0:8";
+        int rounds = 1;
         for (int i = 0; i < args.length; i += 2) {
             switch (args[i]) {
                 case "--model" -> model = Path.of(args[i + 1]);
@@ -52,6 +58,8 @@ public final class CompressionBenchmark {
                 case "--batch" -> batch = Integer.parseInt(args[i + 1]);
                 case "--steps" -> steps = Integer.parseInt(args[i + 1]);
                 case "--skip-share" -> { skipShare = Boolean.parseBoolean(args[i + 1]); }
+                case "--decode-specs" -> decodeSpecs = args[i + 1];
+                case "--rounds" -> rounds = Integer.parseInt(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown flag " + args[i]);
             }
         }
@@ -104,35 +112,61 @@ public final class CompressionBenchmark {
                 }
             }
             System.out.println();
-            System.out.println("| spec | context | batch | KV MiB held | decode ms/step (median of " + steps + ") |");
-            System.out.println("|---|---|---|---|---|");
-            for (KvCompressionSpec spec : List.of(new KvCompressionSpec("none", 0, 16),
-                    new KvCompressionSpec("snapkv", 0.75, 16), new KvCompressionSpec("snapkv", 0.75, 8),
-                    new KvCompressionSpec("keydiff", 0.75, 16), new KvCompressionSpec("keydiff", 0.75, 8),
-                    new KvCompressionSpec("none", 0, 8))) {
-                List<Sequence> seqs = new ArrayList<>();
-                for (int b = 0; b < batch; b++) {
-                    int[] prompt = new Random(100 + b).ints(ctx, 3, vocab).toArray();
-                    Sequence s = engine.newSequence("b" + b, prompt,
-                            new SamplingParams(0, 1, 0, 1L, steps + WARM_UP_STEPS + 4, List.of(), true), spec);
-                    engine.prefill(List.of(s));
-                    seqs.add(s);
+            String[] settings = decodeSpecs.split(",");
+            double[][] medians = new double[rounds][settings.length];
+            System.out.println("| round | setting | context | batch | KV MiB held | decode ms/step (median of " + steps
+                    + ") | ÷ none, same round |");
+            System.out.println("|---|---|---|---|---|---|---|");
+            for (int round = 0; round < rounds; round++) {
+                for (int c = 0; c < settings.length; c++) {
+                    List<Sequence> seqs = new ArrayList<>();
+                    for (int b = 0; b < batch; b++) {
+                        int[] prompt = new Random(100 + b).ints(ctx, 3, vocab).toArray();
+                        Sequence s = engine.newSequence("b" + b, prompt, new SamplingParams(0, 1, 0, 1L,
+                                steps + WARM_UP_STEPS + 4, List.of(), true), decodeSpec(settings[c], b));
+                        engine.prefill(List.of(s));
+                        seqs.add(s);
+                    }
+                    for (int i = 0; i < WARM_UP_STEPS; i++) { // the first spec measured also pays the JIT's first steps
+                        engine.decode(seqs);
+                    }
+                    long[] t = new long[steps];
+                    for (int i = 0; i < steps; i++) {
+                        long t0 = System.nanoTime();
+                        engine.decode(seqs);
+                        t[i] = System.nanoTime() - t0;
+                    }
+                    Arrays.sort(t);
+                    medians[round][c] = t[steps / 2] / 1e6;
+                    System.out.printf("| %d | %s | %d | %d | %.1f | %.1f | %.2f |%n", round + 1, settings[c], ctx, batch,
+                            engine.kvBytesInUse() / 1048576.0, medians[round][c],
+                            medians[round][c] / medians[round][0]);
+                    seqs.forEach(engine::release);
                 }
-                for (int i = 0; i < WARM_UP_STEPS; i++) { // the first spec measured also pays the JIT's first steps
-                    engine.decode(seqs);
+            }
+            System.out.println();
+            System.out.println("| setting | median ms/step over rounds | median of same-round ratios to " + settings[0]
+                    + " |");
+            System.out.println("|---|---|---|");
+            for (int c = 0; c < settings.length; c++) {
+                double[] ms = new double[rounds];
+                double[] ratios = new double[rounds];
+                for (int r = 0; r < rounds; r++) {
+                    ms[r] = medians[r][c];
+                    ratios[r] = medians[r][c] / medians[r][0];
                 }
-                long[] t = new long[steps];
-                for (int i = 0; i < steps; i++) {
-                    long t0 = System.nanoTime();
-                    engine.decode(seqs);
-                    t[i] = System.nanoTime() - t0;
-                }
-                Arrays.sort(t);
-                System.out.printf("| %s ratio %.2f bits %d | %d | %d | %.1f | %.1f |%n", spec.method(), spec.ratio(),
-                        spec.bits(), ctx, batch, engine.kvBytesInUse() / 1048576.0, t[steps / 2] / 1e6);
-                seqs.forEach(engine::release);
+                System.out.printf("| %s | %.1f | %.2f |%n", settings[c], median(ms), median(ratios));
             }
         }
+    }
+
+    /** A decode setting's spec for batch member {@code b}: {@code method:ratio:bits}, or {@code one_int8}. */
+    private static KvCompressionSpec decodeSpec(String setting, int b) {
+        if (setting.equals("one_int8")) {
+            return b == 0 ? new KvCompressionSpec("none", 0, 8) : new KvCompressionSpec("none", 0, 16);
+        }
+        String[] p = setting.split(":");
+        return new KvCompressionSpec(p[0], Double.parseDouble(p[1]), Integer.parseInt(p[2]));
     }
 
     private static final int REPEATS = 5;

@@ -61,14 +61,22 @@ class EngineStepStatsTest {
     }
 
     @Test
-    void quantizedCacheDecodesOnLibtorchAndSaysWhy() {
+    void quantizedCacheDecodesOnTheJavaPassAndARaggedOneOnLibtorchSayingWhy() {
         try (LlamaEngine engine = EngineLoader.load(dir.resolve("m"), OPTIONS)) {
             Sequence a = engine.newSequence("a", prompt(12, 3), GREEDY, new KvCompressionSpec("none", 0.0, 8));
             engine.step(List.of(a), List.of());
             engine.step(List.of(), List.of(a));
 
             EngineStepStats decode = engine.lastStepStats();
-            assertThat(decode.route()).isEqualTo(ForwardRoute.QUANTIZED_STORE);
+            assertThat(decode.route()).as("int8 read in place").isEqualTo(ForwardRoute.JAVA);
+            assertThat(decode.javaPasses()).isEqualTo(1);
+
+            Sequence b = engine.newSequence("b", prompt(40, 5), GREEDY, new KvCompressionSpec("adakv_knorm", 0.5, 8));
+            engine.step(List.of(b), List.of());
+            engine.step(List.of(), List.of(a, b));
+            decode = engine.lastStepStats();
+            assertThat(decode.route()).as("one head-ragged store sends the step to libtorch")
+                    .isEqualTo(ForwardRoute.RAGGED_STORE);
             assertThat(decode.route().path()).isEqualTo("libtorch");
             assertThat(decode.javaPasses()).isZero();
         }

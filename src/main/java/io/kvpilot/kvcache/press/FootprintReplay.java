@@ -4,7 +4,9 @@ import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KvLayout;
 import io.kvpilot.kvcache.lowrank.LowRankKeysFormat;
 import io.kvpilot.kvcache.quant.KiviFormat;
+import io.kvpilot.kvcache.quant.KiviKvStore;
 import io.kvpilot.kvcache.quant.KvFormat;
+import io.kvpilot.kvcache.quant.QuantizedStore;
 
 /**
  * {@link KvFootprint}'s arithmetic: the engine's allocations for one sequence replayed on counts, in the order the
@@ -98,17 +100,29 @@ final class FootprintReplay {
         }
     }
 
-    /** KvFormat#convert: the new store is built (its tensors adopted) while the dense one is still alive. */
+    /**
+     * KvFormat#convert: the new store is built (its tensors adopted) while the dense one is still alive; int8 and KIVI
+     * allocate their capacity buffers for exactly the entries held ({@link #initialCapacity}).
+     */
     private void convert(int l) {
         if (storage == Storage.DENSE) {
             return;
         }
-        long building = switch (storage) {
-            case KIVI -> Math.max(2 * heads * n[l] * dim * 2, stored(n[l])); // the fp16 copy, then its flush
-            default -> stored(n[l]);
+        cap[l] = initialCapacity(n[l]);
+        transientExtra(stored(l) + mask(n[l]));
+        set(l, stored(l) + mask(n[l]));
+    }
+
+    /** The capacity an int8 or KIVI store is built or compacted with for {@code entries}. */
+    private int initialCapacity(int entries) {
+        return switch (storage) {
+            case INT8 -> KvBlockPool.roundUpToBlocks(entries);
+            case KIVI -> {
+                int g = kivi().groupSize();
+                yield Math.max(g, (KiviKvStore.quantizedAt(kivi(), entries) + g - 1) / g * g);
+            }
+            default -> 0;
         };
-        transientExtra(building + mask(n[l]));
-        set(l, stored(n[l]) + mask(n[l]));
     }
 
     /** DenseKvLayerStore#retain: K and V compacted into new tensors, then the old ones (and mask) freed. */
@@ -120,7 +134,10 @@ final class FootprintReplay {
         set(l, dense(newCap, ragged));
     }
 
-    /** One decode pass: KvLayerStore#reserve (a dense store grows a block), then the append of one entry. */
+    /**
+     * One decode pass: KvLayerStore#reserve (a dense store grows a block; an int8 or KIVI store grows its capacity
+     * buffers geometrically, tensor by tensor), then the append of one entry, in place.
+     */
     private void decodeStep() {
         for (int l = 0; l < layers; l++) {
             if (storage == Storage.DENSE && n[l] + 1 > cap[l]) {
@@ -131,15 +148,27 @@ final class FootprintReplay {
                 transientExtra(half); // then V
                 cap[l] = newCap;
                 set(l, dense(newCap, false) + (ragged ? heads * (long) newCap * 4 : 0));
+            } else if (storage == Storage.INT8 || storage == Storage.KIVI) {
+                int needed = storage == Storage.INT8 ? n[l] + 1 : KiviKvStore.quantizedAt(kivi(), n[l] + 1);
+                int unit = storage == Storage.INT8 ? KvBlockPool.BLOCK_TOKENS : kivi().groupSize();
+                int grown = QuantizedStore.grownCapacity(cap[l], needed, unit);
+                if (grown != cap[l]) {
+                    long[] before = tensors(cap[l]);
+                    long[] after = tensors(grown);
+                    for (int i = 0; i < before.length; i++) { // each new tensor exists before its old one is freed
+                        if (before[i] == after[i]) {
+                            continue; // KIVI's window keeps its size
+                        }
+                        transientExtra(after[i]);
+                        set(l, bytes[l] - before[i] + after[i]);
+                    }
+                    cap[l] = grown;
+                }
             }
         }
         for (int l = 0; l < layers; l++) {
-            if (storage == Storage.KIVI && kiviResidual(n[l]) + 1 == kivi().residual() + kivi().groupSize()) {
-                // KiviKvStore#append holds the full window for a moment before it quantizes its oldest group
-                set(l, kiviBytes(n[l] + 1, kiviResidual(n[l]) + 1) + mask(n[l] + 1));
-            }
             n[l]++;
-            set(l, storage == Storage.DENSE ? bytes[l] : stored(n[l]) + mask(n[l]));
+            set(l, storage == Storage.DENSE ? bytes[l] : stored(l) + mask(n[l]));
         }
     }
 
@@ -153,14 +182,28 @@ final class FootprintReplay {
             int keep = length(budget, n[l]);
             switch (storage) {
                 case DENSE -> retainDense(l, keep);
-                case KIVI -> { // KiviKvStore#retain: everything freed, the kept entries back in fp16, then flushed
-                    transientExtra(-bytes[l] + mask(n[l]) + 2 * heads * keep * dim * 2);
+                case KIVI -> { // KiviKvStore#retain: everything freed, new buffers for the kept entries, new mask
+                    long oldMask = mask(n[l]);
                     n[l] = keep;
-                    set(l, stored(keep) + mask(keep));
+                    cap[l] = initialCapacity(keep);
+                    set(l, stored(l) + oldMask);
+                    set(l, stored(l) + mask(keep));
                 }
-                default -> { // int8 and low-rank gather tensor by tensor, each freed before its copy is adopted
+                case INT8 -> { // Int8KvStore#retain: tensor by tensor, each copy made before its original is freed
+                    long[] before = tensors(cap[l]);
+                    int newCap = initialCapacity(keep);
+                    long[] after = tensors(newCap);
+                    for (int i = 0; i < before.length; i++) {
+                        transientExtra(after[i]);
+                        set(l, bytes[l] - before[i] + after[i]);
+                    }
                     n[l] = keep;
-                    set(l, stored(keep) + mask(keep));
+                    cap[l] = newCap;
+                    set(l, stored(l) + mask(keep));
+                }
+                default -> { // low-rank gathers tensor by tensor, each freed before its copy is adopted
+                    n[l] = keep;
+                    set(l, stored(l) + mask(keep));
                 }
             }
         }
@@ -199,43 +242,41 @@ final class FootprintReplay {
         return ragged ? heads * (long) entries * 4 : 0;
     }
 
-    /** Bytes of a non-dense store of {@code entries} entries per head. */
-    private long stored(int entries) {
-        return switch (storage) {
-            case INT8 -> 2 * (heads * entries * dim + heads * entries * 4L); // codes + one fp32 scale per token
-            case KIVI -> kiviBytes(entries, kiviResidual(entries));
-            case LOW_RANK -> {
-                long r = ((LowRankKeysFormat) method.format()).rank((int) dim);
-                yield 4 * (heads * dim * r + heads * entries * r + heads * entries * dim); // basis, coeffs, values
-            }
-            case DENSE -> throw new IllegalStateException("dense stores are counted by capacity");
-        };
+    /** Bytes of layer {@code l}'s non-dense store now: its capacity buffers, or low-rank tensors of its entries. */
+    private long stored(int l) {
+        if (storage == Storage.LOW_RANK) {
+            long r = ((LowRankKeysFormat) method.format()).rank((int) dim);
+            return 4 * (heads * dim * r + heads * n[l] * r + heads * n[l] * dim); // basis, coeffs, values
+        }
+        long sum = 0;
+        for (long t : tensors(cap[l])) {
+            sum += t;
+        }
+        return sum;
+    }
+
+    /**
+     * The bytes of each tensor of an int8 or KIVI store of capacity {@code c}, in the order the store grows them:
+     * int8 codes and fp32 scales for K then V; KIVI's packed codes, fp16 key scales and zeros per channel and token
+     * group, packed value codes, fp16 value scales and zeros per token and channel group (its fixed fp16 window of
+     * R+G tokens is not regrown and is added once).
+     */
+    private long[] tensors(int c) {
+        if (storage == Storage.INT8) {
+            long codes = heads * (long) c * dim;
+            long scales = heads * (long) c * 4;
+            return new long[] {codes, scales, codes, scales};
+        }
+        int g = kivi().groupSize();
+        long codes = heads * (long) c * dim * kivi().bits() / 8;
+        long keyParams = heads * (long) (c / g) * dim * 2;
+        long valueParams = heads * (long) c * (dim / g) * 2;
+        long window = 2 * heads * (long) (kivi().residual() + g) * dim * 2;
+        return new long[] {codes, keyParams, keyParams, codes, valueParams, valueParams, window};
     }
 
     private KiviFormat kivi() {
         return (KiviFormat) method.format();
-    }
-
-    /**
-     * Tokens in KIVI's fp16 window: all while fewer than R, then R..R+G-1 (whole groups of G quantized). For a bound
-     * on a store of at most {@code entries}, the fullest window: bytes are a sawtooth in the count, not monotone.
-     */
-    private int kiviResidual(int entries) {
-        int r = kivi().residual();
-        int g = kivi().groupSize();
-        if (ragged) {
-            return Math.min(entries, r + g - 1);
-        }
-        return entries < r ? entries : r + (entries - r) % g;
-    }
-
-    private long kiviBytes(int entries, int residual) {
-        long quantized = entries - residual;
-        int g = kivi().groupSize();
-        long codes = 2 * heads * quantized * dim * kivi().bits() / 8;
-        long keyParams = 2 * heads * (quantized / g) * dim * 2; // fp16 scale and zero per channel and token group
-        long valueParams = 2 * heads * quantized * (dim / g) * 2; // fp16 scale and zero per token and channel group
-        return codes + keyParams + valueParams + 2 * heads * residual * dim * 2;
     }
 
     private void set(int l, long layerBytes) {

@@ -2,87 +2,228 @@ package io.kvpilot.kvcache.quant;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.kvpilot.kvcache.KvBlockPool;
+import java.nio.ByteBuffer;
 
 /**
- * int8 keys and values with one symmetric fp32 scale per token and head ({@code |error| <= scale / 2}). Attention
- * never needs fp32 keys: {@link #attend} casts the int8 block to fp32 inside the step and applies the per-token scales
- * to the scores (keys) and to the probabilities (values), which runs at about fp32 speed (docs/djl-notes.md, "int8 K/V").
- * {@link #keys}/{@link #values} dequantize for this step only, for an engine that does its own attention.
+ * int8 keys and values with one symmetric fp32 scale per token and head ({@code |error| <= scale / 2}), in capacity
+ * buffers ({@code [K, cap, D]} int8 codes, {@code [K, cap, 1]} fp32 scales for each of K and V) that grow
+ * geometrically ({@link QuantizedStore#grownCapacity}); an append quantizes its rows in Java (round half to even, as a tensor's round) straight into the next
+ * slots, whichever engine path made them, so both paths read the same bytes.
+ *
+ * <p>Readers: the Java forward pass dequantizes inside its attention loop from {@link #views()}; libtorch attends on
+ * the codes through {@link #attend} (the block cast to fp32 inside the step, the scales applied to the scores and the
+ * probabilities); {@link #keys}/{@link #values} dequantize for this step only.
  */
-public final class Int8KvStore extends QuantizedStore implements DirectAttention {
+public final class Int8KvStore extends QuantizedStore implements DirectAttention, InPlaceKvStore {
 
-    private NDArray kq; // [K, n, D] int8
-    private NDArray ks; // [K, n, 1] f32
+    private final int heads;
+    private final int dim;
+    private NDArray kq; // [K, cap, D] int8
+    private NDArray ks; // [K, cap, 1] f32
     private NDArray vq;
     private NDArray vs;
+    private ByteBuffer[] views; // kq, ks, vq, vs; replaced when the tensors are
+    private int capacity;
+    private int length;
 
     /** Quantizes {@code keys}/{@code values} {@code [K, n, D]} (fp32, left to the caller). */
     public Int8KvStore(KvBlockPool pool, NDManager manager, NDArray keys, NDArray values, NDArray mask) {
         super(pool, manager, mask);
-        NDArray[] k = quantize(keys, manager);
-        NDArray[] v = quantize(values, manager);
-        kq = own(k[0]);
-        ks = own(k[1]);
-        vq = own(v[0]);
-        vs = own(v[1]);
+        Shape s = keys.getShape();
+        heads = Math.toIntExact(s.get(0));
+        dim = Math.toIntExact(s.get(2));
+        int n = Math.toIntExact(s.get(1));
+        capacity = KvBlockPool.roundUpToBlocks(n);
+        kq = allocate(codeShape(capacity), DataType.INT8);
+        ks = allocate(scaleShape(capacity), DataType.FLOAT32);
+        vq = allocate(codeShape(capacity), DataType.INT8);
+        vs = allocate(scaleShape(capacity), DataType.FLOAT32);
+        views = null;
+        appendHeadMajor(keys.toFloatArray(), values.toFloatArray(), n);
     }
 
-    /** {@code x [K, n, D]} → {int8 codes [K, n, D], scales [K, n, 1]}, in {@code owner}. */
-    public static NDArray[] quantize(NDArray x, NDManager owner) {
-        NDArray scale = Scoped.run(owner, s -> x.abs().max(new int[] {2}, true).div(127f).maximum(1e-12f), x);
-        NDArray codes = Scoped.run(owner, s -> x.div(scale).round().clip(-127, 127).toType(DataType.INT8, false),
-                x, scale);
-        return new NDArray[] {codes, scale};
+    private Shape codeShape(int cap) {
+        return new Shape(heads, cap, dim);
+    }
+
+    private Shape scaleShape(int cap) {
+        return new Shape(heads, cap, 1);
     }
 
     @Override
     public int length() {
-        return (int) kq.getShape().get(1);
+        return length;
+    }
+
+    /** Entries per head the buffers hold room for. */
+    public int capacity() {
+        return capacity;
+    }
+
+    public int headDim() {
+        return dim;
+    }
+
+    /**
+     * The buffers as native-order views: K codes {@code [K, cap, D]} int8, K scales {@code [K, cap]} fp32, then V's
+     * codes and scales; entry {@code j} of head {@code h} is row {@code h·cap + j}. Valid until the next append,
+     * reserve or compaction; the store's own array, not to be changed.
+     */
+    public ByteBuffer[] views() {
+        if (views == null) {
+            views = new ByteBuffer[] {view(kq), view(ks), view(vq), view(vs)};
+        }
+        return views;
+    }
+
+    @Override
+    public boolean ragged() {
+        return mask != null;
+    }
+
+    @Override
+    public void reserve(int entries) {
+        ensureCapacity(length + entries);
+    }
+
+    private void ensureCapacity(int needed) {
+        int grown = grownCapacity(capacity, needed, KvBlockPool.BLOCK_TOKENS);
+        if (grown == capacity) {
+            return;
+        }
+        kq = regrow(kq, codeShape(grown), length);
+        ks = regrow(ks, scaleShape(grown), length);
+        vq = regrow(vq, codeShape(grown), length);
+        vs = regrow(vs, scaleShape(grown), length);
+        views = null;
+        capacity = grown;
     }
 
     @Override
     public void append(NDArray keys, NDArray values) {
-        NDArray[] k = quantize(keys, manager);
-        NDArray[] v = quantize(values, manager);
-        kq = join(kq, k[0], 1);
-        ks = join(ks, k[1], 1);
-        vq = join(vq, v[0], 1);
-        vs = join(vs, v[1], 1);
-        extendMask(keys.getShape().get(1));
+        int t = Math.toIntExact(keys.getShape().get(1));
+        ensureCapacity(length + t);
+        appendHeadMajor(keys.toFloatArray(), values.toFloatArray(), t);
+        extendMask(t);
+    }
+
+    /** Appends {@code t} entries given as {@code [K, t, D]} arrays. */
+    private void appendHeadMajor(float[] keys, float[] values, int t) {
+        ByteBuffer[] b = views();
+        for (int kh = 0; kh < heads; kh++) {
+            for (int i = 0; i < t; i++) {
+                int slot = kh * capacity + length + i;
+                int at = (kh * t + i) * dim;
+                put(keys, at, b[0], b[1], slot);
+                put(values, at, b[2], b[3], slot);
+            }
+        }
+        length += t;
+    }
+
+    @Override
+    public void appendRows(float[] rows, int from, int rowStride, int keysAt, int valuesAt, int count) {
+        ensureCapacity(length + count);
+        ByteBuffer[] b = views();
+        for (int i = 0; i < count; i++) {
+            int row = from + i * rowStride;
+            for (int kh = 0; kh < heads; kh++) {
+                int slot = kh * capacity + length + i;
+                put(rows, row + keysAt + kh * dim, b[0], b[1], slot);
+                put(rows, row + valuesAt + kh * dim, b[2], b[3], slot);
+            }
+        }
+        length += count;
+        extendMask(count);
+    }
+
+    /** Quantizes {@code dim} floats of {@code src} from {@code at} into row {@code slot}: the rule of {@link #quantize}. */
+    private void put(float[] src, int at, ByteBuffer codes, ByteBuffer scales, int slot) {
+        float max = 0;
+        for (int c = 0; c < dim; c++) {
+            max = Math.max(max, Math.abs(src[at + c]));
+        }
+        float scale = Math.max(max / 127f, 1e-12f);
+        int base = slot * dim;
+        for (int c = 0; c < dim; c++) {
+            float code = (float) Math.rint(src[at + c] / scale);
+            codes.put(base + c, (byte) Math.max(-127f, Math.min(127f, code)));
+        }
+        scales.putFloat(slot * Float.BYTES, scale);
     }
 
     @Override
     public NDArray keys(NDManager step) {
-        return Scoped.run(step, s -> kq.toType(DataType.FLOAT32, false).mul(ks), kq, ks);
+        return step.create(dequantize(0), new Shape(heads, length, dim));
     }
 
     @Override
     public NDArray values(NDManager step) {
-        return Scoped.run(step, s -> vq.toType(DataType.FLOAT32, false).mul(vs), vq, vs);
+        return step.create(dequantize(2), new Shape(heads, length, dim));
+    }
+
+    private float[] dequantize(int which) {
+        ByteBuffer[] b = views();
+        float[] out = new float[heads * length * dim];
+        for (int kh = 0; kh < heads; kh++) {
+            for (int j = 0; j < length; j++) {
+                int slot = kh * capacity + j;
+                float scale = b[which + 1].getFloat(slot * Float.BYTES);
+                for (int c = 0; c < dim; c++) {
+                    out[(kh * length + j) * dim + c] = b[which].get(slot * dim + c) * scale;
+                }
+            }
+        }
+        return out;
     }
 
     @Override
     public NDArray attend(NDArray q, NDManager step) {
+        NDIndex held = new NDIndex().addAllDim().addSliceDim(0, length);
         return Scoped.run(step, s -> {
-            NDArray scores = q.matMul(kq.toType(DataType.FLOAT32, false).transpose(0, 2, 1))
-                    .mul(ks.transpose(0, 2, 1)); // [K, G, n]
+            NDArray keyScales = ks.get(held).transpose(0, 2, 1); // [K, 1, n]
+            NDArray scores = q.matMul(kq.get(held).toType(DataType.FLOAT32, false).transpose(0, 2, 1))
+                    .mul(keyScales); // [K, G, n]
             if (mask != null) {
                 scores = scores.add(mask);
             }
-            return scores.softmax(-1).mul(vs.transpose(0, 2, 1)).matMul(vq.toType(DataType.FLOAT32, false));
+            return scores.softmax(-1).mul(vs.get(held).transpose(0, 2, 1))
+                    .matMul(vq.get(held).toType(DataType.FLOAT32, false));
         }, q, kq, ks, vq, vs, mask);
     }
 
+    /** Keeps the selected entries of each head, tensor by tensor: each copy exists before its original is freed. */
     @Override
     public void retain(int[][] keep) {
-        Selection sel = Selection.of(keep, length());
-        kq = gather1(kq, sel);
-        ks = gather1(ks, sel);
-        vq = gather1(vq, sel);
-        vs = gather1(vs, sel);
+        Selection sel = Selection.of(keep, length);
+        int newCapacity = KvBlockPool.roundUpToBlocks(sel.kept());
+        kq = gatherRows(kq, sel, codeShape(newCapacity));
+        ks = gatherRows(ks, sel, scaleShape(newCapacity));
+        vq = gatherRows(vq, sel, codeShape(newCapacity));
+        vs = gatherRows(vs, sel, scaleShape(newCapacity));
+        views = null;
+        capacity = newCapacity;
+        length = sel.kept();
         resetMask(sel, keep.length);
+    }
+
+    private NDArray gatherRows(NDArray from, Selection sel, Shape shape) {
+        NDArray to = allocate(shape, from.getDataType());
+        int rowBytes = Math.toIntExact(from.getShape().get(2) * from.getDataType().getNumOfBytes());
+        ByteBuffer src = view(from);
+        ByteBuffer dst = view(to);
+        for (int kh = 0; kh < heads; kh++) {
+            for (int i = 0; i < sel.kept(); i++) {
+                int slot = (int) sel.index()[kh * sel.kept() + i];
+                dst.put((kh * (int) shape.get(1) + i) * rowBytes, src, (kh * capacity + slot) * rowBytes, rowBytes);
+            }
+        }
+        pool.free(from);
+        return to;
     }
 
     @Override
@@ -93,5 +234,6 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
     @Override
     protected void clear() {
         kq = ks = vq = vs = null;
+        views = null;
     }
 }

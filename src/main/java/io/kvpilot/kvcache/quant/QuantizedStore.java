@@ -24,6 +24,50 @@ public abstract class QuantizedStore implements KvLayerStore {
         this.mask = mask == null ? null : own(Scoped.run(manager, s -> mask.duplicate(), mask));
     }
 
+    /**
+     * The capacity (entries per head) a store holding {@code capacity} grows to when it needs {@code needed}: at least
+     * an eighth more, in whole {@code unit}s — geometric, so appends copy each entry a bounded number of times (about
+     * eight), with at most an eighth of the store unused. Also what {@code KvFootprint} replays.
+     */
+    public static int grownCapacity(int capacity, int needed, int unit) {
+        if (needed <= capacity) {
+            return capacity;
+        }
+        int wanted = Math.max(needed, capacity + Math.max(unit, capacity / 8));
+        return (wanted + unit - 1) / unit * unit;
+    }
+
+    /** A pool-counted zero tensor of this store. */
+    protected final NDArray allocate(Shape shape, ai.djl.ndarray.types.DataType type) {
+        return pool.allocate(manager, shape, type);
+    }
+
+    /** {@code a}'s memory as a native-order view (no copy), valid while {@code a} lives. */
+    protected static java.nio.ByteBuffer view(NDArray a) {
+        return a.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder());
+    }
+
+    /**
+     * A tensor of {@code newShape} (first axis heads, second axis entries) holding {@code from}'s first {@code rows}
+     * entries of each head; {@code from} is freed after its copy exists (so for a moment both are counted).
+     */
+    protected final NDArray regrow(NDArray from, Shape newShape, int rows) {
+        NDArray to = allocate(newShape, from.getDataType());
+        long heads = from.getShape().get(0);
+        long oldRowsPerHead = from.getShape().get(1);
+        long bytesPerRow = from.getShape().size() / heads / oldRowsPerHead * from.getDataType().getNumOfBytes();
+        long newRowsPerHead = newShape.get(1);
+        java.nio.ByteBuffer src = view(from);
+        java.nio.ByteBuffer dst = view(to);
+        for (int h = 0; h < heads; h++) {
+            int length = Math.toIntExact(rows * bytesPerRow);
+            dst.put(Math.toIntExact(h * newRowsPerHead * bytesPerRow), src,
+                    Math.toIntExact(h * oldRowsPerHead * bytesPerRow), length);
+        }
+        pool.free(from);
+        return to;
+    }
+
     /** Counts a tensor this store made against the pool. */
     protected final NDArray own(NDArray a) {
         return a == null ? null : pool.adopt(a);

@@ -68,7 +68,8 @@ class QuantizationTest {
                     assertThat(Math.abs(back[row * 64 + c] - x[row * 64 + c])).isLessThanOrEqualTo(max / 127 / 2 * 1.001f);
                 }
             }
-            assertThat(store.bytes()).isEqualTo(pool.bytesInUse()).isEqualTo(2L * (100 * 64 + 100 * 4));
+            // capacity 64 entries per head (50 rounded up to whole 32-token blocks), 2 heads: codes + fp32 scales, K and V
+            assertThat(store.bytes()).isEqualTo(pool.bytesInUse()).isEqualTo(2L * (2 * 64 * 64 + 2 * 64 * 4));
         }
         assertThat(pool.bytesInUse()).isZero();
     }
@@ -109,9 +110,9 @@ class QuantizationTest {
                         assertThat(Math.abs(v[i] - x[i])).as("value bits %d", bits).isLessThanOrEqualTo(vBound);
                     }
                 }
-                long codes = 2L * 64 * 64 * bits / 8; // K and V, 64 quantized tokens
+                long codes = 2L * 64 * 64 * bits / 8; // K and V, room for exactly the 64 quantized tokens
                 long scales = 2L * 64 * 2 * 2 + 2L * 64 * 2 * 2; // key: 2 groups x 64 ch; value: 64 tok x 2 groups
-                long window = 2L * 36 * 64 * 2;
+                long window = 2L * 64 * 64 * 2; // fp16 window buffers of R + G = 64 tokens, K and V
                 assertThat(store.bytes()).isEqualTo(codes + scales + window).isEqualTo(pool.bytesInUse());
             }
             assertThat(pool.bytesInUse()).isZero();
@@ -123,15 +124,54 @@ class QuantizationTest {
         KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
         NDArray a = m.create(gaussian(40 * 64, 3), new Shape(1, 40, 64));
         try (NDManager s = m.newSubManager(); KvLayerStore store = new KiviFormat(4, 32, 32).build(pool, s, a, a, null)) {
-            assertThat(store.bytes()).as("all 40 in the fp16 window (40 < R + G)").isEqualTo(2L * 40 * 64 * 2);
+            long window = 2L * 64 * 64 * 2; // K and V window buffers of R + G = 64 tokens, fp16
+            long group = 2L * 32 * 64 / 2 + 2L * 64 * 2 + 2L * 32 * 2 * 2; // codes + key scales/zeros + value ones
+            assertThat(store.bytes()).as("40 in the window, room for one quantized group").isEqualTo(window + group);
             for (int i = 0; i < 24; i++) {
                 store.append(a.get(":, 0:1"), a.get(":, 0:1"));
             }
             assertThat(store.length()).isEqualTo(64);
-            long quantized = 2L * 32 * 64 / 2 + 2L * 64 * 2 + 2L * 32 * 2 * 2; // codes + key scales/zeros + value ones
-            assertThat(store.bytes()).as("64 tokens: 32 quantized + 32 window").isEqualTo(quantized + 2L * 32 * 64 * 2);
+            assertThat(((KiviKvStore) store).quantized()).as("the 64th token flushed the oldest group").isEqualTo(32);
+            assertThat(store.bytes()).as("64 tokens: 32 quantized + 32 window, no growth").isEqualTo(window + group);
+            for (int i = 0; i < 32; i++) {
+                store.append(a.get(":, 0:1"), a.get(":, 0:1"));
+            }
+            assertThat(((KiviKvStore) store).quantized()).isEqualTo(64);
+            assertThat(store.bytes()).as("grown to two groups").isEqualTo(window + 2 * group);
             assertThat(store.bytes()).isEqualTo(pool.bytesInUse());
         }
+    }
+
+    @Test
+    void int8StoreAppendsInPlaceAndGrowsGeometrically() {
+        KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
+        float[] x = gaussian(2 * 300 * 64, 7);
+        NDArray a = m.create(x, new Shape(2, 300, 64));
+        try (NDManager s = m.newSubManager(); Int8KvStore store = new Int8KvStore(pool, s, a.get(":, 0:1"),
+                a.get(":, 0:1"), null)) {
+            java.util.List<Integer> capacities = new java.util.ArrayList<>();
+            float[] row = new float[2 * 2 * 64]; // one token: K heads 0..1 then V heads 0..1
+            for (int t = 1; t < 300; t++) {
+                for (int h = 0; h < 2; h++) {
+                    System.arraycopy(x, (h * 300 + t) * 64, row, h * 64, 64);
+                    System.arraycopy(x, (h * 300 + t) * 64, row, (2 + h) * 64, 64);
+                }
+                store.appendRows(row, 0, row.length, 0, 128, 1);
+                if (capacities.isEmpty() || capacities.get(capacities.size() - 1) != store.capacity()) {
+                    capacities.add(store.capacity());
+                }
+            }
+            // a block at a time up to 256 entries, then an eighth more each time: 9 copies for 300 tokens, not 299
+            assertThat(capacities).containsExactly(32, 64, 96, 128, 160, 192, 224, 256, 288, 352);
+            assertThat(store.length()).isEqualTo(300);
+            float[] back = store.keys(s).toFloatArray(); // appended rows read back as the bulk constructor's
+            try (Int8KvStore bulk = new Int8KvStore(pool, s, a, a, null)) {
+                assertThat(back).containsExactly(bulk.keys(s).toFloatArray());
+                assertThat(store.values(s).toFloatArray()).containsExactly(bulk.values(s).toFloatArray());
+            }
+            assertThat(store.bytes()).isEqualTo(pool.bytesInUse()).isEqualTo(2L * (2 * 352 * 64 + 2 * 352 * 4));
+        }
+        assertThat(pool.bytesInUse()).isZero();
     }
 
     @Test
