@@ -10,7 +10,11 @@ import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.server.MethodNotAllowedException;
+import org.springframework.web.server.NotAcceptableStatusException;
 import org.springframework.web.server.ResponseStatusException;
+import org.springframework.web.server.ServerWebInputException;
+import org.springframework.web.server.UnsupportedMediaTypeStatusException;
 import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.util.DisconnectedClientHelper;
 
@@ -55,7 +59,7 @@ class ApiErrorHandler {
         if (status == HttpStatus.NOT_FOUND) {
             return toResponse(notFound(exchange));
         }
-        ApiError error = ApiError.ofStatus(status, e.getReason() != null ? e.getReason() : status.getReasonPhrase());
+        ApiError error = ApiError.ofStatus(status, message(e, status, exchange));
         return ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON).headers(e.getHeaders())
                 .body(error.body());
     }
@@ -85,6 +89,27 @@ class ApiErrorHandler {
         log.debug("Unexpected error while handling a request", e);
         return toResponse(new ApiError(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", "Internal server error", null,
                 "internal_error", null));
+    }
+
+    /** Our own words for Spring's answers, whose reasons name its internals (body types, handler methods). */
+    private static String message(ResponseStatusException e, HttpStatus status, ServerWebExchange exchange) {
+        String at = exchange.getRequest().getMethod() + " " + exchange.getRequest().getPath().value();
+        if (e instanceof UnsupportedMediaTypeStatusException media) {
+            return "The request body of " + at + " must be JSON: send 'Content-Type: application/json'"
+                    + (media.getContentType() == null ? "" : " (got '" + media.getContentType() + "')");
+        }
+        if (e instanceof MethodNotAllowedException method) {
+            return "Method " + method.getHttpMethod() + " is not allowed at " + exchange.getRequest().getPath().value()
+                    + "; allowed: " + method.getSupportedMethods();
+        }
+        if (e instanceof NotAcceptableStatusException accept) {
+            return at + " answers only " + accept.getSupportedMediaTypes() + ", which the request's Accept header "
+                    + "excludes";
+        }
+        if (e instanceof ServerWebInputException) {
+            return "The request to " + at + " could not be read";
+        }
+        return status.getReasonPhrase();
     }
 
     private static ApiError notFound(ServerWebExchange exchange) {

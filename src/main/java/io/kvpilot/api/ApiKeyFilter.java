@@ -22,7 +22,9 @@ import tools.jackson.databind.json.JsonMapper;
  * are open, {@code /admin/**} and {@code /actuator/**} need an admin key, every other path (the API, and paths that
  * match nothing, which then answer 404) needs an API or admin key. Since the canonical path is the one the router
  * matches (case-sensitively), the rule reads the same path the handler is chosen by. The caller's client id is left in
- * the {@link #CLIENT_ID} attribute for per-key rate limiting.
+ * the {@link #CLIENT_ID} attribute for per-key rate limiting. The one request let through without a key is a CORS
+ * preflight from an allowed origin ({@link BrowserCorsFilter}, off by default): browsers send preflights without
+ * credentials, and it reaches no handler.
  */
 @Component
 @Order(Ordered.HIGHEST_PRECEDENCE + 1) // right after RequestIdFilter, which only labels the response
@@ -45,11 +47,13 @@ class ApiKeyFilter implements WebFilter {
     private final SecurityProperties properties;
     private final ApiKeys keys;
     private final JsonMapper json;
+    private final BrowserCorsFilter cors;
 
-    ApiKeyFilter(SecurityProperties properties, ApiKeys keys, JsonMapper json) {
+    ApiKeyFilter(SecurityProperties properties, ApiKeys keys, JsonMapper json, BrowserCorsFilter cors) {
         this.properties = properties;
         this.keys = keys;
         this.json = json;
+        this.cors = cors;
         if (properties.isOpen()) {
             log.warn("**************************************************************************************");
             log.warn("* NO API KEYS CONFIGURED: every endpoint is open. Development only. Set               *");
@@ -67,7 +71,7 @@ class ApiKeyFilter implements WebFilter {
                     + "segments or trailing '/'", null, "invalid_path", null));
         }
         Access access = accessFor(path);
-        if (properties.isOpen() || access == Access.PUBLIC) {
+        if (properties.isOpen() || access == Access.PUBLIC || cors.isAllowedPreflight(exchange.getRequest())) {
             exchange.getAttributes().put(CLIENT_ID, "anonymous");
             return chain.filter(exchange);
         }
@@ -105,6 +109,7 @@ class ApiKeyFilter implements WebFilter {
 
     private Mono<Void> reject(ServerWebExchange exchange, ApiError error) {
         var response = exchange.getResponse();
+        cors.label(exchange);
         response.setStatusCode(error.status);
         response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
         if (error.status.value() == 401) {

@@ -6,9 +6,12 @@ import io.kvpilot.serving.GenerationRequest;
 import io.kvpilot.serving.Rejection;
 import io.kvpilot.serving.ServingGateway;
 import io.kvpilot.serving.ServingProperties;
+import io.kvpilot.serving.Usage;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -37,28 +40,34 @@ class CompletionController {
     private final RequestReader reader;
     private final JsonMapper json;
     private final Duration keepAlive;
+    private final SystemFingerprint fingerprint;
 
-    CompletionController(ServingGateway gateway, RequestReader reader, JsonMapper json, ServingProperties properties) {
+    CompletionController(ServingGateway gateway, RequestReader reader, JsonMapper json, ServingProperties properties,
+            SystemFingerprint fingerprint) {
         this.gateway = gateway;
         this.reader = reader;
         this.json = json;
+        this.fingerprint = fingerprint;
         this.keepAlive = properties.scheduler().streamKeepAlive();
     }
 
-    @PostMapping("/v1/completions")
+    @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     Mono<Void> completions(@RequestBody(required = false) String body, ServerWebExchange exchange) {
         return Mono.fromCallable(() -> {
             GenerationEngine engine = readyEngine();
             JsonFields fields = reader.object(body);
             CompletionParams params = reader.params(fields, null);
-            Object prompt = reader.prompt(fields);
-            int[] ids = prompt instanceof String text ? engine.textCodec().encode(text, true)
-                    : checkedIds((int[]) prompt, engine.modelInfo().vocabSize());
-            return new Prepared(params, ids, servedModel(params, engine), "cmpl-", StreamFormat.TEXT);
+            List<Object> prompts = reader.prompts(fields);
+            List<int[]> ids = new ArrayList<>(prompts.size());
+            for (Object prompt : prompts) {
+                ids.add(prompt instanceof String text ? engine.textCodec().encode(text, true)
+                        : checkedIds((int[]) prompt, engine.modelInfo().vocabSize()));
+            }
+            return new Prepared(params, ids, header("cmpl-", params, engine), StreamFormat.TEXT);
         }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> Mono.defer(() -> generate(p, exchange)));
     }
 
-    @PostMapping("/v1/chat/completions")
+    @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     Mono<Void> chat(@RequestBody(required = false) String body, ServerWebExchange exchange) {
         return Mono.fromCallable(() -> {
             GenerationEngine engine = readyEngine();
@@ -66,21 +75,45 @@ class CompletionController {
             CompletionParams params = reader.params(fields, "max_completion_tokens");
             String prompt = ChatPrompts.render(engine, reader.messages(fields));
             int[] ids = engine.textCodec().encode(prompt, false);
-            return new Prepared(params, ids, servedModel(params, engine), "chatcmpl-", StreamFormat.CHAT);
+            return new Prepared(params, List.of(ids), header("chatcmpl-", params, engine), StreamFormat.CHAT);
         }).subscribeOn(Schedulers.boundedElastic()).flatMap(p -> Mono.defer(() -> generate(p, exchange)));
     }
 
-    private record Prepared(CompletionParams params, int[] ids, String model, String idPrefix, StreamFormat format) {}
+    /** A request ready to generate: one token-id prompt per choice. */
+    private record Prepared(CompletionParams params, List<int[]> prompts, StreamFormat.Header header,
+            StreamFormat format) {}
+
+    /** One prompt's event, with the index of the choice it belongs to. */
+    private record ChoiceEvent(int index, GenerationEvent event) {}
+
+    private StreamFormat.Header header(String idPrefix, CompletionParams params, GenerationEngine engine) {
+        return new StreamFormat.Header(idPrefix + UUID.randomUUID().toString().replace("-", ""),
+                Instant.now().getEpochSecond(), servedModel(params, engine), fingerprint.of(engine.modelInfo()));
+    }
 
     private Mono<Void> generate(Prepared p, ServerWebExchange exchange) {
         String clientId = exchange.getAttributeOrDefault(ApiKeyFilter.CLIENT_ID, "anonymous");
-        Flux<GenerationEvent> admitted = gateway.generate(new GenerationRequest(p.ids, p.params.sampling(),
-                p.params.compression(), p.params.decidedBy(), p.params.auto()), clientId);
-        // From here the request holds a bulkhead permit and a place in the scheduler, given back when its events end
-        // or are cancelled. Netty may end a response to a client that hung up without ever subscribing to the body,
-        // or with an error that leaves the body's subscription open; either would hold them for good.
-        HeldEvents held = new HeldEvents(admitted);
-        return write(p, held.events(), exchange).doFinally(signal -> held.release());
+        // Each prompt is admitted as its own sequence; from its admission it holds a bulkhead permit and a place in
+        // the scheduler, given back when its events end or are cancelled. Netty may end a response to a client that
+        // hung up without ever subscribing to the body, or with an error that leaves the body's subscription open;
+        // either would hold them for good. A prompt refused at admission lets go of those admitted before it.
+        List<HeldEvents> held = new ArrayList<>(p.prompts.size());
+        try {
+            for (int[] ids : p.prompts) {
+                held.add(new HeldEvents(gateway.generate(new GenerationRequest(ids, p.params.sampling(),
+                        p.params.compression(), p.params.decidedBy(), p.params.auto()), clientId)));
+            }
+        } catch (RuntimeException e) {
+            held.forEach(HeldEvents::release);
+            throw e;
+        }
+        List<Flux<ChoiceEvent>> choices = new ArrayList<>(held.size());
+        for (int i = 0; i < held.size(); i++) {
+            int index = i;
+            choices.add(held.get(i).events().map(e -> new ChoiceEvent(index, e)));
+        }
+        Flux<ChoiceEvent> events = choices.size() == 1 ? choices.get(0) : Flux.merge(choices);
+        return write(p, events, exchange).doFinally(signal -> held.forEach(HeldEvents::release));
     }
 
     /** A request's events, read at most once, and cancelled when the response ends whether or not it read them. */
@@ -108,17 +141,29 @@ class CompletionController {
         }
     }
 
-    private Mono<Void> write(Prepared p, Flux<GenerationEvent> events, ServerWebExchange exchange) {
-        String id = p.idPrefix + UUID.randomUUID().toString().replace("-", "");
-        long created = Instant.now().getEpochSecond();
+    private Mono<Void> write(Prepared p, Flux<ChoiceEvent> events, ServerWebExchange exchange) {
         ServerHttpResponse response = exchange.getResponse();
+        int n = p.prompts.size();
         if (!p.params.stream()) {
             return events.collectList().flatMap(list -> {
-                StringBuilder text = new StringBuilder();
-                list.forEach(e -> text.append(e.text()));
-                GenerationEvent last = list.get(list.size() - 1);
-                Object whole = p.format.whole(id, created, p.model, text.toString(),
-                        last.finishReason().wireName(), last.usage());
+                StringBuilder[] texts = new StringBuilder[n];
+                GenerationEvent[] lasts = new GenerationEvent[n];
+                for (ChoiceEvent e : list) {
+                    if (texts[e.index] == null) {
+                        texts[e.index] = new StringBuilder();
+                    }
+                    texts[e.index].append(e.event.text());
+                    if (e.event.isLast()) {
+                        lasts[e.index] = e.event;
+                    }
+                }
+                List<StreamFormat.Finished> finished = new ArrayList<>(n);
+                List<Usage> usages = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    finished.add(new StreamFormat.Finished(texts[i].toString(), lasts[i].finishReason().wireName()));
+                    usages.add(lasts[i].usage());
+                }
+                Object whole = p.format.whole(p.header, finished, CombinedUsage.of(usages));
                 response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
                 return response.writeWith(Mono.just(response.bufferFactory().wrap(json.writeValueAsBytes(whole))));
             });
@@ -129,16 +174,23 @@ class CompletionController {
         // the opening chunks (chat's role) go out with the first event, not before: while the request is queued its
         // stream carries keep-alive comments only, which stop at the first real frame
         boolean[] opened = {false}; // concatMap runs one event at a time
-        Flux<Object> chunks = events.concatMap(e -> {
-            Object chunk = p.format.chunk(id, created, p.model, e.text(), e.isLast() ? e.finishReason().wireName() : null);
-            Flux<Object> out = e.isLast() && p.params.includeUsage()
-                    ? Flux.just(chunk, p.format.usageChunk(id, created, p.model, e.usage()))
-                    : e.text().isEmpty() && !e.isLast() ? Flux.empty() : Flux.just(chunk);
+        Usage[] usages = new Usage[n];
+        int[] finished = {0};
+        Flux<Object> chunks = events.concatMap(c -> {
+            GenerationEvent e = c.event;
+            Object chunk = p.format.chunk(p.header, c.index, e.text(), e.isLast() ? e.finishReason().wireName() : null);
+            Flux<Object> out = e.text().isEmpty() && !e.isLast() ? Flux.empty() : Flux.just(chunk);
+            if (e.isLast()) {
+                usages[c.index] = e.usage();
+                if (++finished[0] == n && p.params.includeUsage()) {
+                    out = Flux.just(chunk, p.format.usageChunk(p.header, CombinedUsage.of(List.of(usages))));
+                }
+            }
             if (opened[0]) {
                 return out;
             }
             opened[0] = true;
-            return Flux.concat(Flux.fromIterable(p.format.opening(id, created, p.model)), out);
+            return Flux.concat(Flux.fromIterable(p.format.opening(p.header)), out);
         });
         Flux<String> lines = chunks.map(json::writeValueAsString)
                 .onErrorResume(error -> Mono.just(json.writeValueAsString(streamError(error).body())))

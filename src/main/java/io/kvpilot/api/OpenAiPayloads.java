@@ -12,14 +12,16 @@ final class OpenAiPayloads {
     private OpenAiPayloads() {}
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    record TextCompletion(String id, String object, long created, String model, List<TextChoice> choices,
+    record TextCompletion(String id, String object, long created, String model, String systemFingerprint,
+            List<TextChoice> choices,
             UsageBody usage) {}
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     record TextChoice(int index, String text, Object logprobs, String finishReason) {}
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    record ChatCompletion(String id, String object, long created, String model, List<ChatChoice> choices,
+    record ChatCompletion(String id, String object, long created, String model, String systemFingerprint,
+            List<ChatChoice> choices,
             UsageBody usage) {}
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
@@ -28,7 +30,8 @@ final class OpenAiPayloads {
     record Message(String role, String content) {}
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    record ChatChunk(String id, String object, long created, String model, List<ChunkChoice> choices,
+    record ChatChunk(String id, String object, long created, String model, String systemFingerprint,
+            List<ChunkChoice> choices,
             UsageBody usage) {}
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)

@@ -10,6 +10,7 @@ import java.time.Instant;
 import java.util.List;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PutMapping;
@@ -41,7 +42,7 @@ class PolicyAdminController {
         return new DecisionsView(p.predictorDescription(), spec(p.pinned()), p.decisions().capacity(), decisions);
     }
 
-    @PutMapping("/admin/policy/pin")
+    @PutMapping(path = "/admin/policy/pin", consumes = MediaType.APPLICATION_JSON_VALUE)
     PinView pin(@RequestBody(required = false) String body) {
         AdaptiveCompressionPolicy p = controller();
         p.pin(reader.pinnedSpec(body));

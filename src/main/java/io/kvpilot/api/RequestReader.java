@@ -27,6 +27,10 @@ final class RequestReader {
     private final KvCompressionSpec autoCompression;
     private static final Set<String> AUTO_FIELDS = Set.of("min_quality", "slo_class", "task");
     private static final Pattern TASK = Pattern.compile("[a-z][a-z0-9_]{0,31}");
+    /** Prompts one completion request may hold; each is admitted as its own sequence. */
+    static final int MAX_PROMPTS = 16;
+    private static final String PROMPT_SHAPES = "'prompt' must be a string, an array of token ids (non-negative "
+            + "integers), or an array of several strings or token-id arrays";
 
     private final KvMethods methods;
     private final Set<String> sloClasses; // empty: no controller, "auto" is the static default
@@ -212,31 +216,52 @@ final class RequestReader {
         return spec;
     }
 
-    /** {@code prompt}: a string, an array of one string, or an array of token ids. */
-    Object prompt(JsonFields f) {
+    /**
+     * {@code prompt}: a string, an array of token ids, or an array of several of either (strings, or arrays of token
+     * ids), each then its own choice as vLLM serves them; at most {@link #MAX_PROMPTS}. Each element is a
+     * {@code String} or an {@code int[]}.
+     */
+    List<Object> prompts(JsonFields f) {
         JsonNode p = f.get("prompt");
         if (p == null) {
             throw ApiError.invalid("prompt", "'prompt' is required");
         }
         if (p.isString()) {
-            return p.stringValue();
+            return List.of(p.stringValue());
         }
-        if (p.isArray() && p.size() == 1 && p.get(0).isString()) {
-            return p.get(0).stringValue();
+        if (!p.isArray() || p.isEmpty()) {
+            throw ApiError.invalid("prompt", "'prompt' must be a non-empty string or array");
         }
-        if (p.isArray() && p.size() > 0) {
-            int[] ids = new int[p.size()];
-            for (int i = 0; i < ids.length; i++) {
-                JsonNode t = p.get(i);
-                if (!t.isIntegralNumber() || !t.canConvertToInt() || t.intValue() < 0) {
-                    throw ApiError.invalid("prompt", "'prompt' must be a string, one string in an array, or an array "
-                            + "of token ids (non-negative integers)");
-                }
-                ids[i] = t.intValue();
+        if (p.get(0).isIntegralNumber()) {
+            return List.of(tokenIds(p));
+        }
+        if (p.size() > MAX_PROMPTS) {
+            throw ApiError.invalid("prompt", "'prompt' may hold at most " + MAX_PROMPTS + " prompts, got "
+                    + p.size());
+        }
+        List<Object> prompts = new ArrayList<>(p.size());
+        for (JsonNode one : p) {
+            if (one.isString()) {
+                prompts.add(one.stringValue());
+            } else if (one.isArray() && !one.isEmpty()) {
+                prompts.add(tokenIds(one));
+            } else {
+                throw ApiError.invalid("prompt", PROMPT_SHAPES);
             }
-            return ids;
         }
-        throw ApiError.invalid("prompt", "'prompt' must be a non-empty string or array");
+        return prompts;
+    }
+
+    private static int[] tokenIds(JsonNode array) {
+        int[] ids = new int[array.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode t = array.get(i);
+            if (!t.isIntegralNumber() || !t.canConvertToInt() || t.intValue() < 0) {
+                throw ApiError.invalid("prompt", PROMPT_SHAPES);
+            }
+            ids[i] = t.intValue();
+        }
+        return ids;
     }
 
     List<ChatMessage> messages(JsonFields f) {

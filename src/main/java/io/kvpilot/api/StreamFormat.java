@@ -8,67 +8,86 @@ import io.kvpilot.api.OpenAiPayloads.TextChoice;
 import io.kvpilot.api.OpenAiPayloads.TextCompletion;
 import io.kvpilot.api.OpenAiPayloads.UsageBody;
 import io.kvpilot.serving.Usage;
+import java.util.ArrayList;
 import java.util.List;
 
 /** How one endpoint shapes its answers: text completions or chat completions, whole or as stream chunks. */
 interface StreamFormat {
 
+    /** What every answer of one request repeats: its id, creation time, model and the service's fingerprint. */
+    record Header(String id, long created, String model, String systemFingerprint) {}
+
+    /** One finished choice of a whole answer: its text and finish reason. */
+    record Finished(String text, String finishReason) {}
+
     /** Chunks sent before any text (chat's role announcement). */
-    List<Object> opening(String id, long created, String model);
+    List<Object> opening(Header h);
 
-    Object chunk(String id, long created, String model, String text, String finishReason);
+    Object chunk(Header h, int index, String text, String finishReason);
 
-    Object usageChunk(String id, long created, String model, Usage usage);
+    Object usageChunk(Header h, Usage usage);
 
-    Object whole(String id, long created, String model, String text, String finishReason, Usage usage);
+    /** The whole answer; choice {@code i} is {@code choices.get(i)}. */
+    Object whole(Header h, List<Finished> choices, Usage usage);
 
     StreamFormat TEXT = new StreamFormat() {
         @Override
-        public List<Object> opening(String id, long created, String model) {
+        public List<Object> opening(Header h) {
             return List.of();
         }
 
         @Override
-        public Object chunk(String id, long created, String model, String text, String finishReason) {
-            return new TextCompletion(id, "text_completion", created, model,
-                    List.of(new TextChoice(0, text, null, finishReason)), null);
+        public Object chunk(Header h, int index, String text, String finishReason) {
+            return new TextCompletion(h.id(), "text_completion", h.created(), h.model(), h.systemFingerprint(),
+                    List.of(new TextChoice(index, text, null, finishReason)), null);
         }
 
         @Override
-        public Object usageChunk(String id, long created, String model, Usage usage) {
-            return new TextCompletion(id, "text_completion", created, model, List.of(), UsageBody.of(usage));
+        public Object usageChunk(Header h, Usage usage) {
+            return new TextCompletion(h.id(), "text_completion", h.created(), h.model(), h.systemFingerprint(),
+                    List.of(), UsageBody.of(usage));
         }
 
         @Override
-        public Object whole(String id, long created, String model, String text, String finishReason, Usage usage) {
-            return new TextCompletion(id, "text_completion", created, model,
-                    List.of(new TextChoice(0, text, null, finishReason)), UsageBody.of(usage));
+        public Object whole(Header h, List<Finished> choices, Usage usage) {
+            List<TextChoice> out = new ArrayList<>(choices.size());
+            for (int i = 0; i < choices.size(); i++) {
+                out.add(new TextChoice(i, choices.get(i).text(), null, choices.get(i).finishReason()));
+            }
+            return new TextCompletion(h.id(), "text_completion", h.created(), h.model(), h.systemFingerprint(), out,
+                    UsageBody.of(usage));
         }
     };
 
     StreamFormat CHAT = new StreamFormat() {
         @Override
-        public List<Object> opening(String id, long created, String model) {
-            return List.of(new ChatChunk(id, "chat.completion.chunk", created, model,
-                    List.of(new ChunkChoice(0, new Delta("assistant", ""), null, null)), null));
+        public List<Object> opening(Header h) {
+            return List.of(new ChatChunk(h.id(), "chat.completion.chunk", h.created(), h.model(),
+                    h.systemFingerprint(), List.of(new ChunkChoice(0, new Delta("assistant", ""), null, null)), null));
         }
 
         @Override
-        public Object chunk(String id, long created, String model, String text, String finishReason) {
+        public Object chunk(Header h, int index, String text, String finishReason) {
             Delta delta = new Delta(null, text.isEmpty() && finishReason != null ? null : text);
-            return new ChatChunk(id, "chat.completion.chunk", created, model,
-                    List.of(new ChunkChoice(0, delta, null, finishReason)), null);
+            return new ChatChunk(h.id(), "chat.completion.chunk", h.created(), h.model(), h.systemFingerprint(),
+                    List.of(new ChunkChoice(index, delta, null, finishReason)), null);
         }
 
         @Override
-        public Object usageChunk(String id, long created, String model, Usage usage) {
-            return new ChatChunk(id, "chat.completion.chunk", created, model, List.of(), UsageBody.of(usage));
+        public Object usageChunk(Header h, Usage usage) {
+            return new ChatChunk(h.id(), "chat.completion.chunk", h.created(), h.model(), h.systemFingerprint(),
+                    List.of(), UsageBody.of(usage));
         }
 
         @Override
-        public Object whole(String id, long created, String model, String text, String finishReason, Usage usage) {
-            return new ChatCompletion(id, "chat.completion", created, model, List.of(new OpenAiPayloads.ChatChoice(0,
-                    new OpenAiPayloads.Message("assistant", text), null, finishReason)), UsageBody.of(usage));
+        public Object whole(Header h, List<Finished> choices, Usage usage) {
+            List<OpenAiPayloads.ChatChoice> out = new ArrayList<>(choices.size());
+            for (int i = 0; i < choices.size(); i++) {
+                out.add(new OpenAiPayloads.ChatChoice(i, new OpenAiPayloads.Message("assistant",
+                        choices.get(i).text()), null, choices.get(i).finishReason()));
+            }
+            return new ChatCompletion(h.id(), "chat.completion", h.created(), h.model(), h.systemFingerprint(), out,
+                    UsageBody.of(usage));
         }
     };
 }

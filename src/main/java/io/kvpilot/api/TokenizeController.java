@@ -3,6 +3,7 @@ package io.kvpilot.api;
 import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.serving.Rejection;
 import io.kvpilot.serving.Scheduler;
+import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
@@ -24,7 +25,7 @@ class TokenizeController {
         this.reader = reader;
     }
 
-    @PostMapping("/tokenize")
+    @PostMapping(path = "/tokenize", consumes = MediaType.APPLICATION_JSON_VALUE)
     Mono<Tokens> tokenize(@RequestBody(required = false) String body) {
         return Mono.fromCallable(() -> {
             GenerationEngine engine = engine();
@@ -41,7 +42,7 @@ class TokenizeController {
         }).subscribeOn(Schedulers.boundedElastic());
     }
 
-    @PostMapping("/detokenize")
+    @PostMapping(path = "/detokenize", consumes = MediaType.APPLICATION_JSON_VALUE)
     Mono<Text> detokenize(@RequestBody(required = false) String body) {
         return Mono.fromCallable(() -> {
             GenerationEngine engine = engine();

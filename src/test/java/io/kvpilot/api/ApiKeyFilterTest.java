@@ -27,17 +27,19 @@ class ApiKeyFilterTest {
         return exchange;
     }
 
-    private final SecurityProperties keyed = new SecurityProperties(List.of("user-key"), List.of("admin-key"), "");
+    private final SecurityProperties keyed = new SecurityProperties(List.of("user-key"), List.of("admin-key"), "",
+            SecurityProperties.Cors.allowing());
     private final ApiKeys keys = new ApiKeys(keyed);
 
     private ApiKeyFilter withKeys() {
-        return new ApiKeyFilter(keyed, keys, json);
+        return new ApiKeyFilter(keyed, keys, json, new BrowserCorsFilter(keyed, json));
     }
 
     @Test
     void withoutConfiguredKeysEverythingIsOpen() {
-        SecurityProperties none = new SecurityProperties(List.of(), List.of(" "), null);
-        ApiKeyFilter open = new ApiKeyFilter(none, new ApiKeys(none), json);
+        SecurityProperties none = new SecurityProperties(List.of(), List.of(" "), null,
+                SecurityProperties.Cors.allowing());
+        ApiKeyFilter open = new ApiKeyFilter(none, new ApiKeys(none), json, new BrowserCorsFilter(none, json));
         AtomicBoolean passed = new AtomicBoolean();
 
         run(open, MockServerHttpRequest.get("/admin/scheduler").build(), passed);
@@ -100,8 +102,9 @@ class ApiKeyFilterTest {
 
     @Test
     void nonCanonicalPathIsA400EvenWithoutKeysConfigured() {
-        SecurityProperties none = new SecurityProperties(List.of(), List.of(), null);
-        ApiKeyFilter open = new ApiKeyFilter(none, new ApiKeys(none), json);
+        SecurityProperties none = new SecurityProperties(List.of(), List.of(), null,
+                SecurityProperties.Cors.allowing());
+        ApiKeyFilter open = new ApiKeyFilter(none, new ApiKeys(none), json, new BrowserCorsFilter(none, json));
         AtomicBoolean passed = new AtomicBoolean();
 
         MockServerWebExchange exchange = run(open, MockServerHttpRequest.get("/v1;x/models").build(), passed);

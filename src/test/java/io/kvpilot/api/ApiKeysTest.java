@@ -12,7 +12,8 @@ import org.junit.jupiter.api.Test;
 class ApiKeysTest {
 
     private static ApiKeys keys(String secret) {
-        return new ApiKeys(new SecurityProperties(List.of("user-key"), List.of("admin-key"), secret));
+        return new ApiKeys(new SecurityProperties(List.of("user-key"), List.of("admin-key"), secret,
+                SecurityProperties.Cors.allowing()));
     }
 
     @Test

@@ -17,6 +17,8 @@ import org.springframework.context.annotation.Import;
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
     "kvpilot.security.api-keys=test-key,limited-key",
     "kvpilot.security.admin-keys=admin-key",
+    // browser pages of this origin may call the API (CorsTest); every other origin is refused
+    "kvpilot.security.cors.allowed-origins=https://app.example",
     "kvpilot.kv.budget-bytes=1000000",
     // served as the fake engine's id, so metrics' model_name and /v1/models agree (the path itself is never loaded)
     "kvpilot.model.path=fake-model",

@@ -8,6 +8,8 @@ import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
+import dev.langchain4j.model.openai.OpenAiChatRequestParameters;
+import dev.langchain4j.model.openai.OpenAiChatResponseMetadata;
 import dev.langchain4j.model.openai.OpenAiLanguageModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingLanguageModel;
@@ -15,12 +17,15 @@ import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.Response;
 import io.kvpilot.serving.Scheduler;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 /** A real OpenAI client library (LangChain4j's OpenAI module) against the real service and model. */
 @RealModelServingTest
@@ -59,6 +64,31 @@ class OpenAiClientTest {
         assertThat(response.tokenUsage().outputTokenCount()).isBetween(1, 16);
         assertThat(response.tokenUsage().totalTokenCount()).isEqualTo(
                 response.tokenUsage().inputTokenCount() + response.tokenUsage().outputTokenCount());
+    }
+
+    /** docs/clients.md's LangChain4j example: its token usage has no kv_cache, the raw response keeps it. */
+    @Test
+    void kvCompressionGoesInAsACustomParameterAndKvCacheIsReadFromTheRawResponse() {
+        OpenAiChatModel chat = OpenAiChatModel.builder().baseUrl(baseUrl).apiKey("test-key").modelName(model)
+                .timeout(Duration.ofSeconds(60)).maxRetries(0).build();
+        ChatRequest request = ChatRequest.builder().messages(UserMessage.from("Tell me a story about a cat."))
+                .parameters(OpenAiChatRequestParameters.builder().maxOutputTokens(8).temperature(0.0)
+                        .customParameters(Map.of("kv_compression", Map.of("method", "keydiff", "ratio", 0.5,
+                                "bits", 8)))
+                        .build())
+                .build();
+
+        ChatResponse response = chat.chat(request);
+
+        OpenAiChatResponseMetadata metadata = (OpenAiChatResponseMetadata) response.metadata();
+        assertThat(metadata.systemFingerprint()).matches("fp_[0-9a-f]{12}");
+        JsonNode kvCache = JsonMapper.builder().build().readTree(metadata.rawHttpResponse().body()).get("usage")
+                .get("kv_cache");
+        assertThat(kvCache.get("method").stringValue()).isEqualTo("keydiff");
+        assertThat(kvCache.get("bits").intValue()).isEqualTo(8);
+        assertThat(kvCache.get("decided_by").stringValue()).isEqualTo("request");
+        assertThat(kvCache.get("bytes").longValue()).isPositive()
+                .isLessThan(kvCache.get("bytes_uncompressed").longValue());
     }
 
     @Test

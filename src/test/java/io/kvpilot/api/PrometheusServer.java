@@ -73,7 +73,7 @@ final class PrometheusServer implements AutoCloseable {
         return !query("count({__name__=\"" + metric + "\"})").path("result").isEmpty();
     }
 
-    /** Waits until the query returns a non-NaN sample at least {@code atLeast}. */
+    /** Waits until the query returns a non-NaN sample at least {@code atLeast}; start-up answers count as not yet. */
     void awaitAtLeast(String promql, double atLeast, Duration timeout) throws Exception {
         Instant deadline = Instant.now().plus(timeout);
         String last = "";
@@ -85,8 +85,9 @@ final class PrometheusServer implements AutoCloseable {
                 if (!result.isEmpty() && Double.parseDouble(result.get(0).path("value").get(1).asText()) >= atLeast) {
                     return;
                 }
-            } catch (IOException notListeningYet) {
-                last = notListeningYet.toString();
+            } catch (IOException | tools.jackson.core.JacksonException notServingYet) {
+                // refused connections, and the plain-text 503 Prometheus answers while it starts
+                last = notServingYet.toString();
             }
             Thread.sleep(250);
         }
