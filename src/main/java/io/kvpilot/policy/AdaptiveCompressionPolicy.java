@@ -236,13 +236,13 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
 
     /**
      * Predicted step time of the decode batch with this request in it: one token per sequence, and the cache entries
-     * read grow by what the request keeps of its prompt. Quantized stores decode on libtorch, dense ones on the Java
-     * pass.
+     * read grow by what the request keeps of its prompt. Every candidate's store (dense, int8, KIVI, evicted or not)
+     * decodes on the Java pass, which reads quantized caches in place.
      */
     private double tpot(KvCompressionSpec c, RequestFeatures f, TelemetrySnapshot t) {
         int sequences = t.runningSequences() + 1;
         long entries = t.lastStep().kvEntriesRead() + (long) Math.ceil(f.promptTokens() * (1.0 - c.ratio()));
-        return stepTimes.predict(c.bits() < 16 ? "libtorch" : "java", sequences, entries, sequences);
+        return stepTimes.predict("java", sequences, entries, sequences);
     }
 
     @Override

@@ -66,8 +66,8 @@ public record PolicyProperties(
     public record Candidates(
             @NotEmpty @DefaultValue({"keydiff", "snapkv", "streaming_llm"}) List<String> methods,
             @NotEmpty @DefaultValue({"0.25", "0.5", "0.75"}) List<Double> ratios,
-            @NotEmpty @DefaultValue({"16", "8", "4"}) List<Integer> bits,
-            @NotNull @DefaultValue({"8", "4"}) List<Integer> quantizationOnlyBits) {}
+            @NotEmpty @DefaultValue({"16", "8"}) List<Integer> bits,
+            @NotNull @DefaultValue({"8"}) List<Integer> quantizationOnlyBits) {}
 
     /**
      * @param enter projected use at which new requests start to be compressed although they would fit uncompressed

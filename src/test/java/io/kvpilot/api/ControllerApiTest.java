@@ -158,7 +158,7 @@ class ControllerApiTest {
         assertThat(latest.get("request").get("max_tokens").intValue()).isEqualTo(3);
         assertThat(latest.get("server").get("kv_budget_bytes").longValue()).isPositive();
         // none, int8 and int4 alone, and 3 methods x 3 ratios x 3 bit widths
-        assertThat(latest.get("candidates").size()).isEqualTo(30);
+        assertThat(latest.get("candidates").size()).isEqualTo(20); // none, int8, 3 methods x 3 ratios x 2 widths
         assertThat(latest.get("candidates").get(0).get("verdict").stringValue()).isEqualTo("chosen");
         assertThat(latest.get("candidates").findValuesAsString("verdict")).contains("below_floor");
 

@@ -241,7 +241,7 @@ class AdaptiveCompressionPolicyTest {
         TelemetrySnapshot busy = new TelemetrySnapshot(0L, new EngineStepSample(0.3, 4, 4, 4_960L, "java", "t"),
                 0.3, 4, 1, 0, 0, 0, 10_000_000, 0, Map.of(), Map.of());
         // none reads 4,960 + 100 entries → 0.2506 s > 0.25; keydiff 0.5 reads 5,010 → 0.2501 s; keydiff 0.75 → 0.24985;
-        // 8-bit stores decode on libtorch, 0.5 s a step
+        // 8-bit stores decode on the Java pass too and read as many entries as their ratio keeps
         PolicyDecision d = policy.decide(new RequestFeatures(100, 100, null, "interactive", 0.8, null), busy);
         assertThat(d.spec()).isEqualTo(KD75);
         assertThat(d.predictedTpotSeconds()).isLessThanOrEqualTo(0.25);
