@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvMethods;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -13,8 +14,9 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * 10,000 decode steps with sequences of random lengths starting and finishing (a continuous batch of up to 6): native
- * RSS stays within 5 % of where it was after warm-up, and the KV pool is empty at the end.
+ * 10,000 decode steps with sequences of random lengths starting and finishing (a continuous batch of up to 6), their
+ * caches in every store the engine keeps — dense, evicted with bounded decoding, int8, KIVI int4, evicted and
+ * quantized: native RSS stays within 5 % of where it was after warm-up, and the KV pool is empty at the end.
  *
  * <p>The loop runs in its own JVM with a fixed, pre-touched heap, so RSS growth can only be native memory and other
  * tests sharing the surefire JVM cannot disturb the measurement.
@@ -45,7 +47,11 @@ class NoLeakTest {
     /** The loop; prints "RESULT warmRssKib endRssKib kvBytesInUse liveSequences". */
     public static void main(String[] args) {
         Path model = Path.of("src/test/resources/parity/llama-f32");
-        try (LlamaEngine engine = EngineLoader.load(model, EngineOptions.defaults())) {
+        List<KvCompressionSpec> specs = List.of(KvCompressionSpec.NONE, new KvCompressionSpec("keydiff", 0.5, 16),
+                new KvCompressionSpec("none", 0.0, 8), new KvCompressionSpec("streaming_llm", 0.5, 4),
+                new KvCompressionSpec("snapkv", 0.75, 8));
+        try (LlamaEngine engine = EngineLoader.load(model, EngineOptions.defaults()
+                .withCompressors(KvMethods.defaults()))) {
             Random random = new Random(3);
             List<Sequence> running = new ArrayList<>();
             int started = 0;
@@ -62,7 +68,7 @@ class NoLeakTest {
                     }
                     Sequence s = engine.newSequence("s" + started++, prompt,
                             new SamplingParams(1.0, 0.9, 40, (long) step, 1 + random.nextInt(150), List.of(), true),
-                            KvCompressionSpec.NONE);
+                            specs.get(started % specs.size()));
                     admitted.add(s);
                 }
                 engine.step(admitted, running); // as the scheduler calls it: one pass when it is 64 tokens or fewer
