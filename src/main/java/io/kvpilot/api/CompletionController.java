@@ -39,6 +39,8 @@ class CompletionController {
     private final ServingGateway gateway;
     private final RequestReader reader;
     private final JsonMapper json;
+    private static final String KEEP_ALIVE = ": keep-alive\n\n";
+
     private final Duration keepAlive;
     private final SystemFingerprint fingerprint;
 
@@ -205,9 +207,20 @@ class CompletionController {
      * {@code stream-keep-alive} until its first event, so clients and proxies see it alive while it waits.
      */
     private Flux<String> withKeepAlive(Flux<String> frames) {
-        // a client that reads nothing gets no backlog of comments: ticks without demand are dropped
+        // a client that reads nothing gets no backlog of comments: ticks without demand are dropped. The interval
+        // stops at the first frame, but a tick already on its way can still reach the merge after it (seen in CI:
+        // a comment between a stream's error event and its [DONE]); the merge's output is serial, so a plain flag
+        // there drops any comment that comes after the first real frame
+        boolean[] framed = {false};
         return frames.publish(shared -> Flux.merge(shared, Flux.interval(Duration.ZERO, keepAlive)
-                .onBackpressureDrop().map(tick -> ": keep-alive\n\n").takeUntilOther(shared.take(1))));
+                .onBackpressureDrop().map(tick -> KEEP_ALIVE).takeUntilOther(shared.take(1))))
+                .filter(frame -> {
+                    if (frame != KEEP_ALIVE) {
+                        framed[0] = true;
+                        return true;
+                    }
+                    return !framed[0];
+                });
     }
 
     private GenerationEngine readyEngine() {
