@@ -12,10 +12,7 @@ EVICTION=snapkv,streaming_llm,knorm,tova,h2o,pyramidkv,adakv_snapkv
 COMMON=(--trials 3 --mk-trials 6 --ppl-lengths 1024 --ppl-windows 1)
 
 classpath() {
-    [ -f cp.txt ] && [ -d target/classes ] || {
-        mvn -B -q -DskipTests compile
-        mvn -B -q dependency:build-classpath -Dmdep.outputFile=cp.txt
-    }
+    source bench/classpath.sh >&2
     echo "target/classes:$(cat cp.txt)"
 }
 

@@ -21,7 +21,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serving_load import PROMPTS, free_port, launch, percentile  # noqa: E402
+from serving_load import PROMPTS, free_port, launch, percentile, sse_events  # noqa: E402
 
 FILLER = ("The harbour town woke slowly: fishermen mended their nets, a baker carried warm bread up the hill, and "
           "children ran between the boats while gulls argued over scraps on the old stone pier. ")
@@ -42,20 +42,13 @@ def stream(url, key, prompt, max_tokens):
         conn.close()
         return None
     times, usage = [], None
-    for raw in resp:
-        line = raw.decode("utf-8").strip()
-        if not line.startswith("data: "):
-            continue
-        data = line[6:]
-        if data == "[DONE]":
-            break
-        if '"text":"' in data and '"text":""' not in data:
-            times.append(time.perf_counter())
-        elif '"usage":{' in data or '"error"' in data:
-            chunk = json.loads(data)
-            if "error" in chunk:
-                conn.close()
-                return None
+    for at, chunk in sse_events(resp):
+        if at is not None:
+            times.append(at)
+        elif "error" in chunk:
+            conn.close()
+            return None
+        else:
             usage = chunk.get("usage") or usage
     conn.close()
     if not times or usage is None:

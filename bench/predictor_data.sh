@@ -8,10 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-training/policy/data}
-[ -f cp.txt ] && [ -d target/classes ] || {
-    mvn -B -q -DskipTests compile
-    mvn -B -q dependency:build-classpath -Dmdep.outputFile=cp.txt
-}
+source bench/classpath.sh
 mkdir -p "$OUT"
 OMP_WAIT_POLICY=PASSIVE java -Xmx3g --add-modules jdk.incubator.vector -cp "target/classes:$(cat cp.txt)" \
     io.kvpilot.eval.PredictorDataset \

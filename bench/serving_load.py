@@ -52,6 +52,22 @@ def compression_setting(text):
     return {"method": method, "ratio": float(ratio), "bits": int(bits)}
 
 
+def sse_events(resp):
+    """A completion stream's frames up to [DONE], parsed only as far as needed (the client shares the server's
+    cores): yields (arrival time, None) for a frame carrying text, (None, chunk) for a usage or error chunk."""
+    for raw in resp:
+        line = raw.decode("utf-8").strip()
+        if not line.startswith("data: "):
+            continue
+        data = line[6:]
+        if data == "[DONE]":
+            return
+        if '"text":"' in data and '"text":""' not in data:
+            yield time.perf_counter(), None
+        elif '"usage":{' in data or '"error"' in data:
+            yield None, json.loads(data)
+
+
 def one_request(url, key, prompt, max_tokens, compression=None):
     """Returns (status, ttft_s, tpot_s, completion_tokens, error)."""
     u = urllib.parse.urlparse(url)
@@ -74,24 +90,14 @@ def one_request(url, key, prompt, max_tokens, compression=None):
     first = last = None
     tokens = 0
     error = None
-    for raw in resp:
-        line = raw.decode("utf-8").strip()
-        if not line.startswith("data: "):
-            continue
-        data = line[6:]
-        if data == "[DONE]":
-            break
-        # parse only what is needed: the client shares the server's cores, keep it light
-        if '"text":"' in data and '"text":""' not in data:
-            now = time.perf_counter()
-            first = first or now
-            last = now
-        elif '"usage":{' in data or '"error"' in data:
-            chunk = json.loads(data)
-            if "error" in chunk:
-                error = chunk["error"]
-            elif chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
+    for at, chunk in sse_events(resp):
+        if at is not None:
+            first = first or at
+            last = at
+        elif "error" in chunk:
+            error = chunk["error"]
+        elif chunk.get("usage"):
+            tokens = chunk["usage"]["completion_tokens"]
     conn.close()
     ttft = (first - start) if first else None
     tpot = (last - first) / (tokens - 1) if first and tokens > 1 else None

@@ -8,10 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-training/policy/data}
-[ -f cp.txt ] && [ -d target/classes ] || {
-    mvn -B -q -DskipTests compile
-    mvn -B -q dependency:build-classpath -Dmdep.outputFile=cp.txt
-}
+source bench/classpath.sh
 mkdir -p "$OUT" bench/out/trace-A-1
 python3 bench/trace_replay.py --family A --seed 1 --minutes 4 --trace-only --out bench/out/trace-A-1
 OMP_WAIT_POLICY=PASSIVE java -Xmx3g --add-modules jdk.incubator.vector -cp "target/classes:$(cat cp.txt)" \

@@ -15,8 +15,5 @@ case "$VERSION" in
             training/policy/data/predictor_data.csv --exclude-tasks ppl --version v2 --out "$OUT" ;;
     *) echo "unknown version $VERSION (v1 or v2)" >&2; exit 2 ;;
 esac
-[ -f cp.txt ] && [ -d target/classes ] || {
-    mvn -B -q -DskipTests compile
-    mvn -B -q dependency:build-classpath -Dmdep.outputFile=cp.txt
-}
+source bench/classpath.sh
 java -cp "target/classes:$(cat cp.txt)" io.kvpilot.eval.CalibrationPlot "$OUT/calibration.csv" "$OUT/calibration.png"

@@ -108,24 +108,14 @@ final class VectorAttention {
                 scores[j] = dot;
                 max = Math.max(max, dot);
             }
-            float sum = 0;
-            int j = 0;
-            for (; j + S.length() <= n; j += S.length()) {
-                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, scores, j).sub(max));
-                p.intoArray(scores, j);
-                sum += VectorMath.sum(p);
-            }
-            for (; j < n; j++) {
-                scores[j] = VectorMath.exp(scores[j] - max);
-                sum += scores[j];
-            }
+            float sum = exponentiate(scores, n, max);
             int oh = outOff + h * e;
             java.util.Arrays.fill(out, oh, oh + e, 0f);
             float inv = 1f / sum;
             for (int i = 0; probs != null && i < n; i++) {
                 probs[probsOff + h * probsStride + i] = scores[i] * inv;
             }
-            for (j = 0; j < n; j++) {
+            for (int j = 0; j < n; j++) {
                 int row = (kvBase + j * e) * Float.BYTES;
                 float p = scores[j] * inv;
                 FloatVector pv = FloatVector.broadcast(S, p);
