@@ -373,6 +373,15 @@ def svg_bars(path, summaries):
         f.write("\n".join(out))
 
 
+def saved_digest(out):
+    """The trace digest the earlier run in `out` recorded with its references, or None."""
+    try:
+        with open(os.path.join(out, "refs.json")) as f:
+            return json.load(f).get("trace")
+    except (OSError, ValueError):
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jar", default=os.path.join(ROOT, "target/kvpilot.jar"))
@@ -389,6 +398,9 @@ def main():
     ap.add_argument("--no-task-hints", action="store_true",
                     help="send plain \"auto\" (by default auto requests say their task: retrieval or continuation)")
     ap.add_argument("--trace-only", action="store_true", help="write <out>/trace.json and stop")
+    ap.add_argument("--reuse", action="store_true",
+                    help="a policy whose <policy>.jsonl is already in --out for this same trace is read back, not run "
+                         "again (to add policies to an earlier run's table; same jar, budget and machine assumed)")
     args = ap.parse_args()
     out = args.out or os.path.join(ROOT, "bench/out/trace-%s-%d" % (args.family, args.seed))
     os.makedirs(out, exist_ok=True)
@@ -426,6 +438,18 @@ def main():
 
     summaries, per_policy = [], {}
     for policy in args.policies.split(","):
+        rows_path = os.path.join(out, policy.replace(":", "_") + ".jsonl")
+        if args.reuse and os.path.exists(rows_path) and saved_digest(out) == digest:
+            with open(rows_path) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+            if len(rows) == len(trace):
+                per_policy[policy] = rows
+                s = summarize(policy, rows, args.minutes)
+                if policy == "auto":
+                    s["predictor"] = predictor_accuracy(rows)
+                summaries.append(s)
+                print("reused " + json.dumps(s), flush=True)
+                continue
         server_args = ["--kvpilot.kv.budget-bytes=%d" % args.budget_bytes] + args.server_arg
         if policy == "threshold":
             server_args.append("--kvpilot.policy.threshold.enabled=true")
@@ -442,7 +466,7 @@ def main():
             svc.stop()
         rows = score(trace, results, refs, args)
         per_policy[policy] = rows
-        with open(os.path.join(out, policy.replace(":", "_") + ".jsonl"), "w") as f:
+        with open(rows_path, "w") as f:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
         s = summarize(policy, rows, args.minutes)
