@@ -80,6 +80,29 @@ public interface GenerationEngine extends AutoCloseable {
     }
 
     /**
+     * The most a running sequence holds from its recompression to {@code target} after generating
+     * {@code generatedTokens} to its last token: {@link #recompress} compresses every position it has fed (the prompt
+     * and all but the last generated token) with the code that compresses a prompt after its prefill, so this is the
+     * footprint after prefill of that many positions and the tokens still to come. An engine whose live caches keep
+     * capacity a fresh prompt's would not have may add it.
+     */
+    default long predictHeldAfterRecompression(KvCompressionSpec target, int promptTokens, int generatedTokens,
+            int maxTokens) {
+        int fed = promptTokens + Math.max(0, generatedTokens - 1);
+        return predictKv(target, fed, Math.max(1, maxTokens - generatedTokens + 1)).peakAfterPrefillBytes();
+    }
+
+    /**
+     * The most the sequence's cache holds while {@link #recompress} converts it to {@code target}: what is held now
+     * plus the copies made of one layer at a time (a compaction and a conversion, neither larger than the layer they
+     * come from). The scheduler reserves it for the moment of the conversion. An engine that cannot compress a live
+     * cache answers what is held now.
+     */
+    default long recompressionPeakBytes(Sequence sequence, KvCompressionSpec target) {
+        return sequence.kvBytes();
+    }
+
+    /**
      * What the last {@link #step} (or lone {@link #prefill} or {@link #decode}) did: passes, tokens, attention reads
      * and the forward path. Read on the engine thread right after the call; the engine may overwrite the same object
      * at the next one. Engines that do not report answer {@link EngineStepStats#UNREPORTED}.

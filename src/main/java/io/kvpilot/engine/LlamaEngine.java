@@ -795,6 +795,35 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     @Override
+    public long recompressionPeakBytes(Sequence seq, KvCompressionSpec target) {
+        State state = states.get(seq);
+        if (state == null || state.cache == null) {
+            return 0;
+        }
+        SequenceKvCache cache = state.cache;
+        long largestLayer = 0;
+        for (int l = 0; l < cache.layerCount(); l++) {
+            largestLayer = Math.max(largestLayer, cache.layer(l).bytes());
+        }
+        // layer by layer: a compaction copy of the kept entries and the converted store, each at most the layer's
+        // size, live beside the whole cache; a block of capacity per copy covers their rounding
+        return cache.bytes() + 2 * largestLayer
+                + 2L * io.kvpilot.kvcache.KvBlockPool.BLOCK_TOKENS * layout.bytesPerTokenPerLayer();
+    }
+
+    /**
+     * {@inheritDoc} A live cache's stores were grown by appends, not sized for the prompt, and its decode-time
+     * boundings fall on the sequence's own step count: within one block of dense capacity per layer of a fresh
+     * prompt's footprint ({@code RecompressFootprintTest}), which is added.
+     */
+    @Override
+    public long predictHeldAfterRecompression(KvCompressionSpec target, int promptTokens, int generatedTokens,
+            int maxTokens) {
+        return GenerationEngine.super.predictHeldAfterRecompression(target, promptTokens, generatedTokens, maxTokens)
+                + (long) io.kvpilot.kvcache.KvBlockPool.BLOCK_TOKENS * layout.bytesPerToken();
+    }
+
+    @Override
     public KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens) {
         return KvFootprint.predict(layout, options.compressors().forSpec(spec), promptTokens, maxTokens);
     }

@@ -340,7 +340,13 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
             if (quality != null && q < v.features().minQuality()) {
                 continue;
             }
-            long reserved = costs.reservedBytes(c, v.features().promptTokens(), v.features().maxTokens());
+            // a running sequence past its first token is priced at what it holds from the recompression on: its
+            // admission peak (the dense prompt and the compaction copy) is behind it, and pricing it again would
+            // find nothing tighter than the reservation it has already dropped to
+            long reserved = v.generatedTokens() > 0
+                    ? costs.heldAfterRecompressionBytes(c, v.features().promptTokens(), v.generatedTokens(),
+                            v.features().maxTokens())
+                    : costs.reservedBytes(c, v.features().promptTokens(), v.features().maxTokens());
             long freed = v.reservedBytes() - reserved;
             if (freed > 0) {
                 out.add(new Option(new Recompression(v.id(), c, reserved, q), freed, quality == null ? 0 : 1.0 - q));

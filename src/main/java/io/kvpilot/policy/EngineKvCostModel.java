@@ -26,4 +26,10 @@ public final class EngineKvCostModel implements KvCostModel {
     public long heldAfterPrefillBytes(KvCompressionSpec spec, int promptTokens, int maxTokens) {
         return engine.get().predictKv(spec, promptTokens, maxTokens).peakAfterPrefillBytes();
     }
+
+    @Override
+    public long heldAfterRecompressionBytes(KvCompressionSpec spec, int promptTokens, int generatedTokens,
+            int maxTokens) {
+        return engine.get().predictHeldAfterRecompression(spec, promptTokens, generatedTokens, maxTokens);
+    }
 }

@@ -17,4 +17,16 @@ public interface KvCostModel {
      * requests after this one.
      */
     long heldAfterPrefillBytes(KvCompressionSpec spec, int promptTokens, int maxTokens);
+
+    /**
+     * The most a running sequence holds once recompressed to {@code spec} after generating {@code generatedTokens}:
+     * what its reservation drops to after a reclaim. The engine compresses every position it has fed (the prompt and
+     * all but the last generated token) as if they were the prompt, with the same code as after a prefill, and the
+     * sequence then feeds the tokens it may still generate: the footprint of that prompt and that many tokens.
+     */
+    default long heldAfterRecompressionBytes(KvCompressionSpec spec, int promptTokens, int generatedTokens,
+            int maxTokens) {
+        int fed = promptTokens + Math.max(0, generatedTokens - 1);
+        return heldAfterPrefillBytes(spec, fed, Math.max(1, maxTokens - generatedTokens + 1));
+    }
 }

@@ -86,11 +86,19 @@ public final class ControllerHook {
             if (t == null) {
                 continue;
             }
+            // the conversion holds the old layer and its copies at once: what that needs beyond the sequence's
+            // reservation is reserved for the moment, or the recompression waits for a step with more room
+            long transientExtra = Math.max(0, engine.recompressionPeakBytes(t.sequence(), r.spec()) - t.predictedBytes);
+            if (transientExtra > 0 && !budget.tryReserve(transientExtra)) {
+                continue;
+            }
             try {
                 engine.recompress(t.sequence(), r.spec());
             } catch (IllegalArgumentException e) {
                 log.warn("Recompressing {} to {} was refused: {}", t.id, r.spec(), e.getMessage());
                 continue;
+            } finally {
+                budget.release(transientExtra);
             }
             long lowered = t.predictedBytes - r.reservedBytes();
             budget.release(lowered);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvpilot.engine.EngineLoader;
+import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.engine.EngineOptions;
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.SamplingParams;
@@ -11,7 +12,9 @@ import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.press.KvMethods;
 import io.kvpilot.policy.AdaptiveCompressionPolicy;
 import io.kvpilot.policy.AutoCompression;
+import io.kvpilot.policy.EngineKvCostModel;
 import io.kvpilot.policy.EstimateKvCostModel;
+import io.kvpilot.policy.KvCostModel;
 import io.kvpilot.policy.LatencyObjective;
 import io.kvpilot.policy.PolicyMetrics;
 import io.kvpilot.policy.PolicySettings;
@@ -39,6 +42,8 @@ class ControllerReclaimTest {
     static final Duration WAIT = Duration.ofSeconds(60);
     static final int BYTES_PER_TOKEN = 8 * 2 * 64 * 2 * 4; // kvpilot-mini: layers × kv heads × head dim × (K, V) × fp32
 
+    static final long LACKING = 1 << 20; // what B lacks while A runs uncompressed
+
     static final QualityPredictor STAND_IN = new StandInQualityPredictor();
 
     final SimpleMeterRegistry registry = new SimpleMeterRegistry();
@@ -52,6 +57,10 @@ class ControllerReclaimTest {
     }
 
     Scheduler start(long budget) {
+        return start(budget, new EstimateKvCostModel(() -> BYTES_PER_TOKEN), engine -> {});
+    }
+
+    Scheduler start(long budget, KvCostModel costs, java.util.function.Consumer<GenerationEngine> loaded) {
         List<KvCompressionSpec> grid = List.of(KvCompressionSpec.NONE, new KvCompressionSpec("none", 0.0, 8),
                 new KvCompressionSpec("keydiff", 0.25, 16), new KvCompressionSpec("keydiff", 0.5, 16),
                 new KvCompressionSpec("keydiff", 0.25, 8));
@@ -60,12 +69,16 @@ class ControllerReclaimTest {
                 new KvCompressionSpec("keydiff", 0.5, 16), 16);
         PolicyMetrics metrics = new PolicyMetrics(registry);
         AdaptiveCompressionPolicy policy = new AdaptiveCompressionPolicy(settings, STAND_IN,
-                new EstimateKvCostModel(() -> BYTES_PER_TOKEN), new StepTimeModel(0.99, 20), metrics);
+                costs, new StepTimeModel(0.99, 20), metrics);
         SchedulerSettings limits = new SchedulerSettings(4, 64, 4, budget, Duration.ofMinutes(2),
                 Duration.ofSeconds(1), Duration.ofMillis(2));
         EngineOptions options = EngineOptions.defaults().withCompressors(KvMethods.defaults());
         ServingMetrics servingMetrics = new ServingMetrics(registry);
-        scheduler = new Scheduler(() -> EngineLoader.load(Path.of("models/kvpilot-mini"), options), limits,
+        scheduler = new Scheduler(() -> {
+            GenerationEngine engine = EngineLoader.load(Path.of("models/kvpilot-mini"), options);
+            loaded.accept(engine);
+            return engine;
+        }, limits,
                 servingMetrics, System::nanoTime, new ControllerHook(policy, servingMetrics, 0.9, "interactive"));
         scheduler.start();
         long until = System.nanoTime() + WAIT.toNanos();
@@ -117,6 +130,50 @@ class ControllerReclaimTest {
         assertThat(bReport.predictedQuality()).isGreaterThanOrEqualTo(0.99);
         assertThat(registry.get("kvpilot.kv.recompressions").tag("reason", "pressure").counter().count())
                 .isEqualTo(1);
+        long poolEmpty = System.nanoTime() + WAIT.toNanos();
+        while (scheduler.kvBytesInUse() != 0 || scheduler.reservedKvBytes() != 0) {
+            assertThat(System.nanoTime()).isLessThan(poolEmpty);
+            Thread.onSpinWait();
+        }
+    }
+
+    @Test
+    void withTheEnginesExactFootprintsARunningSequenceIsPricedFromItsRecompressionOn() {
+        // A's reservation dropped to what dense A can still hold once its first token was out; the int8 setting's
+        // admission peak (the dense prompt and its conversion copy) is larger than that, so pricing A's recompression
+        // at it found nothing to reclaim and B waited for A to end
+        AtomicReference<GenerationEngine> engine = new AtomicReference<>();
+        KvCostModel costs = new EngineKvCostModel(engine::get);
+        KvCompressionSpec int8 = new KvCompressionSpec("none", 0.0, 8);
+        GenerationEngine sizing = EngineLoader.load(Path.of("models/kvpilot-mini"),
+                EngineOptions.defaults().withCompressors(KvMethods.defaults()));
+        long aHeld;
+        long bPeak;
+        try (sizing) {
+            aHeld = sizing.predictKv(KvCompressionSpec.NONE, 400, 30).peakAfterPrefillBytes();
+            bPeak = sizing.predictKv(int8, 400, 30).peakBytes();
+            assertThat(aHeld - bPeak).as("what int8 frees of A priced at its admission peak")
+                    .isLessThan(LACKING / 2);
+        }
+        start(aHeld + bPeak - LACKING, costs, engine::set);
+        AtomicReference<GenerationEvent> firstOfA = new AtomicReference<>();
+        Flux<GenerationEvent> a = scheduler.submit(auto(400, 30, null)).doOnNext(e -> firstOfA.compareAndSet(null, e))
+                .cache();
+        a.subscribe();
+        long until = System.nanoTime() + WAIT.toNanos();
+        while (firstOfA.get() == null) {
+            assertThat(System.nanoTime()).isLessThan(until);
+            Thread.onSpinWait();
+        }
+        List<GenerationEvent> b = scheduler.submit(auto(400, 30, 0.99)).collectList().block(WAIT);
+        List<GenerationEvent> aEvents = a.collectList().block(WAIT);
+
+        assertThat(registry.get("kvpilot.kv.recompressions").tag("reason", "pressure").counter().count())
+                .as("A recompressed while running").isEqualTo(1);
+        Usage.KvReport aReport = aEvents.get(aEvents.size() - 1).usage().kvCache();
+        assertThat(aReport.bits()).isEqualTo(8);
+        assertThat(aEvents.get(aEvents.size() - 1).usage().completionTokens()).isEqualTo(30);
+        assertThat(b.get(b.size() - 1).finishReason()).isEqualTo(FinishReason.LENGTH);
         long poolEmpty = System.nanoTime() + WAIT.toNanos();
         while (scheduler.kvBytesInUse() != 0 || scheduler.reservedKvBytes() != 0) {
             assertThat(System.nanoTime()).isLessThan(poolEmpty);
