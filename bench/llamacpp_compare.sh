@@ -52,7 +52,7 @@ while [[ $# -gt 0 ]]; do
         --quick) quick=true; shift ;;
         --out) out=$2; shift 2 ;;
         --report) report=$2; shift 2 ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
