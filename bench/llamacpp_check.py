@@ -55,13 +55,14 @@ def main() -> int:
                    help="directory with llama-simple (default: $LLAMA_CPP_BIN)")
     p.add_argument("--gguf-py", default=os.environ.get("GGUF_PY"), help="llama.cpp's gguf-py (default: $GGUF_PY)")
     a = p.parse_args()
-    simple = a.llama_bin / "llama-simple" if a.llama_bin else None
+    simple = Path(a.llama_bin).resolve() / "llama-simple" if a.llama_bin else None
+    gguf_py = str(Path(a.gguf_py).resolve()) if a.gguf_py else None
     if simple is None or not simple.is_file():
         print("no llama-simple: pass --llama-bin BUILD_DIR/bin (bench/llamacpp_build.sh builds it)", file=sys.stderr)
         return 2
     os.chdir(Path(__file__).resolve().parent.parent)
     convert = [sys.executable, "bench/llamacpp_gguf.py", str(MODEL), str(GGUF)]
-    subprocess.run(convert + (["--gguf-py", a.gguf_py] if a.gguf_py else []), check=True)
+    subprocess.run(convert + (["--gguf-py", gguf_py] if gguf_py else []), check=True)
 
     failed = 0
     for k, seq in enumerate(json.loads(FIXTURE.read_text())["sequences"]):

@@ -28,7 +28,8 @@
 # the quiet machine earlier; KVPilot 4.2 against ≈ 62), so a ratio from a loaded machine says nothing about the
 # engines; the summary warns when the load was above the core count + 1.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+repo=$(cd "$(dirname "$0")/.." && pwd)
+here() { realpath -m "$1"; }  # paths given on the command line are relative to where it was typed
 
 llama_bin=${LLAMA_CPP_BIN:-}
 gguf_py=${GGUF_PY:-}
@@ -42,16 +43,16 @@ out=
 report=
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --llama-bin) llama_bin=$2; shift 2 ;;
-        --gguf-py) gguf_py=$2; shift 2 ;;
-        --model) model=$2; shift 2 ;;
-        --jar) jar=$2; shift 2 ;;
+        --llama-bin) llama_bin=$(here "$2"); shift 2 ;;
+        --gguf-py) gguf_py=$(here "$2"); shift 2 ;;
+        --model) model=$(here "$2"); shift 2 ;;
+        --jar) jar=$(here "$2"); shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --reps) reps=$2; shift 2 ;;
         --quick) quick=true; shift ;;
-        --out) out=$2; shift 2 ;;
-        --report) report=$2; shift 2 ;;
+        --out) out=$(here "$2"); shift 2 ;;
+        --report) report=$(here "$2"); shift 2 ;;
         -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -128,6 +129,8 @@ summary["llama_bench_tg32"] = tg32
 print(f"\nlogs and summary.json in {out}")
 EOF
 }
+cd "$repo"
+[[ "$model" == "$repo/bench/out/llama-110m" ]] && model=bench/out/llama-110m
 if [[ -n "$report" ]]; then
     summarize "$report" "$(find "$report" -name 'round*-kvpilot.txt' | wc -l)" "?"
     exit 0
@@ -151,6 +154,10 @@ if [[ -z "$gguf_py" || ! -f "$gguf_py/gguf/gguf_writer.py" ]]; then
 fi
 if [[ ! -f "$jar" ]]; then
     echo "no $jar: build it with mvn -B -q -DskipTests package" >&2
+    exit 2
+fi
+if [[ "$model" != bench/out/llama-110m && ! -f "$model/config.json" ]]; then
+    echo "no checkpoint at $model (config.json missing)" >&2
     exit 2
 fi
 out=${out:-bench/out/llamacpp-compare-$(date -u +%Y%m%dT%H%M%SZ)}
