@@ -8,18 +8,20 @@ package io.kvpilot.engine;
  */
 public enum ForwardRoute {
     /**
-     * Unpadded dense, int8 or KIVI stores (mixed freely) and a short pass: the Java Vector API pass ran, reading the
-     * quantized stores in place. The label keeps its first value, {@code dense}, for dashboards that select on it.
+     * Dense, int8, KIVI or low-rank-key stores, head-ragged (AdaKV) or not, mixed freely, and a short pass: the Java
+     * Vector API pass ran, reading the compressed stores in place. The label keeps its first value, {@code dense},
+     * for dashboards that select on it.
      */
     JAVA("java", "dense"),
     /**
-     * A quantized store the Java kernels do not read (a KIVI layout whose codes do not fill whole vectors, a format
-     * registered by a user), or a prompt observed for compression whose store is already quantized.
+     * A compressed store the Java kernels do not read (a KIVI layout whose codes do not fill whole vectors, a format
+     * registered by a user), or a prompt observed for compression whose store is already compressed.
      */
     QUANTIZED_STORE("libtorch", "quantized_store"),
-    /** A cache with low-rank keys: only libtorch's attention reads it. */
-    LOWRANK_STORE("libtorch", "lowrank_store"),
-    /** A dense cache with a different number of entries per head (head-wise budgets), padded and masked. */
+    /**
+     * A head-ragged store whose padding is not one slot range per head ({@code KvLayerStore.padding()} null): only
+     * libtorch's mask hides it. The built-in stores always pad that way, so their ragged caches run on the Java pass.
+     */
     RAGGED_STORE("libtorch", "ragged_store"),
     /** A model with a sliding window whose window this pass reaches. */
     SLIDING_WINDOW("libtorch", "sliding_window"),

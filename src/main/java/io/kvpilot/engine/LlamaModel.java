@@ -33,7 +33,7 @@ import java.util.Map;
  *
  * <p>With the Vector API in the JVM, passes of at most 64 tokens (every decode step) and short prompts run the same
  * arithmetic in Java instead ({@link VectorForwardPass}, via {@link #logits}); this file stays the reference and the
- * path for long prompts and for caches the Java pass does not read (quantized, low-rank, ragged, windowed).
+ * path for long prompts and for caches the Java pass does not read (windowed, or a layout no Java kernel takes).
  *
  * <p>Notation: N packed tokens, D model dim, H query heads, K kv heads, G = H/K, E head dim, F ffn dim, V vocab,
  * T one sequence's new tokens, n its cached entries.

@@ -1,5 +1,6 @@
 package io.kvpilot.engine;
 
+import io.kvpilot.kvcache.HeadPadding;
 import io.kvpilot.kvcache.quant.Half;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -16,6 +17,11 @@ import jdk.incubator.vector.VectorSpecies;
  * Vector API. It replaces, per layer, the dozen-plus libtorch ops per sequence (or the batch's concatenated copy of
  * every sequence's cache) that made decode attention the part of a batch-16 step that grew with the batch
  * (docs/benchmarks.md). GQA: query head {@code h} reads kv head {@code h / G}; the 1/√E scale is already in q.
+ *
+ * <p>Every kernel takes the store's {@link HeadPadding} (null when its heads hold equal counts): a head-ragged
+ * (AdaKV) store's KV head {@code kh} attends over its own entries only, the padded slots {@code [from[kh], to)}
+ * skipped rather than scored and masked. Scores are kept compacted (entry {@code i} of the head's visible ones at
+ * {@code scores[i]}).
  */
 final class VectorAttention {
 
@@ -38,8 +44,10 @@ final class VectorAttention {
         float[] q = new float[2 * e];
         float[] out = new float[2 * e];
         float[] scores = new float[8];
+        HeadPadding padding = new HeadPadding(new int[] {3}, 5);
         for (int i = 0; i < 20_000; i++) {
             attend(q, 0, kv, kv, 8, 8, 1, 2, e, out, 0, scores);
+            attend(q, 0, kv, kv, 8, 8, 1, 2, e, out, 0, scores, null, 0, 0, padding);
         }
         // the quantized kernels too, so that the first int8 or KIVI request does not decode on interpreted vectors:
         // one KV head of head dim 64, 8 int8 entries; KIVI 4 and 2 bits, 32 quantized + 8 window entries, group 32
@@ -51,10 +59,16 @@ final class VectorAttention {
         ByteBuffer zeros = ByteBuffer.allocateDirect(64 * d * Float.BYTES).order(ORDER);
         ByteBuffer[] int8 = {zeros, zeros, zeros, zeros};
         ByteBuffer[] kivi = {zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros};
+        ByteBuffer[] lowRank = {zeros, zeros, zeros};
+        HeadPadding kiviPadding = new HeadPadding(new int[] {30}, 34);
         for (int i = 0; i < 5_000; i++) {
-            attendInt8(qd, 0, int8, 8, 8, 1, 2, d, outd, 0, scoresd);
-            attendKivi(qd, 0, kivi, 32, 32, 64, 4, 32, 40, 1, 2, d, outd, 0, scoresd, scratch);
-            attendKivi(qd, 0, kivi, 32, 32, 64, 2, 32, 40, 1, 2, d, outd, 0, scoresd, scratch);
+            attendInt8(qd, 0, int8, 8, 8, 1, 2, d, outd, 0, scoresd, i % 2 == 0 ? null : padding);
+            attendKivi(qd, 0, kivi, 32, 32, 64, 4, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
+                    i % 2 == 0 ? null : kiviPadding);
+            attendKivi(qd, 0, kivi, 32, 32, 64, 2, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
+                    i % 2 == 0 ? null : kiviPadding);
+            attendLowRank(qd, 0, lowRank, 40, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
+                    i % 2 == 0 ? null : kiviPadding);
         }
         warm = true;
     }
@@ -80,22 +94,28 @@ final class VectorAttention {
      */
     static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
             int groups, int e, float[] out, int outOff, float[] scores) {
-        attend(q, qOff, keys, values, cap, n, kvHeads, groups, e, out, outOff, scores, null, 0, 0);
+        attend(q, qOff, keys, values, cap, n, kvHeads, groups, e, out, outOff, scores, null, 0, 0, null);
     }
 
     /**
-     * As above, and with {@code probs} also writes each head's attention probabilities over the {@code n} entries,
-     * head {@code h} from {@code probsOff + h · probsStride} (what a compression method observes at prefill).
+     * As above, over a store padded as {@code pad} says (null: not padded), and with {@code probs} also writes each
+     * head's attention probabilities over the {@code n} slots (0 at padded ones), head {@code h} from
+     * {@code probsOff + h · probsStride} (what a compression method observes at prefill).
      */
     static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
-            int groups, int e, float[] out, int outOff, float[] scores, float[] probs, int probsOff, int probsStride) {
+            int groups, int e, float[] out, int outOff, float[] scores, float[] probs, int probsOff, int probsStride,
+            HeadPadding pad) {
         int vectorEnd = e - e % S.length();
         for (int h = 0; h < kvHeads * groups; h++) {
-            int kvBase = (h / groups) * cap * e; // in floats
+            int kh = h / groups;
+            int kvBase = kh * cap * e; // in floats
+            int lo = pad == null ? n : pad.from()[kh]; // visible entry i sits in slot i, or i + gap from lo on
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int m = n - gap;
             int qh = qOff + h * e;
             float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < n; j++) {
-                int row = (kvBase + j * e) * Float.BYTES;
+            for (int i = 0; i < m; i++) {
+                int row = (kvBase + slot(i, lo, gap) * e) * Float.BYTES;
                 FloatVector acc = FloatVector.zero(S);
                 for (int c = 0; c < vectorEnd; c += S.length()) {
                     acc = FloatVector.fromArray(S, q, qh + c)
@@ -105,28 +125,94 @@ final class VectorAttention {
                 for (int c = vectorEnd; c < e; c++) {
                     dot += q[qh + c] * keys.getFloat(row + c * Float.BYTES);
                 }
-                scores[j] = dot;
+                scores[i] = dot;
                 max = Math.max(max, dot);
             }
-            float sum = exponentiate(scores, n, max);
-            int oh = outOff + h * e;
-            java.util.Arrays.fill(out, oh, oh + e, 0f);
-            float inv = 1f / sum;
-            for (int i = 0; probs != null && i < n; i++) {
-                probs[probsOff + h * probsStride + i] = scores[i] * inv;
+            float inv = 1f / exponentiate(scores, m, max);
+            for (int i = 0; probs != null && i < m; i++) {
+                probs[probsOff + h * probsStride + slot(i, lo, gap)] = scores[i] * inv;
             }
-            for (int j = 0; j < n; j++) {
-                int row = (kvBase + j * e) * Float.BYTES;
-                float p = scores[j] * inv;
-                FloatVector pv = FloatVector.broadcast(S, p);
-                for (int c = 0; c < vectorEnd; c += S.length()) {
-                    FloatVector.fromByteBuffer(S, values, row + c * Float.BYTES, ORDER)
-                            .fma(pv, FloatVector.fromArray(S, out, oh + c)).intoArray(out, oh + c);
+            weighValues(values, kvBase, e, scores, m, lo, gap, inv, out, outOff + h * e);
+        }
+    }
+
+    /** The slot of a head's {@code i}-th visible entry: padding {@code gap} slots long starts at slot {@code lo}. */
+    private static int slot(int i, int lo, int gap) {
+        return i < lo ? i : i + gap;
+    }
+
+    /**
+     * {@code out[oh, +e) = Σ_i scores[i] · inv · value(slot(i))} over {@code m} visible entries of fp32 value rows
+     * {@code e} floats long from float {@code kvBase} of {@code values}.
+     */
+    private static void weighValues(ByteBuffer values, int kvBase, int e, float[] scores, int m, int lo, int gap,
+            float inv, float[] out, int oh) {
+        int vectorEnd = e - e % S.length();
+        java.util.Arrays.fill(out, oh, oh + e, 0f);
+        for (int i = 0; i < m; i++) {
+            int row = (kvBase + slot(i, lo, gap) * e) * Float.BYTES;
+            float p = scores[i] * inv;
+            FloatVector pv = FloatVector.broadcast(S, p);
+            for (int c = 0; c < vectorEnd; c += S.length()) {
+                FloatVector.fromByteBuffer(S, values, row + c * Float.BYTES, ORDER)
+                        .fma(pv, FloatVector.fromArray(S, out, oh + c)).intoArray(out, oh + c);
+            }
+            for (int c = vectorEnd; c < e; c++) {
+                out[oh + c] += p * values.getFloat(row + c * Float.BYTES);
+            }
+        }
+    }
+
+    /**
+     * Decode attention over a low-rank-keys store read in place ({@code LowRankKeysStore.views()}: basis
+     * {@code [K, E, r]}, coefficients {@code [K, cap, r]}, values {@code [K, cap, E]}, all fp32): a key is
+     * {@code c Uᵀ}, so {@code q·k = (q U)·c} — the query is projected once per head ({@code E·r}) and each entry costs a
+     * dot of {@code r} instead of {@code E}, reading {@code r / E} of dense's key bytes; values as {@link #attend}.
+     *
+     * @param scratch at least {@code r} floats, this thread's
+     */
+    static void attendLowRank(float[] q, int qOff, ByteBuffer[] store, int cap, int rank, int n, int kvHeads,
+            int groups, int e, float[] out, int outOff, float[] scores, float[] scratch, HeadPadding pad) {
+        ByteBuffer basis = store[0];
+        ByteBuffer coeff = store[1];
+        int rankEnd = rank - rank % S.length();
+        for (int h = 0; h < kvHeads * groups; h++) {
+            int kh = h / groups;
+            int lo = pad == null ? n : pad.from()[kh];
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int m = n - gap;
+            int qh = qOff + h * e;
+            java.util.Arrays.fill(scratch, 0, rank, 0f);
+            for (int c = 0; c < e; c++) { // q U, row by row of U
+                int row = (kh * e + c) * rank;
+                FloatVector qc = FloatVector.broadcast(S, q[qh + c]);
+                int k = 0;
+                for (; k < rankEnd; k += S.length()) {
+                    FloatVector.fromByteBuffer(S, basis, (row + k) * Float.BYTES, ORDER)
+                            .fma(qc, FloatVector.fromArray(S, scratch, k)).intoArray(scratch, k);
                 }
-                for (int c = vectorEnd; c < e; c++) {
-                    out[oh + c] += p * values.getFloat(row + c * Float.BYTES);
+                for (; k < rank; k++) {
+                    scratch[k] += q[qh + c] * basis.getFloat((row + k) * Float.BYTES);
                 }
             }
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < m; i++) {
+                int row = (kh * cap + slot(i, lo, gap)) * rank;
+                FloatVector acc = FloatVector.zero(S);
+                int k = 0;
+                for (; k < rankEnd; k += S.length()) {
+                    acc = FloatVector.fromArray(S, scratch, k)
+                            .fma(FloatVector.fromByteBuffer(S, coeff, (row + k) * Float.BYTES, ORDER), acc);
+                }
+                float dot = VectorMath.sum(acc);
+                for (; k < rank; k++) {
+                    dot += scratch[k] * coeff.getFloat((row + k) * Float.BYTES);
+                }
+                scores[i] = dot;
+                max = Math.max(max, dot);
+            }
+            float inv = 1f / exponentiate(scores, m, max);
+            weighValues(store[2], kh * cap * e, e, scores, m, lo, gap, inv, out, outOff + h * e);
         }
     }
 
@@ -185,23 +271,27 @@ final class VectorAttention {
      * and one fp32 scale per entry, for K then V): the per-entry key scale multiplies the score, the value scale the
      * probability, so nothing is dequantized into memory. The query heads sharing a KV head (GQA) are taken up to
      * three at a time, so each key and value vector is loaded and converted once for all of them. Arguments as
-     * {@link #attend}, but {@code scores} must hold {@code groups · n} floats.
+     * {@link #attend}, but {@code scores} must hold {@code 3 · n} floats.
      */
     static void attendInt8(float[] q, int qOff, ByteBuffer[] store, int cap, int n, int kvHeads, int groups, int e,
-            float[] out, int outOff, float[] scores) {
+            float[] out, int outOff, float[] scores, HeadPadding pad) {
         ByteBuffer kq = store[0];
         ByteBuffer ks = store[1];
         ByteBuffer vq = store[2];
         ByteBuffer vs = store[3];
         for (int kh = 0; kh < kvHeads; kh++) {
             int base = kh * cap; // entry rows
+            int lo = pad == null ? n : pad.from()[kh];
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int visible = n - gap;
             for (int g0 = 0; g0 < groups; g0 += 3) {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
                 int q0 = qOff + h0 * e;
                 int q1 = m > 1 ? q0 + e : q0; // a missing head repeats head 0: same work, result unused
                 int q2 = m > 2 ? q0 + 2 * e : q0;
-                for (int j = 0; j < n; j++) {
+                for (int i = 0; i < visible; i++) {
+                    int j = slot(i, lo, gap);
                     int row = (base + j) * e;
                     FloatVector a0 = FloatVector.zero(S);
                     FloatVector a1 = a0;
@@ -213,23 +303,24 @@ final class VectorAttention {
                         a2 = FloatVector.fromArray(S, q, q2 + c).fma(k, a2);
                     }
                     float scale = ks.getFloat((base + j) * Float.BYTES);
-                    scores[j] = VectorMath.sum(a0) * scale;
-                    scores[n + j] = VectorMath.sum(a1) * scale;
-                    scores[2 * n + j] = VectorMath.sum(a2) * scale;
+                    scores[i] = VectorMath.sum(a0) * scale;
+                    scores[n + i] = VectorMath.sum(a1) * scale;
+                    scores[2 * n + i] = VectorMath.sum(a2) * scale;
                 }
-                float i0 = softmaxRow(scores, 0, n);
-                float i1 = softmaxRow(scores, n, n);
-                float i2 = softmaxRow(scores, 2 * n, n);
+                float i0 = softmaxRow(scores, 0, visible);
+                float i1 = softmaxRow(scores, n, visible);
+                float i2 = softmaxRow(scores, 2 * n, visible);
                 int o0 = outOff + h0 * e;
                 int o1 = m > 1 ? o0 + e : o0;
                 int o2 = m > 2 ? o0 + 2 * e : o0;
                 java.util.Arrays.fill(out, o0, o0 + m * e, 0f);
-                for (int j = 0; j < n; j++) {
+                for (int i = 0; i < visible; i++) {
+                    int j = slot(i, lo, gap);
                     int row = (base + j) * e;
                     float vScale = vs.getFloat((base + j) * Float.BYTES);
-                    FloatVector p0 = FloatVector.broadcast(S, scores[j] * i0 * vScale);
-                    FloatVector p1 = FloatVector.broadcast(S, m > 1 ? scores[n + j] * i1 * vScale : 0f);
-                    FloatVector p2 = FloatVector.broadcast(S, m > 2 ? scores[2 * n + j] * i2 * vScale : 0f);
+                    FloatVector p0 = FloatVector.broadcast(S, scores[i] * i0 * vScale);
+                    FloatVector p1 = FloatVector.broadcast(S, m > 1 ? scores[n + i] * i1 * vScale : 0f);
+                    FloatVector p2 = FloatVector.broadcast(S, m > 2 ? scores[2 * n + i] * i2 * vScale : 0f);
                     for (int c = 0; c < e; c += S.length()) {
                         FloatVector v = int8s(vq, row + c);
                         v.fma(p0, FloatVector.fromArray(S, out, o0 + c)).intoArray(out, o0 + c);
@@ -282,13 +373,14 @@ final class VectorAttention {
      * "phase-major" order and are put back in channel order at the end. The query heads sharing a KV head are taken
      * up to three at a time, so each code vector is unpacked once for all of them. The fp16 window is read as fp16.
      *
-     * @param n entries visible: the first {@code min(n, quantized)} quantized, the rest from the window
+     * @param n entries visible: the first {@code min(n, quantized)} quantized, the rest from the window (padding,
+     *     which may lie in either, skipped)
      * @param scores at least {@code 3·n} floats
      * @param scratch at least {@code 7·e} floats, this thread's
      */
     static void attendKivi(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
             int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores,
-            float[] scratch) {
+            float[] scratch, HeadPadding pad) {
         int per = 8 / bits;
         int packed = e / per;
         int mask = (1 << bits) - 1;
@@ -299,6 +391,10 @@ final class VectorAttention {
         int acc = 3 * e;
         int zAcc = 6 * e;
         for (int kh = 0; kh < kvHeads; kh++) {
+            int lo = pad == null ? n : pad.from()[kh]; // slots [lo, hi) are padding: skipped, scores compacted
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int hi = lo + gap;
+            int visible = n - gap;
             for (int g0 = 0; g0 < groups; g0 += 3) {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
@@ -306,6 +402,9 @@ final class VectorAttention {
                 float qz1 = 0;
                 float qz2 = 0;
                 for (int j0 = 0; j0 < nq; j0 += groupSize) {
+                    if (j0 >= lo && Math.min(j0 + groupSize, nq) <= hi) {
+                        continue; // a group of padding only
+                    }
                     int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
                     qz0 = qz1 = qz2 = 0;
                     for (int c = 0; c < e; c++) {
@@ -327,6 +426,10 @@ final class VectorAttention {
                     int q1 = m > 1 ? qs + e : qs; // a missing head repeats head 0: same work, result unused
                     int q2 = m > 2 ? qs + 2 * e : qs;
                     for (int j = j0, end = Math.min(j0 + groupSize, nq); j < end; j++) {
+                        if (j >= lo && j < hi) {
+                            continue;
+                        }
+                        int vi = j < lo ? j : j - gap;
                         int row = (kh * cap + j) * packed;
                         FloatVector a0 = FloatVector.zero(S);
                         FloatVector a1 = a0;
@@ -341,15 +444,19 @@ final class VectorAttention {
                                 a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
                             }
                         }
-                        scores[j] = VectorMath.sum(a0) + qz0;
-                        scores[n + j] = VectorMath.sum(a1) + qz1;
-                        scores[2 * n + j] = VectorMath.sum(a2) + qz2;
+                        scores[vi] = VectorMath.sum(a0) + qz0;
+                        scores[n + vi] = VectorMath.sum(a1) + qz1;
+                        scores[2 * n + vi] = VectorMath.sum(a2) + qz2;
                     }
                 }
                 int qa = qOff + h0 * e;
                 int qb = m > 1 ? qa + e : qa;
                 int qc = m > 2 ? qa + 2 * e : qa;
                 for (int j = nq; j < n; j++) { // the window (j >= quantized here)
+                    if (j >= lo && j < hi) {
+                        continue;
+                    }
+                    int vi = j < lo ? j : j - gap;
                     int row = (kh * window + j - quantized) * e * 2;
                     FloatVector a0 = FloatVector.zero(S);
                     FloatVector a1 = a0;
@@ -360,21 +467,25 @@ final class VectorAttention {
                         a1 = FloatVector.fromArray(S, q, qb + c).fma(k, a1);
                         a2 = FloatVector.fromArray(S, q, qc + c).fma(k, a2);
                     }
-                    scores[j] = VectorMath.sum(a0);
-                    scores[n + j] = VectorMath.sum(a1);
-                    scores[2 * n + j] = VectorMath.sum(a2);
+                    scores[vi] = VectorMath.sum(a0);
+                    scores[n + vi] = VectorMath.sum(a1);
+                    scores[2 * n + vi] = VectorMath.sum(a2);
                 }
-                float i0 = softmaxRow(scores, 0, n);
-                float i1 = softmaxRow(scores, n, n);
-                float i2 = softmaxRow(scores, 2 * n, n);
+                float i0 = softmaxRow(scores, 0, visible);
+                float i1 = softmaxRow(scores, n, visible);
+                float i2 = softmaxRow(scores, 2 * n, visible);
                 java.util.Arrays.fill(scratch, acc, zAcc + 3 * channelGroups, 0f);
                 int acc1 = acc + e;
                 int acc2 = acc + 2 * e;
                 for (int j = 0; j < nq; j++) {
+                    if (j >= lo && j < hi) {
+                        continue;
+                    }
+                    int vi = j < lo ? j : j - gap;
                     int slot = kh * cap + j;
-                    float p0 = scores[j] * i0;
-                    float p1 = scores[n + j] * i1;
-                    float p2 = scores[2 * n + j] * i2;
+                    float p0 = scores[vi] * i0;
+                    float p1 = scores[n + vi] * i1;
+                    float p2 = scores[2 * n + vi] * i2;
                     int row = slot * packed;
                     int param = slot * channelGroups * 2;
                     for (int i = 0; i < packed; i += BYTES.length()) {
@@ -412,8 +523,11 @@ final class VectorAttention {
                     }
                     float inv = g == 0 ? i0 : g == 1 ? i1 : i2;
                     for (int j = nq; j < n; j++) {
+                        if (j >= lo && j < hi) {
+                            continue;
+                        }
                         int row = (kh * window + j - quantized) * e * 2;
-                        FloatVector pv = FloatVector.broadcast(S, scores[g * n + j] * inv);
+                        FloatVector pv = FloatVector.broadcast(S, scores[g * n + (j < lo ? j : j - gap)] * inv);
                         for (int c = 0; c < e; c += S.length()) {
                             halves(store[7], row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c))
                                     .intoArray(out, oh + c);

@@ -2,6 +2,7 @@ package io.kvpilot.engine;
 
 import ai.djl.ndarray.types.Shape;
 import io.kvpilot.kvcache.DenseKvLayerStore;
+import io.kvpilot.kvcache.HeadPadding;
 import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.lowrank.LowRankKeysStore;
 import io.kvpilot.kvcache.quant.InPlaceKvStore;
@@ -26,8 +27,9 @@ import jdk.incubator.vector.VectorSpecies;
  * its token {@code t} then attends over the entries up to its own slot only.
  *
  * <p>A sequence that observes attention for its compression method (the trailing queries of its prompt) gets their
- * probabilities as the libtorch path returns them, {@code [H, W, n]} per layer. Used for passes into dense, unpadded
- * stores out of any sliding window's reach ({@link #route}); other passes run on libtorch. Not thread-safe: the
+ * probabilities as the libtorch path returns them, {@code [H, W, n]} per layer. Used for passes into dense, int8,
+ * KIVI and low-rank-key stores, head-ragged (AdaKV) ones included, out of any sliding window's reach ({@link #route});
+ * other passes run on libtorch. Not thread-safe: the
  * engine thread, with the {@link TwoLanes} helper inside the products and attention.
  *
  * <p>Notation as in LlamaModel: N tokens (rows), B sequences, D model dim, H query heads, K kv heads, E head dim, F ffn
@@ -75,7 +77,8 @@ final class VectorForwardPass {
     private int[] rowProbsStride = new int[0];
     private ByteBuffer[][] views = new ByteBuffer[0][]; // per sequence: its store's K and V views,
     private int[] caps = new int[0]; // and their capacity
-    private KvLayerStore[] stores = new KvLayerStore[0]; // per sequence: the layer's store being attended over
+    private KvLayerStore[] stores = new KvLayerStore[0]; // per sequence: the layer's store being attended over,
+    private HeadPadding[] pads = new HeadPadding[0]; // and its padding (null unless head-ragged)
     private final float[] ownerScratch; // per lane: a quantized kernel's few head-sized arrays
     private final float[] helperScratch;
     private float[] ownerScores = new float[0];
@@ -140,7 +143,8 @@ final class VectorForwardPass {
     /**
      * Whether this pass can run here, and if not the first reason: at most {@value #DECODE_TOKENS} tokens, or at most
      * {@value #MAX_TOKENS} that attend over at most {@value #ATTENTION_ENTRIES} entries in all; every layer's store
-     * dense and unpadded, no sliding window reached.
+     * one a kernel here reads (dense, int8, KIVI of a fitting layout, low-rank keys; head-ragged ones whose padding is
+     * one range per head), no sliding window reached.
      */
     ForwardRoute route(LlamaModel.Segment[] segs) {
         int n = 0;
@@ -157,15 +161,12 @@ final class VectorForwardPass {
             entries += seg.count() * held + (long) seg.count() * (seg.count() + 1) / 2;
             for (int l = 0; l < layers.length; l++) {
                 KvLayerStore store = seg.cache().layer(l);
-                if (store instanceof LowRankKeysStore) {
-                    return ForwardRoute.LOWRANK_STORE;
-                }
                 if (store instanceof DenseKvLayerStore dense) {
-                    if (dense.ragged()) {
+                    if (dense.ragged() && dense.padding() == null) {
                         return ForwardRoute.RAGGED_STORE;
                     }
                 } else if (store instanceof InPlaceKvStore quantized && readsInPlace(quantized)) {
-                    if (quantized.ragged()) {
+                    if (quantized.ragged() && quantized.padding() == null) {
                         return ForwardRoute.RAGGED_STORE;
                     }
                     if (seg.observeWindow() > 0) { // a prompt observed for compression meets a store already compressed
@@ -186,8 +187,14 @@ final class VectorForwardPass {
                 : entries > ATTENTION_ENTRIES ? ForwardRoute.LONG_CONTEXT : ForwardRoute.JAVA;
     }
 
-    /** Whether a quantized store has a kernel here: int8 always, KIVI where its layout fills whole vectors. */
+    /**
+     * Whether a compressed store has a kernel here: int8 and low-rank keys always, KIVI where its layout fills whole
+     * vectors.
+     */
     private boolean readsInPlace(InPlaceKvStore store) {
+        if (store instanceof LowRankKeysStore) {
+            return true;
+        }
         if (store instanceof Int8KvStore int8) {
             return VectorAttention.int8LayoutFits(int8.headDim());
         }
@@ -266,6 +273,7 @@ final class VectorForwardPass {
             views = new ByteBuffer[b][];
             caps = new int[b];
             stores = new KvLayerStore[b];
+            pads = new HeadPadding[b];
         }
         if (n <= capacity) {
             return;
@@ -357,10 +365,12 @@ final class VectorForwardPass {
             int count = seg.count();
             KvLayerStore layer = seg.cache().layer(l);
             stores[s] = layer;
+            pads[s] = layer.padding();
             if (layer instanceof InPlaceKvStore quantized) { // route() let no observed window through to one
                 int held = quantized.length();
                 quantized.appendRows(qkv, r * stride, stride, h * e, (h + k) * e, count); // quantized in place
-                views[s] = quantized instanceof Int8KvStore int8 ? int8.views() : ((KiviKvStore) quantized).views();
+                views[s] = quantized instanceof Int8KvStore int8 ? int8.views()
+                        : quantized instanceof KiviKvStore kivi ? kivi.views() : ((LowRankKeysStore) quantized).views();
                 for (int t = 0; t < count; t++, r++) {
                     rowVisible[r] = held + t + 1;
                     rowProbs[r] = null;
@@ -427,15 +437,18 @@ final class VectorForwardPass {
             int at = r * qkvStride;
             if (store instanceof Int8KvStore int8) {
                 VectorAttention.attendInt8(qkv, at, views[s], int8.capacity(), rowVisible[r], k, h / k, e,
-                        attn, r * h * e, scores);
+                        attn, r * h * e, scores, pads[s]);
             } else if (store instanceof KiviKvStore kivi) {
                 VectorAttention.attendKivi(qkv, at, views[s], kivi.capacity(), kivi.quantized(),
                         kivi.format().residual() + kivi.format().groupSize(), kivi.format().bits(),
                         kivi.format().groupSize(), rowVisible[r], k, h / k, e, attn, r * h * e, scores,
-                        mine ? ownerScratch : helperScratch);
+                        mine ? ownerScratch : helperScratch, pads[s]);
+            } else if (store instanceof LowRankKeysStore lowRank) {
+                VectorAttention.attendLowRank(qkv, at, views[s], lowRank.capacity(), lowRank.rank(), rowVisible[r],
+                        k, h / k, e, attn, r * h * e, scores, mine ? ownerScratch : helperScratch, pads[s]);
             } else {
                 VectorAttention.attend(qkv, at, views[s][0], views[s][1], caps[s], rowVisible[r], k, h / k, e,
-                        attn, r * h * e, scores, rowProbs[r], rowProbsOff[r], rowProbsStride[r]);
+                        attn, r * h * e, scores, rowProbs[r], rowProbsOff[r], rowProbsStride[r], pads[s]);
             }
         }
     }

@@ -11,7 +11,8 @@ import java.util.Arrays;
 /**
  * Full-precision store: K and V each in one {@code [K, capacity, D]} fp32 tensor, capacity a whole number of pool
  * blocks, grown by one copy when full (once every {@link KvBlockPool#BLOCK_TOKENS} decode steps at most). After a
- * ragged {@link #retain} the heads hold different counts; the padding is masked with −∞ and never read as a value.
+ * ragged {@link #retain} the heads hold different counts; the padding is masked with −∞ for libtorch and described by
+ * {@link #padding()} for attention that reads the buffers in place, and is never read as a value.
  */
 public final class DenseKvLayerStore implements KvLayerStore {
 
@@ -22,6 +23,7 @@ public final class DenseKvLayerStore implements KvLayerStore {
     private NDArray keys; // [K, cap, D]
     private NDArray values; // [K, cap, D]
     private NDArray mask; // [K, 1, cap] additive, only while ragged
+    private HeadPadding padding; // what the mask hides, only while ragged
     private ByteBuffer[] views; // of keys and values, made on first use and dropped when they are replaced
     private int capacity;
     private int length;
@@ -66,12 +68,9 @@ public final class DenseKvLayerStore implements KvLayerStore {
      * For attention that works on the cache's memory directly: room for {@code entries} more, then the whole K and V
      * buffers ({@code [K, capacity, D]} fp32, contiguous, native byte order) as views, no copy. The caller writes the
      * new entries from slot {@link #length()} of each head on and then calls {@link #appended(int)}; the array is the
-     * store's own, not to be changed. Null while the store is ragged, since its mask must then apply.
+     * store's own, not to be changed. While the store is ragged the reader skips {@link #padding()}.
      */
     public ByteBuffer[] slotViewsFor(int entries) {
-        if (mask != null) {
-            return null;
-        }
         ensureCapacity(length + entries);
         if (views == null) { // a view stays valid as long as its tensor: until the next grow or compaction
             views = new ByteBuffer[] {keys.toByteBuffer(true), values.toByteBuffer(true)};
@@ -82,6 +81,11 @@ public final class DenseKvLayerStore implements KvLayerStore {
     /** Whether heads hold different counts (after a ragged {@link #retain}), so reads need the mask. */
     public boolean ragged() {
         return mask != null;
+    }
+
+    @Override
+    public HeadPadding padding() {
+        return padding;
     }
 
     /** The {@code entries} written through {@link #slotViewsFor} are now held. */
@@ -147,13 +151,17 @@ public final class DenseKvLayerStore implements KvLayerStore {
             values = newValues;
             views = null;
             mask = null;
+            padding = null;
             if (shortest != kept) {
                 float[] m = new float[kvHeads * newCapacity];
+                int[] from = new int[kvHeads];
                 for (int h = 0; h < kvHeads; h++) {
                     Arrays.fill(m, h * newCapacity + keep[h].length, h * newCapacity + kept, Float.NEGATIVE_INFINITY);
+                    from[h] = keep[h].length;
                 }
                 mask = pool.allocate(manager, new Shape(kvHeads, 1, newCapacity), DataType.FLOAT32);
                 mask.set(m);
+                padding = new HeadPadding(from, kept);
             }
         }
         capacity = newCapacity;
@@ -213,5 +221,6 @@ public final class DenseKvLayerStore implements KvLayerStore {
         pool.free(mask);
         keys = values = mask = null;
         views = null;
+        padding = null;
     }
 }

@@ -38,6 +38,15 @@ public interface KvLayerStore extends AutoCloseable {
     NDArray attentionMask(NDManager step);
 
     /**
+     * The padding {@link #attentionMask} hides, as one slot range per head, for attention that reads the store
+     * directly; null when no head is padded. A ragged store whose padding does not have this form returns null too
+     * and is read through its mask only.
+     */
+    default HeadPadding padding() {
+        return null;
+    }
+
+    /**
      * Compaction: keeps, for each KV head {@code h}, exactly the entries {@code keep[h]} (indices into
      * {@code [0, length())}, any order; kept in ascending order) and frees the rest — the storage shrinks for real.
      */

@@ -103,6 +103,11 @@ class DenseKvLayerStoreTest {
                 float[] mask = store.attentionMask(step).toFloatArray(); // [K, 1, 4]
                 float inf = Float.NEGATIVE_INFINITY;
                 assertArrayEquals(new float[] {0, 0, 0, 0, 0, inf, inf, 0}, mask);
+                assertArrayEquals(new int[] {3, 1}, store.padding().from(), "head 1 padded from its one entry");
+                assertEquals(3, store.padding().to());
+                HeadPadding read = HeadPadding.of(mask, K, 4);
+                assertArrayEquals(store.padding().from(), read.from(), "the mask describes the same padding");
+                assertEquals(3, read.to());
             }
             assertEquals(store.bytes(), pool.bytesInUse());
         }

@@ -101,8 +101,8 @@ final class FootprintReplay {
     }
 
     /**
-     * KvFormat#convert: the new store is built (its tensors adopted) while the dense one is still alive; int8 and KIVI
-     * allocate their capacity buffers for exactly the entries held ({@link #initialCapacity}).
+     * KvFormat#convert: the new store is built (its tensors adopted) while the dense one is still alive; int8, KIVI and
+     * low-rank stores allocate their capacity buffers for exactly the entries held ({@link #initialCapacity}).
      */
     private void convert(int l) {
         if (storage == Storage.DENSE) {
@@ -113,10 +113,10 @@ final class FootprintReplay {
         set(l, stored(l) + mask(n[l]));
     }
 
-    /** The capacity an int8 or KIVI store is built or compacted with for {@code entries}. */
+    /** The capacity an int8, KIVI or low-rank store is built or compacted with for {@code entries}. */
     private int initialCapacity(int entries) {
         return switch (storage) {
-            case INT8 -> KvBlockPool.roundUpToBlocks(entries);
+            case INT8, LOW_RANK -> KvBlockPool.roundUpToBlocks(entries);
             case KIVI -> {
                 int g = kivi().groupSize();
                 yield Math.max(g, (KiviKvStore.quantizedAt(kivi(), entries) + g - 1) / g * g);
@@ -135,8 +135,8 @@ final class FootprintReplay {
     }
 
     /**
-     * One decode pass: KvLayerStore#reserve (a dense store grows a block; an int8 or KIVI store grows its capacity
-     * buffers geometrically, tensor by tensor), then the append of one entry, in place.
+     * One decode pass: KvLayerStore#reserve (a dense store grows a block; an int8, KIVI or low-rank store grows its
+     * capacity buffers geometrically, tensor by tensor), then the append of one entry, in place.
      */
     private void decodeStep() {
         for (int l = 0; l < layers; l++) {
@@ -148,16 +148,16 @@ final class FootprintReplay {
                 transientExtra(half); // then V
                 cap[l] = newCap;
                 set(l, dense(newCap, false) + (ragged ? heads * (long) newCap * 4 : 0));
-            } else if (storage == Storage.INT8 || storage == Storage.KIVI) {
-                int needed = storage == Storage.INT8 ? n[l] + 1 : KiviKvStore.quantizedAt(kivi(), n[l] + 1);
-                int unit = storage == Storage.INT8 ? KvBlockPool.BLOCK_TOKENS : kivi().groupSize();
+            } else if (storage != Storage.DENSE) {
+                int needed = storage == Storage.KIVI ? KiviKvStore.quantizedAt(kivi(), n[l] + 1) : n[l] + 1;
+                int unit = storage == Storage.KIVI ? kivi().groupSize() : KvBlockPool.BLOCK_TOKENS;
                 int grown = QuantizedStore.grownCapacity(cap[l], needed, unit);
                 if (grown != cap[l]) {
                     long[] before = tensors(cap[l]);
                     long[] after = tensors(grown);
                     for (int i = 0; i < before.length; i++) { // each new tensor exists before its old one is freed
                         if (before[i] == after[i]) {
-                            continue; // KIVI's window keeps its size
+                            continue; // KIVI's window and the low-rank basis keep their size
                         }
                         transientExtra(after[i]);
                         set(l, bytes[l] - before[i] + after[i]);
@@ -189,20 +189,17 @@ final class FootprintReplay {
                     set(l, stored(l) + oldMask);
                     set(l, stored(l) + mask(keep));
                 }
-                case INT8 -> { // Int8KvStore#retain: tensor by tensor, each copy made before its original is freed
+                default -> { // int8 and low-rank retain: tensor by tensor, each copy made before its original is freed
                     long[] before = tensors(cap[l]);
                     int newCap = initialCapacity(keep);
                     long[] after = tensors(newCap);
-                    for (int i = 0; i < before.length; i++) {
+                    int gathered = storage == Storage.LOW_RANK ? 2 : before.length; // not the low-rank basis
+                    for (int i = 0; i < gathered; i++) {
                         transientExtra(after[i]);
                         set(l, bytes[l] - before[i] + after[i]);
                     }
                     n[l] = keep;
                     cap[l] = newCap;
-                    set(l, stored(l) + mask(keep));
-                }
-                default -> { // low-rank gathers tensor by tensor, each freed before its copy is adopted
-                    n[l] = keep;
                     set(l, stored(l) + mask(keep));
                 }
             }
@@ -242,12 +239,8 @@ final class FootprintReplay {
         return ragged ? heads * (long) entries * 4 : 0;
     }
 
-    /** Bytes of layer {@code l}'s non-dense store now: its capacity buffers, or low-rank tensors of its entries. */
+    /** Bytes of layer {@code l}'s non-dense store now: its capacity buffers (and a low-rank store's basis). */
     private long stored(int l) {
-        if (storage == Storage.LOW_RANK) {
-            long r = ((LowRankKeysFormat) method.format()).rank((int) dim);
-            return 4 * (heads * dim * r + heads * n[l] * r + heads * n[l] * dim); // basis, coeffs, values
-        }
         long sum = 0;
         for (long t : tensors(cap[l])) {
             sum += t;
@@ -256,12 +249,17 @@ final class FootprintReplay {
     }
 
     /**
-     * The bytes of each tensor of an int8 or KIVI store of capacity {@code c}, in the order the store grows them:
-     * int8 codes and fp32 scales for K then V; KIVI's packed codes, fp16 key scales and zeros per channel and token
-     * group, packed value codes, fp16 value scales and zeros per token and channel group (its fixed fp16 window of
-     * R+G tokens is not regrown and is added once).
+     * The bytes of each tensor of an int8, KIVI or low-rank store of capacity {@code c}, in the order the store grows
+     * them: int8 codes and fp32 scales for K then V; KIVI's packed codes, fp16 key scales and zeros per channel and
+     * token group, packed value codes, fp16 value scales and zeros per token and channel group (its fixed fp16 window
+     * of R+G tokens is not regrown and is added once); low-rank fp32 key coefficients, fp32 values, then the fixed
+     * basis {@code [K, D, r]}.
      */
     private long[] tensors(int c) {
+        if (storage == Storage.LOW_RANK) {
+            long r = ((LowRankKeysFormat) method.format()).rank((int) dim);
+            return new long[] {heads * (long) c * r * 4, heads * (long) c * dim * 4, heads * dim * r * 4};
+        }
         if (storage == Storage.INT8) {
             long codes = heads * (long) c * dim;
             long scales = heads * (long) c * 4;

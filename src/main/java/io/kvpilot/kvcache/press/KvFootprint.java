@@ -11,8 +11,8 @@ import io.kvpilot.kvcache.KvLayout;
  * blocks), the compaction after prefill (new tensors allocated before the old ones are freed), the conversion to the
  * storage format (int8 codes with one fp32 scale per token and head, in capacity buffers; KIVI's packed codes, fp16
  * scales and zero points per group in capacity buffers of whole groups, and its fixed fp16 window of residual + group
- * tokens; low-rank key coefficients plus their basis), the growth of a dense store one block at a time while
- * decoding and of int8/KIVI buffers by {@code QuantizedStore#grownCapacity}, and bounded decoding every
+ * tokens; low-rank key coefficients and fp32 values in capacity buffers, plus their basis), the growth of a dense store one block at a time while
+ * decoding and of int8/KIVI/low-rank buffers by {@code QuantizedStore#grownCapacity}, and bounded decoding every
  * {@link KvMethod#decodeInterval()} steps.
  * So {@link #peakBytes} is the most the sequence holds at any instant (compaction copies included) and
  * {@link #endBytes} what it holds after its last token ({@code usage.kv_cache.bytes}) — both for a sequence that

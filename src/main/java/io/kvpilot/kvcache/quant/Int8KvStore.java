@@ -201,29 +201,14 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
     public void retain(int[][] keep) {
         Selection sel = Selection.of(keep, length);
         int newCapacity = KvBlockPool.roundUpToBlocks(sel.kept());
-        kq = gatherRows(kq, sel, codeShape(newCapacity));
-        ks = gatherRows(ks, sel, scaleShape(newCapacity));
-        vq = gatherRows(vq, sel, codeShape(newCapacity));
-        vs = gatherRows(vs, sel, scaleShape(newCapacity));
+        kq = gatherRows(kq, capacity, sel, codeShape(newCapacity));
+        ks = gatherRows(ks, capacity, sel, scaleShape(newCapacity));
+        vq = gatherRows(vq, capacity, sel, codeShape(newCapacity));
+        vs = gatherRows(vs, capacity, sel, scaleShape(newCapacity));
         views = null;
         capacity = newCapacity;
         length = sel.kept();
         resetMask(sel, keep.length);
-    }
-
-    private NDArray gatherRows(NDArray from, Selection sel, Shape shape) {
-        NDArray to = allocate(shape, from.getDataType());
-        int rowBytes = Math.toIntExact(from.getShape().get(2) * from.getDataType().getNumOfBytes());
-        ByteBuffer src = view(from);
-        ByteBuffer dst = view(to);
-        for (int kh = 0; kh < heads; kh++) {
-            for (int i = 0; i < sel.kept(); i++) {
-                int slot = (int) sel.index()[kh * sel.kept() + i];
-                dst.put((kh * (int) shape.get(1) + i) * rowBytes, src, (kh * capacity + slot) * rowBytes, rowBytes);
-            }
-        }
-        pool.free(from);
-        return to;
     }
 
     @Override

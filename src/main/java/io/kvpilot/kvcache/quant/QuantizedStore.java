@@ -4,24 +4,36 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import io.kvpilot.kvcache.HeadPadding;
 import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KvLayerStore;
 
 /**
  * What every non-dense store shares: its tensors are counted in the {@link KvBlockPool} (adopted when made, freed when
- * replaced), and a ragged cache's additive padding mask {@code [K, 1, n]} follows appends and compactions.
+ * replaced), and a ragged cache's additive padding mask {@code [K, 1, n]} follows appends and compactions, with the
+ * {@link HeadPadding} it describes for kernels that read the store in place.
  */
 public abstract class QuantizedStore implements KvLayerStore {
 
     protected final KvBlockPool pool;
     protected final NDManager manager;
     protected NDArray mask; // [K, 1, n], null unless heads hold different counts
+    private HeadPadding padding; // what the mask hides; null without a mask (or one of another form)
     private boolean closed;
 
     protected QuantizedStore(KvBlockPool pool, NDManager manager, NDArray mask) {
         this.pool = pool;
         this.manager = manager;
         this.mask = mask == null ? null : own(Scoped.run(manager, s -> mask.duplicate(), mask));
+        if (mask != null) { // a compacted dense store's mask: its padding, read once
+            Shape s = mask.getShape();
+            padding = HeadPadding.of(mask.toFloatArray(), Math.toIntExact(s.get(0)), Math.toIntExact(s.get(2)));
+        }
+    }
+
+    @Override
+    public HeadPadding padding() {
+        return padding;
     }
 
     /**
@@ -131,14 +143,15 @@ public abstract class QuantizedStore implements KvLayerStore {
         }
         pool.free(mask);
         mask = null;
+        padding = null;
         clear();
     }
 
     /**
      * Index of a {@link #retain}: per head the sorted kept slots, shorter heads padded with their first slot, plus the
-     * new padding mask (null when all heads keep the same count).
+     * new padding mask and what it hides (null when all heads keep the same count).
      */
-    protected record Selection(long[] index, int kept, float[] mask) {
+    protected record Selection(long[] index, int kept, float[] mask, HeadPadding padding) {
 
         public static Selection of(int[][] keep, int length) {
             int heads = keep.length;
@@ -148,7 +161,9 @@ public abstract class QuantizedStore implements KvLayerStore {
             }
             long[] idx = new long[heads * kept];
             float[] m = null;
+            int[] from = new int[heads];
             for (int h = 0; h < heads; h++) {
+                from[h] = keep[h].length;
                 int[] sorted = keep[h].clone();
                 java.util.Arrays.sort(sorted);
                 for (int i = 0; i < kept; i++) {
@@ -166,25 +181,34 @@ public abstract class QuantizedStore implements KvLayerStore {
                     }
                 }
             }
-            return new Selection(idx, kept, m);
-        }
-
-        /** {@code [K, n, width]} gather index along axis 1 for tensors of that last width. */
-        public NDArray along1(NDManager m, long width) {
-            int heads = index.length / Math.max(kept, 1);
-            return m.create(index, new Shape(heads, kept)).expandDims(2).broadcast(heads, kept, width);
+            return new Selection(idx, kept, m, m == null ? null : new HeadPadding(from, kept));
         }
     }
 
-    /** Gathers the selected slots of {@code a [K, n, w]} along axis 1 into a new adopted tensor; frees {@code a}. */
-    protected final NDArray gather1(NDArray a, Selection sel) {
-        NDArray out = Scoped.run(manager, s -> a.gather(sel.along1(s, a.getShape().get(2)), 1), a);
-        return swap(a, out);
+    /**
+     * A tensor of {@code shape} (heads, entries, row) holding the selected entries of {@code from}, whose heads are
+     * {@code fromCapacity} entries apart, in order; {@code from} is freed after its copy exists.
+     */
+    protected final NDArray gatherRows(NDArray from, int fromCapacity, Selection sel, Shape shape) {
+        NDArray to = allocate(shape, from.getDataType());
+        int heads = Math.toIntExact(shape.get(0));
+        int rowBytes = Math.toIntExact(from.getShape().get(2) * from.getDataType().getNumOfBytes());
+        java.nio.ByteBuffer src = view(from);
+        java.nio.ByteBuffer dst = view(to);
+        for (int kh = 0; kh < heads; kh++) {
+            for (int i = 0; i < sel.kept(); i++) {
+                int slot = (int) sel.index()[kh * sel.kept() + i];
+                dst.put((kh * (int) shape.get(1) + i) * rowBytes, src, (kh * fromCapacity + slot) * rowBytes, rowBytes);
+            }
+        }
+        pool.free(from);
+        return to;
     }
 
     /** Replaces the padding mask after a {@link #retain}. */
     protected final void resetMask(Selection sel, int heads) {
         pool.free(mask);
         mask = sel.mask() == null ? null : own(manager.create(sel.mask(), new Shape(heads, 1, sel.kept())));
+        padding = sel.padding();
     }
 }
