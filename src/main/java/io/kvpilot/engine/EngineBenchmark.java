@@ -1,5 +1,7 @@
 package io.kvpilot.engine;
 
+import io.kvpilot.engine.batch.LlamaEngine;
+import io.kvpilot.engine.model.RandomCheckpoint;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;

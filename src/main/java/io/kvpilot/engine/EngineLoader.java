@@ -2,6 +2,11 @@ package io.kvpilot.engine;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import io.kvpilot.engine.batch.LlamaEngine;
+import io.kvpilot.engine.model.HfTextCodec;
+import io.kvpilot.engine.model.ModelConfig;
+import io.kvpilot.engine.model.Safetensors;
+import io.kvpilot.engine.torch.LlamaModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 

@@ -79,11 +79,11 @@ public record EngineOptions(
         return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors, decodeThreads, on);
     }
 
-    int effectiveThreads() {
+    public int effectiveThreads() {
         return threads == 0 ? DEFAULT_THREADS : threads;
     }
 
-    int effectiveDecodeThreads(long parameterCount, boolean packedKernel) {
+    public int effectiveDecodeThreads(long parameterCount, boolean packedKernel) {
         if (decodeThreads > 0) {
             return decodeThreads;
         }

@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.kvpilot.engine.EngineLoader;
 import io.kvpilot.engine.EngineOptions;
-import io.kvpilot.engine.LlamaEngine;
+import io.kvpilot.engine.batch.LlamaEngine;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.kvcache.DenseKvLayerStore;

@@ -2,8 +2,8 @@ package io.kvpilot.eval;
 
 import io.kvpilot.engine.EngineLoader;
 import io.kvpilot.engine.EngineOptions;
-import io.kvpilot.engine.LlamaEngine;
-import io.kvpilot.engine.RandomCheckpoint;
+import io.kvpilot.engine.batch.LlamaEngine;
+import io.kvpilot.engine.model.RandomCheckpoint;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.kvcache.KvCompressionSpec;

@@ -1,0 +1,866 @@
+package io.kvpilot.engine.batch;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.kvpilot.engine.EngineOptions;
+import io.kvpilot.engine.EngineStepStats;
+import io.kvpilot.engine.FinishReason;
+import io.kvpilot.engine.GenerationEngine;
+import io.kvpilot.engine.ModelInfo;
+import io.kvpilot.engine.SamplingParams;
+import io.kvpilot.engine.Sequence;
+import io.kvpilot.engine.TextCodec;
+import io.kvpilot.engine.model.AttentionSums;
+import io.kvpilot.engine.model.HfTextCodec;
+import io.kvpilot.engine.model.ModelConfig;
+import io.kvpilot.engine.torch.LlamaModel;
+import io.kvpilot.kvcache.KvBlockPool;
+import io.kvpilot.kvcache.KeptPositions;
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.KvCompressor;
+import io.kvpilot.kvcache.KvLayout;
+import io.kvpilot.kvcache.PrefillObservation;
+import io.kvpilot.kvcache.SequenceKvCache;
+import io.kvpilot.kvcache.press.KvFootprint;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * {@link GenerationEngine} for the LLaMA family: sequences' state (KV cache, random stream, text stream), packing of
+ * prefill chunks and decode batches into {@link LlamaModel#forward}, sampling and finishing. Single-threaded: all
+ * methods run on the scheduler's engine thread.
+ *
+ * <p>A sequence's cache is freed the moment it finishes (its final byte counts are recorded first); {@link #release}
+ * frees whatever is left and forgets the sequence, idempotently.
+ */
+public final class LlamaEngine implements GenerationEngine {
+
+    private static final System.Logger LOG = System.getLogger(LlamaEngine.class.getName());
+
+    private final ModelConfig cfg;
+    private final LlamaModel model;
+    private final HfTextCodec codec;
+    private final NDManager root;
+    private final EngineOptions options;
+    private final ModelInfo info;
+    private final KvLayout layout;
+    private final KvBlockPool pool;
+    private final Set<Integer> eos;
+    private final Map<Sequence, State> states = new IdentityHashMap<>();
+    private final EngineStepStats stats = new EngineStepStats();
+    private boolean closed;
+
+    /** Engine-side state of one sequence. */
+    private static final class State {
+        SequenceKvCache cache;
+        final Random random;
+        KvCompressor compressor; // replaced when the sequence is recompressed
+        KvCompressionSpec applied;
+        final TextStream text;
+        int decodeSteps;
+        int prefilled; // prompt tokens in the cache so far; the prompt is all in once it equals its length
+        AttentionSums sums; // while a prompt whose compressor wants them prefills
+
+        State(Random random, KvCompressor compressor, KvCompressionSpec applied, TextStream text) {
+            this.random = random;
+            this.compressor = compressor;
+            this.applied = applied;
+            this.text = text;
+        }
+    }
+
+    public LlamaEngine(String id, ModelConfig cfg, LlamaModel model, HfTextCodec codec, NDManager root, EngineOptions options) {
+        this.cfg = cfg;
+        this.model = model;
+        this.codec = codec;
+        this.root = root;
+        this.options = options;
+        this.layout = new KvLayout(cfg.layers(), cfg.kvHeads(), cfg.headDim(), Float.BYTES);
+        this.pool = new KvBlockPool(options.kvBudgetBytes());
+        this.eos = cfg.eosIds();
+        this.info = new ModelInfo(id, cfg.architecture(), cfg.contextLength(), cfg.vocabSize(), cfg.layers(),
+                cfg.kvHeads(), cfg.headDim(), layout.bytesPerToken(), model.parameterCount());
+        LOG.log(System.Logger.Level.INFO, model.packedMatmul()
+                ? "Decode steps and short prompts run on KVPilot's Java forward pass (Vector API)"
+                : "Decode runs on libtorch: KVPilot's Java forward pass needs --add-modules jdk.incubator.vector and"
+                        + " a CPU with AVX2 (1.4-4x faster decode, docs/benchmarks.md)");
+    }
+
+    @Override
+    public ModelInfo modelInfo() {
+        return info;
+    }
+
+    /** The tokenizer and chat template; throws if the checkpoint has no tokenizer.json (id-level use only). */
+    @Override
+    public TextCodec textCodec() {
+        if (codec == null) {
+            throw new IllegalStateException("checkpoint " + info.id() + " has no tokenizer.json");
+        }
+        return codec;
+    }
+
+    public boolean hasTextCodec() {
+        return codec != null;
+    }
+
+    /** The KV pool: budget, bytes in use, peak. */
+    public KvBlockPool kvPool() {
+        return pool;
+    }
+
+    public EngineOptions options() {
+        return options;
+    }
+
+    /** Forward passes run in Java on the Vector API kernels so far (the rest ran on libtorch); for tests. */
+    long vectorPasses() {
+        return model.vectorPasses();
+    }
+
+    /** Whether batched decode products run on the packed Vector API kernel (else on libtorch). */
+    public boolean packedMatmul() {
+        return model.packedMatmul();
+    }
+
+    /** Intra-op threads used for prefill and for decode steps. */
+    public int[] threads() {
+        return new int[] {options.effectiveThreads(), options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul())};
+    }
+
+    public KvLayout kvLayout() {
+        return layout;
+    }
+
+    /** Token ids that end generation (generation_config.json). */
+    public Set<Integer> eosTokenIds() {
+        return eos;
+    }
+
+    /** The sequence's KV cache while it holds one (for compression and evaluation code); else null. */
+    public SequenceKvCache kvCache(Sequence sequence) {
+        State s = states.get(sequence);
+        return s == null ? null : s.cache;
+    }
+
+    @Override
+    public Sequence newSequence(String id, int[] promptIds, SamplingParams sampling, KvCompressionSpec compression) {
+        if (promptIds.length == 0) {
+            throw new IllegalArgumentException("prompt must have at least one token");
+        }
+        if (promptIds.length >= cfg.contextLength()) {
+            throw new IllegalArgumentException("prompt of " + promptIds.length + " tokens leaves no room in the context"
+                    + " window of " + cfg.contextLength());
+        }
+        for (int t : promptIds) {
+            if (t < 0 || t >= cfg.vocabSize()) {
+                throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+            }
+        }
+        checkServable(compression);
+        return new Sequence(id, promptIds, sampling, compression);
+    }
+
+    @Override
+    public void checkServable(KvCompressionSpec compression) {
+        if (compression.ratio() > 0 && cfg.slidingWindow() > 0 && cfg.slidingWindow() < cfg.contextLength()) {
+            // decode reads a windowed model's last W cache slots; after eviction those are not the last W positions
+            throw new IllegalArgumentException("eviction (ratio > 0) is not supported on a model with a sliding window"
+                    + " (" + cfg.slidingWindow() + " < context " + cfg.contextLength() + "); use ratio 0 with bits");
+        }
+    }
+
+    @Override
+    public void prefill(List<Sequence> sequences) {
+        stats.reset();
+        prefill(sequences, false);
+        stats.sequences(sequences.size());
+    }
+
+    /** The last {@link #step}, {@link #prefill} or {@link #decode} call's passes; overwritten by the next call. */
+    @Override
+    public EngineStepStats lastStepStats() {
+        return stats;
+    }
+
+    /**
+     * Like {@link #prefill(List)}, and returns each sequence's logits at every prompt position ({@code [T][V]}, in
+     * the order given; null for a sequence skipped because it was finished). For parity tests and evaluation.
+     */
+    public List<float[][]> prefillWithLogits(List<Sequence> sequences) {
+        stats.reset();
+        return prefill(sequences, true);
+    }
+
+    /**
+     * Teacher forcing, for evaluation: like {@link #prefill(List)} (the cache is compressed by each sequence's spec),
+     * but sequence {@code i} appends {@code tokens[i]} instead of a sampled token. Returns {@code log p(tokens[i])}
+     * under the logits of the prompt's last position (NaN for a sequence that was skipped or failed).
+     */
+    public double[] prefillForced(List<Sequence> sequences, int[] tokens) {
+        double[] logProbs = forcedSlots(sequences, tokens);
+        stats.reset();
+        prefill(sequences, false, tokens, logProbs);
+        return logProbs;
+    }
+
+    /**
+     * Teacher forcing, for evaluation: like {@link #decode(List)}, but sequence {@code i} of {@code batch} appends
+     * {@code tokens[i]} instead of a sampled token. Returns {@code log p(tokens[i])} under the step's logits (NaN for
+     * a sequence that sat out). Finishing (EOS unless ignored, max_tokens, context end) applies to the forced token.
+     */
+    public double[] decodeForced(List<Sequence> batch, int[] tokens) {
+        double[] logProbs = forcedSlots(batch, tokens);
+        stats.reset();
+        decode(batch, false, tokens, logProbs);
+        return logProbs;
+    }
+
+    private double[] forcedSlots(List<Sequence> sequences, int[] tokens) {
+        if (tokens.length != sequences.size()) {
+            throw new IllegalArgumentException(tokens.length + " forced tokens for " + sequences.size() + " sequences");
+        }
+        for (int t : tokens) {
+            if (t < 0 || t >= cfg.vocabSize()) {
+                throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+            }
+        }
+        double[] logProbs = new double[tokens.length];
+        java.util.Arrays.fill(logProbs, Double.NaN);
+        return logProbs;
+    }
+
+    @Override
+    public void decode(List<Sequence> batch) {
+        stats.reset();
+        decode(batch, false);
+        stats.sequences(batch.size());
+    }
+
+    /** Like {@link #decode(List)}, and returns the logits row each sequence sampled from (null if it sat out). */
+    public List<float[]> decodeWithLogits(List<Sequence> batch) {
+        stats.reset();
+        return decode(batch, true);
+    }
+
+    private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits) {
+        return prefill(sequences, keepAllLogits, null, null);
+    }
+
+    private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits, int[] forced, double[] logProbs) {
+        checkOpen();
+        List<float[][]> result = new ArrayList<>();
+        for (int i = 0; i < sequences.size(); i++) {
+            result.add(null);
+        }
+        List<Sequence> pending = start(sequences);
+        float[][][] allLogits = new float[pending.size()][][];
+        float[][] lastLogits = new float[pending.size()][];
+        feed(pending, quotas(pending, Integer.MAX_VALUE), keepAllLogits, allLogits, lastLogits);
+        for (int i = 0; i < pending.size(); i++) {
+            Sequence seq = pending.get(i);
+            if (seq.isFinished()) {
+                continue;
+            }
+            int slot = sequences.indexOf(seq);
+            result.set(slot, allLogits[i]);
+            if (forced == null) {
+                accept(seq, states.get(seq), lastLogits[i], 0, -1);
+            } else {
+                logProbs[slot] = accept(seq, states.get(seq), lastLogits[i], 0, forced[slot]);
+            }
+        }
+        return result;
+    }
+
+    /**
+     * Feeds {@code quota[i]} more prompt tokens of each of {@code pending}: pieces of at most the engine's
+     * {@code prefillChunkTokens}, packed greedily in order, one piece per sequence per pass. {@code lastLogits[i]} is
+     * set to the logits of the prompt's last position for a sequence whose prompt is now all in (its cache is then
+     * compressed); {@code allLogits[i]} grows by every fed position's logits when {@code keepAll}.
+     */
+    private void feed(List<Sequence> pending, int[] quota, boolean keepAll, float[][][] allLogits,
+            float[][] lastLogits) {
+        int chunk = options.prefillChunkTokens();
+        int[] left = quota.clone();
+        while (true) {
+            List<Integer> pass = new ArrayList<>();
+            List<Integer> takes = new ArrayList<>();
+            int tokens = 0;
+            for (int i = 0; i < pending.size(); i++) {
+                if (left[i] == 0 || pending.get(i).isFinished()) {
+                    continue;
+                }
+                int take = pieceLength(pending.get(i), Math.min(chunk, left[i]));
+                if (!pass.isEmpty() && tokens + take > chunk) {
+                    break;
+                }
+                pass.add(i);
+                takes.add(take);
+                tokens += take;
+            }
+            if (pass.isEmpty()) {
+                return;
+            }
+            for (int s = 0; s < pass.size(); s++) {
+                left[pass.get(s)] -= takes.get(s);
+            }
+            runPrefillPass(pending, pass, takes, keepAll, allLogits, lastLogits);
+        }
+    }
+
+    /**
+     * How many prompt tokens each sequence of {@code pending} takes this step, in order, {@code budget} in all. A
+     * prompt is left at least its compressor's observation window for its last piece, whose queries must all be in
+     * the pass that completes it; that last piece is taken whole even where it overruns the budget, so that a window
+     * larger than the budget cannot stall a prompt.
+     */
+    private int[] quotas(List<Sequence> pending, int budget) {
+        int[] quota = new int[pending.size()];
+        int free = budget;
+        for (int i = 0; i < pending.size() && free > 0; i++) {
+            Sequence seq = pending.get(i);
+            State state = states.get(seq);
+            if (seq.isFinished() || state == null || state.cache == null) {
+                continue;
+            }
+            int left = seq.promptLength() - state.prefilled;
+            int window = state.compressor.observationWindow();
+            quota[i] = left <= Math.max(window, free) ? left : Math.min(free, left - window);
+            free -= quota[i];
+        }
+        return quota;
+    }
+
+    /**
+     * Gives each sequence of {@code sequences} that has not started its state and an empty cache; returns those that
+     * are ready to prefill (a cancelled one finishes, one whose cache cannot be allocated fails).
+     */
+    private List<Sequence> start(List<Sequence> sequences) {
+        List<Sequence> todo = new ArrayList<>();
+        for (Sequence seq : sequences) {
+            if (seq.isFinished() || states.containsKey(seq)) {
+                continue;
+            }
+            if (seq.isCancelRequested()) {
+                seq.finish(FinishReason.CANCELLED);
+                continue;
+            }
+            Long seed = seq.sampling().seed();
+            KvCompressor compressor = options.compressors().forSpec(seq.compression());
+            State state = new State(seed == null ? new Random() : new Random(seed), compressor, seq.compression(),
+                    codec == null ? null : new TextStream(codec, seq.sampling().stop()));
+            states.put(seq, state);
+            try {
+                state.cache = new SequenceKvCache(pool.account(), root, layout, seq.promptLength() + 1);
+                todo.add(seq);
+            } catch (RuntimeException e) {
+                fail(seq, e);
+            }
+        }
+        return todo;
+    }
+
+    /**
+     * Tokens of the next prefill piece: up to {@code limit}, but leaving the last piece at least as long as the
+     * compressor's observation window (or {@code limit}), whose queries must all be in the final pass.
+     */
+    private int pieceLength(Sequence seq, int limit) {
+        State state = states.get(seq);
+        int left = seq.promptLength() - state.prefilled;
+        int take = Math.min(left, limit);
+        int window = Math.min(state.compressor.observationWindow(), limit);
+        if (left > take && left - take < window) {
+            take = left - window;
+        }
+        return take;
+    }
+
+    /** The sequence's attention sums, started at its first prefill piece when its compressor wants them. */
+    private AttentionSums sumsFor(State state) {
+        if (state.sums == null && state.compressor.wantsAttentionSums()) {
+            state.sums = new AttentionSums(state.cache.manager(), cfg.layers());
+        }
+        return state.sums;
+    }
+
+    /** Runs the compression hook on a freshly prefilled cache, then drops what it observed. */
+    private void compressAfterPrefill(Sequence seq, State state, NDArray[] observed, int window) {
+        NDArray[] sums = state.sums == null ? null : state.sums.perLayer();
+        try {
+            PrefillObservation observation =
+                    new PrefillObservation(seq.promptLength(), observed == null ? 0 : window, observed, sums);
+            if (seq.tracesKeptPositions()) {
+                KeptPositions kept = new KeptPositions(cfg.layers(), layout.kvHeads(), seq.promptLength());
+                state.compressor.afterPrefill(state.cache, observation, kept);
+                seq.recordKeptPositions(kept);
+            } else {
+                state.compressor.afterPrefill(state.cache, observation);
+            }
+            state.cache.pool().markPeak(); // from here on: KvFootprint#peakAfterPrefillBytes
+        } finally {
+            if (state.sums != null) {
+                state.sums.close();
+                state.sums = null;
+            }
+        }
+    }
+
+    private void runPrefillPass(List<Sequence> pending, List<Integer> pass, List<Integer> takes, boolean keepAll,
+            float[][][] allLogits, float[][] lastLogits) {
+        LlamaModel.Segment[] segs = new LlamaModel.Segment[pass.size()];
+        int[] ids = new int[takes.stream().mapToInt(Integer::intValue).sum()];
+        NDManager observed = root.newSubManager();
+        NDArray[][] observations = new NDArray[pass.size()][];
+        for (int s = 0, at = 0; s < segs.length; s++) {
+            Sequence seq = pending.get(pass.get(s));
+            State state = states.get(seq);
+            int take = takes.get(s);
+            System.arraycopy(seq.promptIds(), state.prefilled, ids, at, take);
+            at += take;
+            segs[s] = promptSegment(seq, state, take, observed, observations, s);
+        }
+        useThreads(options.effectiveThreads());
+        try (NDManager step = root.newSubManager()) {
+            float[] logits = model.logits(step, ids, segs, keepAll, stats);
+            int v = cfg.vocabSize();
+            for (int s = 0, row = 0; s < segs.length; s++) {
+                int i = pass.get(s);
+                int rows = keepAll ? takes.get(s) : 1;
+                if (keepAll) {
+                    float[][] prev = allLogits[i] == null ? new float[0][] : allLogits[i];
+                    float[][] grown = java.util.Arrays.copyOf(prev, prev.length + rows);
+                    for (int r = 0; r < rows; r++) {
+                        grown[prev.length + r] = java.util.Arrays.copyOfRange(logits, (row + r) * v, (row + r + 1) * v);
+                    }
+                    allLogits[i] = grown;
+                }
+                Sequence seq = pending.get(i);
+                State state = states.get(seq);
+                state.prefilled += takes.get(s);
+                if (state.prefilled == seq.promptLength()) {
+                    lastLogits[i] = java.util.Arrays.copyOfRange(logits, (row + rows - 1) * v, (row + rows) * v);
+                    compressAfterPrefill(seq, state, observations[s], segs[s].observeWindow());
+                }
+                row += rows;
+            }
+        } catch (RuntimeException e) {
+            for (int s = 0; s < segs.length; s++) {
+                fail(pending.get(pass.get(s)), e);
+            }
+        } finally {
+            observed.close();
+        }
+    }
+
+    /**
+     * The segment that feeds the next {@code take} prompt tokens of {@code seq}; the piece that completes the prompt
+     * also records the compressor's observation window into {@code observations[slot]}.
+     */
+    private LlamaModel.Segment promptSegment(Sequence seq, State state, int take, NDManager observed,
+            NDArray[][] observations, int slot) {
+        boolean last = state.prefilled + take == seq.promptLength();
+        int window = last ? state.compressor.observationWindow() : 0;
+        observations[slot] = window > 0 ? new NDArray[cfg.layers()] : null;
+        return new LlamaModel.Segment(state.cache, take, window, observations[slot], observed, sumsFor(state));
+    }
+
+    private List<float[]> decode(List<Sequence> batch, boolean keepLogits) {
+        return decode(batch, keepLogits, null, null);
+    }
+
+    private List<float[]> decode(List<Sequence> batch, boolean keepLogits, int[] forced, double[] logProbs) {
+        checkOpen();
+        List<float[]> result = new ArrayList<>(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            result.add(null);
+        }
+        List<Sequence> active = decodable(batch);
+        for (int from = 0; from < active.size(); from += options.maxBatchSize()) {
+            List<Sequence> part = active.subList(from, Math.min(active.size(), from + options.maxBatchSize()));
+            decodePass(part, keepLogits, batch, result, forced, logProbs);
+        }
+        return result;
+    }
+
+    /** The sequences of {@code batch} that decode this step; a cancelled one finishes and frees its cache here. */
+    private List<Sequence> decodable(List<Sequence> batch) {
+        List<Sequence> active = new ArrayList<>();
+        for (Sequence seq : batch) {
+            State state = states.get(seq);
+            if (seq.isFinished() || state == null || state.cache == null || state.prefilled < seq.promptLength()) {
+                continue; // a prompt not all in yet is fed by step's prefilling list
+            }
+            if (seq.isCancelRequested()) {
+                seq.finish(FinishReason.CANCELLED);
+                freeCache(seq, state);
+                continue;
+            }
+            active.add(seq);
+        }
+        return active;
+    }
+
+    @Override
+    public void step(List<Sequence> admitted, List<Sequence> running) {
+        step(admitted, running, Integer.MAX_VALUE);
+    }
+
+    /**
+     * Feeds the prompts of {@code prefilling} ({@code prefillTokens} tokens in all, see {@link #quotas}) and decodes
+     * {@code running}, in one forward pass when together they are at most {@value #ONE_PASS_TOKENS} tokens (the size
+     * the Java pass takes) and every prompt's share is one prefill piece: one read of the weights instead of two,
+     * which at these sizes is most of a pass's cost (a 7-token prompt costs about what a decode step does). Otherwise
+     * the prompt pieces run first, then the decode pass. A sequence whose prompt is not all in yet keeps its cache
+     * and position for the next step; one cancelled meanwhile finishes and frees its cache here.
+     */
+    @Override
+    public void step(List<Sequence> prefilling, List<Sequence> running, int prefillTokens) {
+        checkOpen();
+        if (prefillTokens < 1) {
+            throw new IllegalArgumentException("prefillTokens must be positive: " + prefillTokens);
+        }
+        stats.reset();
+        List<Sequence> decoding = decodable(running);
+        List<Sequence> fed = feedable(prefilling);
+        int[] quota = quotas(fed, prefillTokens);
+        stats.sequences(prefilling.size() + decoding.size());
+        int tokens = decoding.size();
+        boolean onePass = !fed.isEmpty() && !decoding.isEmpty() && decoding.size() <= options.maxBatchSize();
+        for (int q : quota) {
+            tokens += q;
+            onePass &= q <= options.prefillChunkTokens();
+        }
+        if (!onePass || tokens > ONE_PASS_TOKENS) {
+            float[][] lastLogits = new float[fed.size()][];
+            feed(fed, quota, false, new float[fed.size()][][], lastLogits);
+            for (int i = 0; i < fed.size(); i++) {
+                if (lastLogits[i] != null && !fed.get(i).isFinished()) {
+                    accept(fed.get(i), states.get(fed.get(i)), lastLogits[i], 0, -1);
+                }
+            }
+            decode(decoding, false);
+            return;
+        }
+        List<Sequence> pieces = new ArrayList<>();
+        List<Integer> takes = new ArrayList<>();
+        for (int i = 0; i < fed.size(); i++) {
+            if (quota[i] > 0) {
+                pieces.add(fed.get(i));
+                takes.add(quota[i]);
+            }
+        }
+        List<Sequence> ready = withRoom(decoding, 1);
+        int b = pieces.size() + ready.size(), v = cfg.vocabSize();
+        int[] ids = new int[tokens - decoding.size() + ready.size()];
+        LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
+        NDManager observed = root.newSubManager();
+        NDArray[][] observations = new NDArray[pieces.size()][];
+        int at = 0;
+        for (int i = 0; i < pieces.size(); i++) {
+            Sequence seq = pieces.get(i);
+            State state = states.get(seq);
+            System.arraycopy(seq.promptIds(), state.prefilled, ids, at, takes.get(i));
+            at += takes.get(i);
+            segs[i] = promptSegment(seq, state, takes.get(i), observed, observations, i);
+        }
+        for (int i = 0; i < ready.size(); i++) {
+            ids[at++] = ready.get(i).lastToken();
+            segs[pieces.size() + i] = LlamaModel.Segment.of(states.get(ready.get(i)).cache, 1);
+        }
+        useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
+        try (NDManager step = root.newSubManager()) {
+            float[] logits = model.logits(step, ids, segs, false, stats); // [B, V]: each sequence's last token
+            for (int i = 0; i < pieces.size(); i++) {
+                Sequence seq = pieces.get(i);
+                State state = states.get(seq);
+                state.prefilled += takes.get(i);
+                if (state.prefilled == seq.promptLength()) {
+                    compressAfterPrefill(seq, state, observations[i], segs[i].observeWindow());
+                    accept(seq, state, logits, i * v, -1);
+                }
+            }
+            for (int i = 0; i < ready.size(); i++) {
+                decoded(ready.get(i), logits, (pieces.size() + i) * v, -1);
+            }
+        } catch (RuntimeException e) {
+            for (Sequence seq : pieces) {
+                fail(seq, e);
+            }
+            for (Sequence seq : ready) {
+                fail(seq, e);
+            }
+        } finally {
+            observed.close();
+        }
+    }
+
+    /**
+     * The sequences of {@code prefilling} whose prompts still have tokens to feed, in order: new ones get their state
+     * and cache here; one cancelled or finished meanwhile is dropped, a cancelled one freeing its cache.
+     */
+    private List<Sequence> feedable(List<Sequence> prefilling) {
+        List<Sequence> fed = new ArrayList<>(prefilling.size());
+        List<Sequence> fresh = new ArrayList<>();
+        for (Sequence seq : prefilling) {
+            State state = states.get(seq);
+            if (state == null) {
+                fresh.add(seq);
+            } else if (seq.isCancelRequested() && !seq.isFinished()) {
+                seq.finish(FinishReason.CANCELLED);
+                freeCache(seq, state);
+            }
+        }
+        List<Sequence> started = start(fresh);
+        for (Sequence seq : prefilling) {
+            State state = states.get(seq);
+            if (!seq.isFinished() && state != null && state.cache != null && state.prefilled < seq.promptLength()
+                    && (started.contains(seq) || !fresh.contains(seq))) {
+                fed.add(seq);
+            }
+        }
+        return fed;
+    }
+
+    /** Most tokens {@link #step} runs as one pass. */
+    static final int ONE_PASS_TOKENS = 64;
+
+    /**
+     * After a decode pass: counts the step, takes the token from {@code logits[offset..]} (sampled, or {@code forced}
+     * when not negative; returns its log-probability then) and runs the compressor's decode-time hook when due.
+     */
+    private double decoded(Sequence seq, float[] logits, int offset, int forced) {
+        State state = states.get(seq);
+        state.decodeSteps++;
+        double logProb = accept(seq, state, logits, offset, forced);
+        int every = state.compressor.decodeInterval();
+        if (!seq.isFinished() && every > 0 && state.decodeSteps % every == 0) {
+            state.compressor.duringDecode(state.cache);
+            seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+        }
+        return logProb;
+    }
+
+    private void decodePass(List<Sequence> part, boolean keepLogits, List<Sequence> batch, List<float[]> result,
+            int[] forced, double[] logProbs) {
+        part = withRoom(part, 1);
+        if (part.isEmpty()) {
+            return;
+        }
+        int b = part.size(), v = cfg.vocabSize();
+        int[] ids = new int[b];
+        LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
+        for (int i = 0; i < b; i++) {
+            ids[i] = part.get(i).lastToken();
+            segs[i] = LlamaModel.Segment.of(states.get(part.get(i)).cache, 1);
+        }
+        float[] logits;
+        useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
+        try (NDManager step = root.newSubManager()) {
+            logits = model.logits(step, ids, segs, false, stats); // [B, V], until the next pass
+        } catch (RuntimeException e) {
+            for (Sequence seq : part) {
+                fail(seq, e);
+            }
+            return;
+        }
+        for (int i = 0; i < b; i++) {
+            Sequence seq = part.get(i);
+            if (keepLogits) {
+                result.set(batch.indexOf(seq), java.util.Arrays.copyOfRange(logits, i * v, (i + 1) * v));
+            }
+            if (forced == null) {
+                decoded(seq, logits, i * v, -1);
+            } else {
+                int slot = batch.indexOf(seq);
+                logProbs[slot] = decoded(seq, logits, i * v, forced[slot]);
+            }
+        }
+    }
+
+    /**
+     * Samples the next token from {@code logits[offset..]} (or takes {@code forced} when it is not negative), appends
+     * it, and decides whether the sequence ends. Returns the forced token's log-probability, NaN when sampling.
+     */
+    private double accept(Sequence seq, State state, float[] logits, int offset, int forced) {
+        SamplingParams p = seq.sampling();
+        double logProb = Double.NaN;
+        int token;
+        if (forced >= 0) {
+            token = forced;
+            logProb = logSoftmaxAt(logits, offset, cfg.vocabSize(), forced);
+        } else {
+            token = Sampler.sample(logits, offset, cfg.vocabSize(), p, state.random);
+        }
+        seq.appendToken(token);
+        seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+        boolean isEos = !p.ignoreEos() && eos.contains(token);
+        boolean stopped = false;
+        if (!isEos && state.text != null) {
+            stopped = state.text.push(seq.generatedIds(), seq.generatedCount(), seq);
+        }
+        FinishReason reason = null;
+        if (isEos || stopped) {
+            reason = FinishReason.STOP;
+        } else if (seq.generatedCount() >= p.maxTokens() || seq.length() >= cfg.contextLength()) {
+            reason = FinishReason.LENGTH;
+        }
+        if (reason != null) {
+            if (!stopped && state.text != null) {
+                int[] ids = seq.generatedIds();
+                state.text.flush(ids, isEos ? ids.length - 1 : ids.length, seq);
+            }
+            seq.finish(reason);
+            freeCache(seq, state);
+        }
+        return logProb;
+    }
+
+    static double logSoftmaxAt(float[] logits, int offset, int vocab, int token) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[offset + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp(logits[offset + i] - max);
+        }
+        return logits[offset + token] - max - Math.log(sum);
+    }
+
+    /**
+     * The sequences of {@code part} whose caches could make room for {@code tokens} more positions; the others fail
+     * alone (budget exhausted) instead of failing the whole pass halfway through.
+     */
+    private List<Sequence> withRoom(List<Sequence> part, int tokens) {
+        List<Sequence> ok = new ArrayList<>(part.size());
+        for (Sequence seq : part) {
+            try {
+                states.get(seq).cache.reserve(tokens);
+                ok.add(seq);
+            } catch (RuntimeException e) {
+                fail(seq, e);
+            }
+        }
+        return ok;
+    }
+
+    /** libtorch's intra-op thread count for the next pass (see {@link LlamaModel#setThreads}). */
+    private void useThreads(int n) {
+        model.setThreads(n);
+    }
+
+    private void fail(Sequence seq, RuntimeException e) {
+        LOG.log(System.Logger.Level.ERROR, "sequence " + seq.id() + " failed: " + e, e);
+        seq.finish(FinishReason.ERROR);
+        State state = states.get(seq);
+        if (state != null) {
+            freeCache(seq, state);
+        }
+    }
+
+    private void freeCache(Sequence seq, State state) {
+        if (state.cache != null) {
+            seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
+            seq.recordKvPeak(state.cache.pool().peakBytesInUse(), state.cache.pool().peakBytesSinceMark());
+            seq.recordKvEntries(meanLayerLength(state.cache), state.cache.positions());
+            state.cache.close();
+            state.cache = null;
+        }
+    }
+
+    /**
+     * The cache keeps {@code floor(positions × (1 − ratio))} entries per head, chosen by the target method's scorer
+     * among those it holds (so a second recompression of the same ratio frees nothing), and is converted to the
+     * target's bits only when they are fewer than its own.
+     */
+    @Override
+    public long recompress(Sequence seq, KvCompressionSpec target) {
+        checkOpen();
+        State state = states.get(seq);
+        if (state == null || state.cache == null || seq.isFinished() || state.prefilled < seq.promptLength()) {
+            return 0; // a prompt still prefilling is compressed once it is all in, by its own spec
+        }
+        KvCompressor method = options.compressors().forSpec(target);
+        if (method.observationWindow() > 0) {
+            throw new IllegalArgumentException(target.method() + " scores entries with the prompt's window attention,"
+                    + " which a running cache no longer has; recompress with a query-agnostic method");
+        }
+        SequenceKvCache cache = state.cache;
+        long before = cache.bytes();
+        int held = cache.layer(0).length();
+        int keep = io.kvpilot.kvcache.press.BudgetSchedule.uniformKeep(cache.positions(), target.ratio());
+        double ratio = target.method().equals("none") || keep >= held ? 0.0 : 1.0 - (double) keep / held;
+        int bits = target.bits() < state.applied.bits() ? target.bits() : 16; // 16: keep the store as it is
+        KvCompressionSpec step = new KvCompressionSpec(ratio == 0.0 && !target.method().equals("none") && bits == 16
+                ? "none" : target.method(), ratio, bits);
+        options.compressors().forSpec(step).afterPrefill(cache, PrefillObservation.none(cache.positions()));
+        state.compressor = method;
+        state.applied = new KvCompressionSpec(target.method(), Math.max(target.ratio(), state.applied.ratio()),
+                Math.min(target.bits(), state.applied.bits()));
+        seq.recordKvBytes(cache.bytes(), cache.bytesUncompressed());
+        return before - cache.bytes();
+    }
+
+    @Override
+    public KvFootprint predictKv(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        return KvFootprint.predict(layout, options.compressors().forSpec(spec), promptTokens, maxTokens);
+    }
+
+    private static long meanLayerLength(SequenceKvCache cache) {
+        long slots = 0;
+        for (int l = 0; l < cache.layerCount(); l++) {
+            slots += cache.layer(l).length();
+        }
+        return cache.layerCount() == 0 ? 0 : Math.round((double) slots / cache.layerCount());
+    }
+
+    @Override
+    public void release(Sequence sequence) {
+        State state = states.remove(sequence);
+        if (state != null && state.cache != null) {
+            sequence.recordKvPeak(state.cache.pool().peakBytesInUse(), state.cache.pool().peakBytesSinceMark());
+            state.cache.close();
+            state.cache = null;
+        }
+    }
+
+    @Override
+    public long kvBytesInUse() {
+        return pool.bytesInUse();
+    }
+
+    /** Sequences the engine holds state for (released ones excluded). */
+    public int liveSequences() {
+        return states.size();
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("engine closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (State s : states.values()) {
+            if (s.cache != null) {
+                s.cache.close();
+            }
+        }
+        states.clear();
+        model.close();
+        if (codec != null) {
+            codec.close();
+        }
+        root.close();
+    }
+}
