@@ -13,6 +13,7 @@ import io.kvpilot.engine.TextCodec;
 import io.kvpilot.engine.model.AttentionSums;
 import io.kvpilot.engine.model.HfTextCodec;
 import io.kvpilot.engine.model.ModelConfig;
+import io.kvpilot.engine.model.Segment;
 import io.kvpilot.engine.torch.LlamaModel;
 import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KeptPositions;
@@ -412,7 +413,7 @@ public final class LlamaEngine implements GenerationEngine {
 
     private void runPrefillPass(List<Sequence> pending, List<Integer> pass, List<Integer> takes, boolean keepAll,
             float[][][] allLogits, float[][] lastLogits) {
-        LlamaModel.Segment[] segs = new LlamaModel.Segment[pass.size()];
+        Segment[] segs = new Segment[pass.size()];
         int[] ids = new int[takes.stream().mapToInt(Integer::intValue).sum()];
         NDManager observed = root.newSubManager();
         NDArray[][] observations = new NDArray[pass.size()][];
@@ -461,12 +462,12 @@ public final class LlamaEngine implements GenerationEngine {
      * The segment that feeds the next {@code take} prompt tokens of {@code seq}; the piece that completes the prompt
      * also records the compressor's observation window into {@code observations[slot]}.
      */
-    private LlamaModel.Segment promptSegment(Sequence seq, State state, int take, NDManager observed,
+    private Segment promptSegment(Sequence seq, State state, int take, NDManager observed,
             NDArray[][] observations, int slot) {
         boolean last = state.prefilled + take == seq.promptLength();
         int window = last ? state.compressor.observationWindow() : 0;
         observations[slot] = window > 0 ? new NDArray[cfg.layers()] : null;
-        return new LlamaModel.Segment(state.cache, take, window, observations[slot], observed, sumsFor(state));
+        return new Segment(state.cache, take, window, observations[slot], observed, sumsFor(state));
     }
 
     private List<float[]> decode(List<Sequence> batch, boolean keepLogits) {
@@ -557,7 +558,7 @@ public final class LlamaEngine implements GenerationEngine {
         List<Sequence> ready = withRoom(decoding, 1);
         int b = pieces.size() + ready.size(), v = cfg.vocabSize();
         int[] ids = new int[tokens - decoding.size() + ready.size()];
-        LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
+        Segment[] segs = new Segment[b];
         NDManager observed = root.newSubManager();
         NDArray[][] observations = new NDArray[pieces.size()][];
         int at = 0;
@@ -570,7 +571,7 @@ public final class LlamaEngine implements GenerationEngine {
         }
         for (int i = 0; i < ready.size(); i++) {
             ids[at++] = ready.get(i).lastToken();
-            segs[pieces.size() + i] = LlamaModel.Segment.of(states.get(ready.get(i)).cache, 1);
+            segs[pieces.size() + i] = Segment.of(states.get(ready.get(i)).cache, 1);
         }
         useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));
         try (NDManager step = root.newSubManager()) {
@@ -653,10 +654,10 @@ public final class LlamaEngine implements GenerationEngine {
         }
         int b = part.size(), v = cfg.vocabSize();
         int[] ids = new int[b];
-        LlamaModel.Segment[] segs = new LlamaModel.Segment[b];
+        Segment[] segs = new Segment[b];
         for (int i = 0; i < b; i++) {
             ids[i] = part.get(i).lastToken();
-            segs[i] = LlamaModel.Segment.of(states.get(part.get(i)).cache, 1);
+            segs[i] = Segment.of(states.get(part.get(i)).cache, 1);
         }
         float[] logits;
         useThreads(options.effectiveDecodeThreads(model.parameterCount(), model.packedMatmul()));

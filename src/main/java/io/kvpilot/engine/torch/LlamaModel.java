@@ -12,9 +12,9 @@ import ai.djl.nn.core.Linear;
 import io.kvpilot.engine.EngineOptions;
 import io.kvpilot.engine.EngineStepStats;
 import io.kvpilot.engine.ForwardRoute;
-import io.kvpilot.engine.model.AttentionSums;
 import io.kvpilot.engine.model.ModelConfig;
 import io.kvpilot.engine.model.Safetensors;
+import io.kvpilot.engine.model.Segment;
 import io.kvpilot.engine.vector.PackedMatmul;
 import io.kvpilot.engine.vector.VectorForwardPass;
 import io.kvpilot.kvcache.DenseKvLayerStore;
@@ -47,18 +47,6 @@ import java.util.Map;
  * T one sequence's new tokens, n its cached entries.
  */
 public final class LlamaModel implements AutoCloseable {
-
-    /**
-     * One sequence's share of a packed step: {@code count} tokens appended to {@code cache} from its position on; the
-     * attention of its last {@code observeWindow} queries goes to {@code observed}, and with {@code sums} the attention
-     * of all its queries is summed there (H2O).
-     */
-    public record Segment(SequenceKvCache cache, int count, int observeWindow, NDArray[] observed, NDManager observedManager,
-            AttentionSums sums) {
-        public static Segment of(SequenceKvCache cache, int count) {
-            return new Segment(cache, count, 0, null, null, null);
-        }
-    }
 
     private record Layer(
             NDArray wqkv, // [(H+2K)E, D]  input norm and q scale folded in

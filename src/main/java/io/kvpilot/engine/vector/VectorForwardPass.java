@@ -3,7 +3,7 @@ package io.kvpilot.engine.vector;
 import ai.djl.ndarray.types.Shape;
 import io.kvpilot.engine.ForwardRoute;
 import io.kvpilot.engine.model.ModelConfig;
-import io.kvpilot.engine.torch.LlamaModel;
+import io.kvpilot.engine.model.Segment;
 import io.kvpilot.kvcache.DenseKvLayerStore;
 import io.kvpilot.kvcache.KvLayerStore;
 import io.kvpilot.kvcache.lowrank.LowRankKeysStore;
@@ -22,7 +22,7 @@ import jdk.incubator.vector.VectorSpecies;
  * attention in place on the dense caches ({@link VectorAttention}), and the rest (RMSNorm, RoPE, SwiGLU, residuals)
  * as vector loops over {@code N × D} floats. On libtorch that rest is ~20 small ops per layer, each microseconds of
  * arithmetic behind tens of microseconds of dispatch: about 35 ms of a 75 ms batch-16 step of the 110M model, and most
- * of the default model's step (docs/benchmarks.md). The arithmetic is {@link LlamaModel#forward}'s, on the same folded
+ * of the default model's step (docs/benchmarks.md). The arithmetic is {@code LlamaModel.forward}'s, on the same folded
  * weights (norm weights in the next projection, 1/√E in q), so parity with transformers holds on either path.
  *
  * <p>Causal attention needs no mask here: a sequence's new keys and values are all written into its store first, and
@@ -145,10 +145,10 @@ public final class VectorForwardPass {
      * {@value #MAX_TOKENS} that attend over at most {@value #ATTENTION_ENTRIES} entries in all; every layer's store
      * dense and unpadded, no sliding window reached.
      */
-    public ForwardRoute route(LlamaModel.Segment[] segs) {
+    public ForwardRoute route(Segment[] segs) {
         int n = 0;
         long entries = 0;
-        for (LlamaModel.Segment seg : segs) {
+        for (Segment seg : segs) {
             if (seg.count() < 1) {
                 return ForwardRoute.EMPTY_SEGMENT;
             }
@@ -203,7 +203,7 @@ public final class VectorForwardPass {
      * to every layer, advances each cache, and returns the logits — {@code [N, V]} with {@code allLogits}, else
      * {@code [B, V]}, each sequence's last token — in this object's array, valid until the next call.
      */
-    public float[] run(int[] tokens, LlamaModel.Segment[] segs, boolean allLogits, TwoLanes lanes) {
+    public float[] run(int[] tokens, Segment[] segs, boolean allLogits, TwoLanes lanes) {
         int b = segs.length;
         int n = tokens.length;
         ensureCapacity(n, b);
@@ -240,7 +240,7 @@ public final class VectorForwardPass {
             matmul.multiply(hidden, n, w.down(), proj, lanes);
             addInto(x, proj, w.down().stride(), n);
         }
-        for (LlamaModel.Segment seg : segs) {
+        for (Segment seg : segs) {
             seg.cache().advance(seg.count());
         }
         int out = n;
@@ -352,11 +352,11 @@ public final class VectorForwardPass {
      * claimed by both lanes: after 1,024 tokens a batch of 16 reads 1.2 GB of K/V per step, which one core streams at
      * half the rate two do.
      */
-    private void attend(LlamaModel.Segment[] segs, int l, int n, int stride, TwoLanes lanes) {
+    private void attend(Segment[] segs, int l, int n, int stride, TwoLanes lanes) {
         int longest = 0;
         float[][] observed = null;
         for (int s = 0, r = 0; s < segs.length; s++) {
-            LlamaModel.Segment seg = segs[s];
+            Segment seg = segs[s];
             int count = seg.count();
             KvLayerStore layer = seg.cache().layer(l);
             stores[s] = layer;
