@@ -32,7 +32,7 @@ public final class EngineLoader {
         LlamaModel model = null;
         HfTextCodec codec = null;
         try {
-            model = new LlamaModel(cfg, st, root, options.vectorKernels());
+            model = new LlamaModel(cfg, st, root, options.javaForwardPass());
             codec = HfTextCodec.loadIfPresent(dir);
             return new LlamaEngine(dir.getFileName().toString(), cfg, model, codec, root, options);
         } catch (RuntimeException e) {

@@ -241,7 +241,7 @@ public final class Scheduler implements AutoCloseable {
     private void run() {
         try {
             engine = factory.load();
-            warmUp();
+            engine.warmUp(settings.maxRunningSequences());
             synchronized (this) {
                 if (state != State.LOADING) { // closed while loading
                     engine.close();
@@ -589,39 +589,6 @@ public final class Scheduler implements AutoCloseable {
     private static String sloClass(Ticket t) {
         return t.request.auto() != null && t.request.auto().sloClass() != null ? t.request.auto().sloClass()
                 : Telemetry.DEFAULT_SLO_CLASS;
-    }
-
-    /**
-     * Runs the engine the way serving will before readiness goes UP: prompts of several lengths joining a growing
-     * batch (up to 6, within max-running-sequences), then decoding together, so the JIT has compiled the engine's paths for more than one row and one entry
-     * (measured: the first 128-token pass on the Java forward pass took 400 ms, the fifth 33 ms).
-     */
-    private void warmUp() {
-        int[] text = engine.textCodec().encode(
-                "Once upon a time, a little fox found a red ball in the tall grass and ran home to show it to his "
-                        + "mother, who smiled and told him a story about the moon and the stars.", true);
-        if (text.length == 0) {
-            text = new int[] {0};
-        }
-        int room = Math.max(1, engine.modelInfo().contextLength() - 40);
-        List<Sequence> running = new ArrayList<>();
-        try {
-            for (int round = 0; round < Math.min(6, settings.maxRunningSequences()); round++) {
-                int length = Math.max(1, Math.min(room, Math.min(text.length, 1 + round * 7)));
-                Sequence s = engine.newSequence("warmup-" + round, java.util.Arrays.copyOf(text, length),
-                        new SamplingParams(0.0, 1.0, 0, 0L, 24, List.of(), true), KvCompressionSpec.NONE);
-                engine.step(List.of(s), running);
-                running.add(s);
-                for (int i = 0; i < 3; i++) {
-                    engine.step(List.of(), running);
-                }
-            }
-            while (running.stream().anyMatch(s -> !s.isFinished())) {
-                engine.step(List.of(), running);
-            }
-        } finally {
-            running.forEach(engine::release);
-        }
     }
 
     /** Stops taking requests; admitted and waiting ones still run to their end. */

@@ -79,7 +79,7 @@ public final class LlamaModel implements AutoCloseable {
     private TwoLaneMatmul lanes; // made when decode first runs on two threads
     /**
      * Each decode weight packed for {@link PackedMatmul} (1–64 rows), when the JVM has the Vector API and the engine
-     * options allow it ({@link EngineOptions#vectorKernels()}).
+     * options allow it ({@link EngineOptions#javaForwardPass()}).
      */
     private final Map<NDArray, PackedMatmul.PackedWeight> packed = new IdentityHashMap<>();
     private final PackedMatmul packedMatmul;
@@ -89,8 +89,8 @@ public final class LlamaModel implements AutoCloseable {
     private final ForwardRoute noVectorPass;
     private long vectorPasses;
 
-    /** {@code vectorKernels}: decode on the Vector API kernels when the JVM has the module (else libtorch alone). */
-    public LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent, boolean vectorKernels) {
+    /** {@code javaForwardPass}: short passes on the Java pass when the JVM has the module (else libtorch alone). */
+    public LlamaModel(ModelConfig cfg, Safetensors st, NDManager parent, boolean javaForwardPass) {
         this.cfg = cfg;
         this.weights = parent.newSubManager();
         try {
@@ -145,7 +145,7 @@ public final class LlamaModel implements AutoCloseable {
             for (NDArray w : projections) {
                 halves.put(w, new NDArray[] {TwoLaneMatmul.top(w), TwoLaneMatmul.bottom(w)});
             }
-            noVectorPass = vectorKernels ? PackedMatmul.unavailableRoute() : ForwardRoute.VECTOR_DISABLED;
+            noVectorPass = javaForwardPass ? PackedMatmul.unavailableRoute() : ForwardRoute.VECTOR_DISABLED;
             packedMatmul = noVectorPass == null ? new PackedMatmul() : null;
             if (packedMatmul != null) {
                 for (NDArray w : projections) {

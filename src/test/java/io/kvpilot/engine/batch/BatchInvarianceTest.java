@@ -140,7 +140,7 @@ class BatchInvarianceTest {
 
     @Test
     void allOnLibtorchGivesTheSameTokensAsTheJavaPass() {
-        try (LlamaEngine torch = EngineLoader.load(MODEL, EngineOptions.defaults().withVectorKernels(false))) {
+        try (LlamaEngine torch = EngineLoader.load(MODEL, EngineOptions.defaults().withJavaForwardPass(false))) {
             for (int chunk : new int[] {WHOLE, 16}) {
                 Sequence s = torch.newSequence("torch", target, new SamplingParams(0, 1, 0, 0L, TOKENS, List.of(),
                         true), KvCompressionSpec.NONE);

@@ -111,8 +111,8 @@ class EngineStepStatsTest {
     }
 
     @Test
-    void disabledVectorKernelsAreTheReasonForLibtorch() {
-        try (LlamaEngine engine = EngineLoader.load(dir.resolve("m"), OPTIONS.withVectorKernels(false))) {
+    void disabledJavaForwardPassIsTheReasonForLibtorch() {
+        try (LlamaEngine engine = EngineLoader.load(dir.resolve("m"), OPTIONS.withJavaForwardPass(false))) {
             Sequence a = engine.newSequence("a", prompt(5, 7), GREEDY, KvCompressionSpec.NONE);
             engine.step(List.of(a), List.of());
 

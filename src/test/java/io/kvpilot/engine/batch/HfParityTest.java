@@ -111,7 +111,7 @@ class HfParityTest {
     @MethodSource("fixtures")
     void libtorchDecodeMatchesTheSameReferences(Path fixture) throws IOException {
         List<Reference> refs = references(fixture);
-        try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture), EngineOptions.defaults().withVectorKernels(false))) {
+        try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture), EngineOptions.defaults().withJavaForwardPass(false))) {
             assertFalse(engine.packedMatmul());
             float worst = run(engine, refs, fixture + " libtorch");
             assertTrue(engine.vectorPasses() == 0);
@@ -126,7 +126,7 @@ class HfParityTest {
     void twoMatmulLanesMatchTheSameReferences(Path fixture) throws IOException {
         List<Reference> refs = references(fixture);
         try (LlamaEngine engine = EngineLoader.load(checkpoint(fixture),
-                EngineOptions.defaults().withVectorKernels(false).withDecodeThreads(2))) {
+                EngineOptions.defaults().withJavaForwardPass(false).withDecodeThreads(2))) {
             float worst = run(engine, refs, fixture + " two lanes");
             System.out.printf("parity %s two lanes: max |Δlogit| %.2e%n", fixture.getFileName(), worst);
             assertTrue(engine.kvBytesInUse() == 0, "KV bytes left after release: " + engine.kvBytesInUse());

@@ -59,7 +59,7 @@ class QuantizedJavaPassTest {
     record Run(List<float[]> logits, List<Integer> tokens, List<ForwardRoute> routes) {}
 
     static Run decode(boolean vector, List<KvCompressionSpec> specs, int watched) {
-        EngineOptions options = EngineOptions.defaults().withVectorKernels(vector).withCompressors(KvMethods.defaults());
+        EngineOptions options = EngineOptions.defaults().withJavaForwardPass(vector).withCompressors(KvMethods.defaults());
         try (LlamaEngine engine = EngineLoader.load(model, options)) {
             List<Sequence> batch = new ArrayList<>();
             for (int i = 0; i < specs.size(); i++) {

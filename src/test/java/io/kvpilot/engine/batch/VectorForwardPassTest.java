@@ -63,7 +63,7 @@ class VectorForwardPassTest {
         float[][][] seen = new float[2][][];
         for (int variant = 0; variant < 2; variant++) {
             Observer observer = new Observer(5);
-            EngineOptions options = EngineOptions.defaults().withVectorKernels(variant == 1)
+            EngineOptions options = EngineOptions.defaults().withJavaForwardPass(variant == 1)
                     .withCompressors(spec -> spec.method().equals("observe") ? observer
                             : KvCompressors.NONE.forSpec(spec));
             try (LlamaEngine engine = EngineLoader.load(dir.resolve("m"), options)) {
