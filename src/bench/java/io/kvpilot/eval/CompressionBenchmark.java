@@ -24,7 +24,8 @@ import java.util.Random;
  * contexts for a list of specs. A command, not a test:
  *
  * <pre>
- * java -cp target/classes:$(cat cp.txt) io.kvpilot.eval.CompressionBenchmark [--model DIR] [--lengths 1024,2048]
+ * source bench/classpath.sh
+ * java -cp "$KVPILOT_CP" io.kvpilot.eval.CompressionBenchmark [--model DIR] [--lengths 1024,2048]
  *     [--methods snapkv,...] [--decode-context 2048] [--batch 8] [--steps 16] [--skip-share true]
  *     [--decode-specs none:0:16,none:0:8,...,one_int8] [--rounds 1]
  * </pre>

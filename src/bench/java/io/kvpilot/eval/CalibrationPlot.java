@@ -15,7 +15,8 @@ import java.util.Map;
  * (held-out prompts only).
  *
  * <pre>
- * java -cp target/classes:$(cat cp.txt) io.kvpilot.eval.CalibrationPlot policy-models/v1/calibration.csv OUT.png
+ * source bench/classpath.sh
+ * java -cp "$KVPILOT_CP" io.kvpilot.eval.CalibrationPlot policy-models/v1/calibration.csv OUT.png
  * </pre>
  */
 public final class CalibrationPlot {

@@ -25,8 +25,8 @@ import java.util.Map;
  * short still reports what it measured), then an aggregate CSV, PNG plots and the markdown table.
  *
  * <pre>
- * mvn -B -q -DskipTests compile &amp;&amp; mvn -B -q dependency:build-classpath -Dmdep.outputFile=cp.txt
- * OMP_WAIT_POLICY=PASSIVE java -Xmx4g -cp target/classes:$(cat cp.txt) io.kvpilot.eval.CompressionEval [flags]
+ * source bench/classpath.sh
+ * OMP_WAIT_POLICY=PASSIVE java -Xmx4g -cp "$KVPILOT_CP" io.kvpilot.eval.CompressionEval [flags]
  * </pre>
  * Flags (defaults in brackets): {@code --model [models/kvpilot-mini] --tasks [ppl,passkey,multikey]
  * --methods [snapkv,streaming_llm,knorm,tova,h2o,pyramidkv,adakv_snapkv] --ratios [0,0.25,0.5,0.75,0.9]

@@ -236,8 +236,8 @@ final class Report {
         if (o.command.startsWith("bash ")) { // several runs merged by a script (bench/eval_grid.sh)
             md.append(o.command).append("\n```\n\n");
         } else {
-            md.append("mvn -B -q -DskipTests compile && mvn -B -q dependency:build-classpath -Dmdep.outputFile=cp.txt\n")
-                    .append("OMP_WAIT_POLICY=PASSIVE java -Xmx4g -cp target/classes:$(cat cp.txt) io.kvpilot.eval.CompressionEval")
+            md.append("source bench/classpath.sh\n")
+                    .append("OMP_WAIT_POLICY=PASSIVE java -Xmx4g -cp \"$KVPILOT_CP\" io.kvpilot.eval.CompressionEval")
                     .append(rawCommand(o)).append("\n```\n\n");
         }
         md.append("Per-trial rows: [`").append(o.out).append("/raw.csv`](").append(rel(o)).append("/raw.csv); cells: [`")

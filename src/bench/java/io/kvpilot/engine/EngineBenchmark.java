@@ -15,8 +15,9 @@ import java.util.Random;
  * batch 1, 4 and 16 after 32- and 1,024-token prompts, KV bytes per token, peak RSS. Medians over repeated runs.
  *
  * <pre>
- * java -Dloader.main=io.kvpilot.engine.EngineBenchmark -cp target/kvpilot.jar \
- *     org.springframework.boot.loader.launch.PropertiesLauncher [--model DIR] [--threads N | --prefill-threads N --decode-threads N] [--chunk TOKENS] [--batches 1,4,16] [--prompts 32,1024] [--no-prefill] [--quick]
+ * source bench/classpath.sh
+ * OMP_WAIT_POLICY=PASSIVE java --add-modules jdk.incubator.vector -cp "$KVPILOT_CP" io.kvpilot.engine.EngineBenchmark \
+ *     [--model DIR] [--threads N | --prefill-threads N --decode-threads N] [--chunk TOKENS] [--batches 1,4,16] [--prompts 32,1024] [--no-prefill] [--quick]
  * </pre>
  *
  * Without {@code --model} it writes (once) a random LLaMA of ~110M parameters (dim 768, 12 layers, 12 heads, FFN 2048,
@@ -145,7 +146,8 @@ public final class EngineBenchmark {
         return procStatus("VmHWM:");
     }
 
-    static long rssKib() {
+    /** VmRSS of this process in KiB (Linux), or -1. */
+    public static long rssKib() {
         return procStatus("VmRSS:");
     }
 
