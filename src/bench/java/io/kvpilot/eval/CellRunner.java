@@ -60,6 +60,7 @@ public final class CellRunner implements AutoCloseable {
     }
 
     private final LlamaEngine engine;
+    private final TeacherForcing forcing;
     private final KvMethods registry;
     private final Map<String, KvCompressor> pending = new HashMap<>();
     private final NDManager keep;
@@ -68,6 +69,7 @@ public final class CellRunner implements AutoCloseable {
 
     private CellRunner(LlamaEngine engine, KvMethods registry, NDManager keep) {
         this.engine = engine;
+        this.forcing = new TeacherForcing(engine);
         this.registry = registry;
         this.keep = keep;
     }
@@ -287,14 +289,14 @@ public final class CellRunner implements AutoCloseable {
         double[][] lp = new double[n][forced.length];
         int[] tok = new int[n];
         Arrays.fill(tok, forced[0]);
-        double[] first = engine.prefillForced(seqs, tok);
+        double[] first = forcing.prefill(seqs, tok);
         for (int i = 0; i < n; i++) {
             // in a grafted run the first token's prediction came from the stand-in one-token prompt: not a result
             lp[i][0] = grafted ? Double.NaN : first[i];
         }
         for (int j = 1; j < forced.length; j++) {
             Arrays.fill(tok, forced[j]);
-            double[] r = engine.decodeForced(seqs, tok);
+            double[] r = forcing.decode(seqs, tok);
             for (int i = 0; i < n; i++) {
                 lp[i][j] = r[i];
             }

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.kvpilot.engine.EngineOptions;
 import io.kvpilot.engine.EngineStepStats;
-import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.engine.ModelInfo;
 import io.kvpilot.engine.SamplingParams;
@@ -24,16 +23,14 @@ import io.kvpilot.kvcache.PrefillObservation;
 import io.kvpilot.kvcache.SequenceKvCache;
 import io.kvpilot.kvcache.press.KvFootprint;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.Random;
 import java.util.Set;
 
 /**
- * {@link GenerationEngine} for the LLaMA family: sequences' state (KV cache, random stream, text stream), packing of
- * prefill chunks and decode batches into {@link LlamaModel#forward}, sampling and finishing. Single-threaded: all
- * methods run on the scheduler's engine thread.
+ * {@link GenerationEngine} for the LLaMA family: runs each step's prefill pieces and decode batch through
+ * {@link LlamaModel#logits} as {@link StepPlanner} plans them, runs the compression hook, and hands each pass's logits
+ * to {@link TokenAcceptor} (sampling and stopping). The sequences' state and their caches' lifetime are
+ * {@link SequenceTable}'s. Single-threaded: all methods run on the scheduler's engine thread.
  *
  * <p>A sequence's cache is freed the moment it finishes (its final byte counts are recorded first); {@link #release}
  * frees whatever is left and forgets the sequence, idempotently.
@@ -51,28 +48,11 @@ public final class LlamaEngine implements GenerationEngine {
     private final KvLayout layout;
     private final KvBlockPool pool;
     private final Set<Integer> eos;
-    private final Map<Sequence, State> states = new IdentityHashMap<>();
+    private final SequenceTable states;
+    private final StepPlanner planner;
+    private final TokenAcceptor acceptor;
     private final EngineStepStats stats = new EngineStepStats();
     private boolean closed;
-
-    /** Engine-side state of one sequence. */
-    private static final class State {
-        SequenceKvCache cache;
-        final Random random;
-        KvCompressor compressor; // replaced when the sequence is recompressed
-        KvCompressionSpec applied;
-        final TextStream text;
-        int decodeSteps;
-        int prefilled; // prompt tokens in the cache so far; the prompt is all in once it equals its length
-        AttentionSums sums; // while a prompt whose compressor wants them prefills
-
-        State(Random random, KvCompressor compressor, KvCompressionSpec applied, TextStream text) {
-            this.random = random;
-            this.compressor = compressor;
-            this.applied = applied;
-            this.text = text;
-        }
-    }
 
     public LlamaEngine(String id, ModelConfig cfg, LlamaModel model, HfTextCodec codec, NDManager root, EngineOptions options) {
         this.cfg = cfg;
@@ -85,6 +65,9 @@ public final class LlamaEngine implements GenerationEngine {
         this.eos = cfg.eosIds();
         this.info = new ModelInfo(id, cfg.architecture(), cfg.contextLength(), cfg.vocabSize(), cfg.layers(),
                 cfg.kvHeads(), cfg.headDim(), layout.bytesPerToken(), model.parameterCount());
+        this.states = new SequenceTable(options.compressors(), codec, pool, root, layout);
+        this.planner = new StepPlanner(states, options.prefillChunkTokens(), options.maxBatchSize());
+        this.acceptor = new TokenAcceptor(cfg.vocabSize(), cfg.contextLength(), eos, states);
         LOG.log(System.Logger.Level.INFO, model.packedMatmul()
                 ? "Decode steps and short prompts run on KVPilot's Java forward pass (Vector API)"
                 : "Decode runs on libtorch: KVPilot's Java forward pass needs --add-modules jdk.incubator.vector and"
@@ -144,7 +127,7 @@ public final class LlamaEngine implements GenerationEngine {
 
     /** The sequence's KV cache while it holds one (for compression and evaluation code); else null. */
     public SequenceKvCache kvCache(Sequence sequence) {
-        State s = states.get(sequence);
+        SequenceState s = states.get(sequence);
         return s == null ? null : s.cache;
     }
 
@@ -198,41 +181,20 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     /**
-     * Teacher forcing, for evaluation: like {@link #prefill(List)} (the cache is compressed by each sequence's spec),
-     * but sequence {@code i} appends {@code tokens[i]} instead of a sampled token. Returns {@code log p(tokens[i])}
-     * under the logits of the prompt's last position (NaN for a sequence that was skipped or failed).
+     * Like {@link #prefill(List)}, but each sequence appends the token {@code chooser} picks from its logits instead of
+     * a sampled one (teacher forcing, for evaluation: {@code io.kvpilot.eval}).
      */
-    public double[] prefillForced(List<Sequence> sequences, int[] tokens) {
-        double[] logProbs = forcedSlots(sequences, tokens);
+    public void prefill(List<Sequence> sequences, TokenChooser chooser) {
         stats.reset();
-        prefill(sequences, false, tokens, logProbs);
-        return logProbs;
+        prefill(sequences, false, chooser);
+        stats.sequences(sequences.size());
     }
 
-    /**
-     * Teacher forcing, for evaluation: like {@link #decode(List)}, but sequence {@code i} of {@code batch} appends
-     * {@code tokens[i]} instead of a sampled token. Returns {@code log p(tokens[i])} under the step's logits (NaN for
-     * a sequence that sat out). Finishing (EOS unless ignored, max_tokens, context end) applies to the forced token.
-     */
-    public double[] decodeForced(List<Sequence> batch, int[] tokens) {
-        double[] logProbs = forcedSlots(batch, tokens);
+    /** Like {@link #decode(List)}, but each sequence appends the token {@code chooser} picks (teacher forcing). */
+    public void decode(List<Sequence> batch, TokenChooser chooser) {
         stats.reset();
-        decode(batch, false, tokens, logProbs);
-        return logProbs;
-    }
-
-    private double[] forcedSlots(List<Sequence> sequences, int[] tokens) {
-        if (tokens.length != sequences.size()) {
-            throw new IllegalArgumentException(tokens.length + " forced tokens for " + sequences.size() + " sequences");
-        }
-        for (int t : tokens) {
-            if (t < 0 || t >= cfg.vocabSize()) {
-                throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
-            }
-        }
-        double[] logProbs = new double[tokens.length];
-        java.util.Arrays.fill(logProbs, Double.NaN);
-        return logProbs;
+        decode(batch, false, chooser);
+        stats.sequences(batch.size());
     }
 
     @Override
@@ -249,140 +211,46 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits) {
-        return prefill(sequences, keepAllLogits, null, null);
+        return prefill(sequences, keepAllLogits, null);
     }
 
-    private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits, int[] forced, double[] logProbs) {
+    private List<float[][]> prefill(List<Sequence> sequences, boolean keepAllLogits, TokenChooser chooser) {
         checkOpen();
         List<float[][]> result = new ArrayList<>();
         for (int i = 0; i < sequences.size(); i++) {
             result.add(null);
         }
-        List<Sequence> pending = start(sequences);
+        List<Sequence> pending = states.open(sequences);
         float[][][] allLogits = new float[pending.size()][][];
         float[][] lastLogits = new float[pending.size()][];
-        feed(pending, quotas(pending, Integer.MAX_VALUE), keepAllLogits, allLogits, lastLogits);
+        feed(pending, planner.quotas(pending, Integer.MAX_VALUE), keepAllLogits, allLogits, lastLogits);
         for (int i = 0; i < pending.size(); i++) {
             Sequence seq = pending.get(i);
             if (seq.isFinished()) {
                 continue;
             }
-            int slot = sequences.indexOf(seq);
-            result.set(slot, allLogits[i]);
-            if (forced == null) {
-                accept(seq, states.get(seq), lastLogits[i], 0, -1);
-            } else {
-                logProbs[slot] = accept(seq, states.get(seq), lastLogits[i], 0, forced[slot]);
-            }
+            result.set(sequences.indexOf(seq), allLogits[i]);
+            acceptor.accept(seq, states.get(seq), lastLogits[i], 0, chooser);
         }
         return result;
     }
 
     /**
-     * Feeds {@code quota[i]} more prompt tokens of each of {@code pending}: pieces of at most the engine's
-     * {@code prefillChunkTokens}, packed greedily in order, one piece per sequence per pass. {@code lastLogits[i]} is
-     * set to the logits of the prompt's last position for a sequence whose prompt is now all in (its cache is then
-     * compressed); {@code allLogits[i]} grows by every fed position's logits when {@code keepAll}.
+     * Feeds {@code quota[i]} more prompt tokens of each of {@code pending}, in the passes {@link StepPlanner} packs.
+     * {@code lastLogits[i]} is set to the logits of the prompt's last position for a sequence whose prompt is now all
+     * in (its cache is then compressed); {@code allLogits[i]} grows by every fed position's logits when {@code keepAll}.
      */
     private void feed(List<Sequence> pending, int[] quota, boolean keepAll, float[][][] allLogits,
             float[][] lastLogits) {
-        int chunk = options.prefillChunkTokens();
         int[] left = quota.clone();
-        while (true) {
-            List<Integer> pass = new ArrayList<>();
-            List<Integer> takes = new ArrayList<>();
-            int tokens = 0;
-            for (int i = 0; i < pending.size(); i++) {
-                if (left[i] == 0 || pending.get(i).isFinished()) {
-                    continue;
-                }
-                int take = pieceLength(pending.get(i), Math.min(chunk, left[i]));
-                if (!pass.isEmpty() && tokens + take > chunk) {
-                    break;
-                }
-                pass.add(i);
-                takes.add(take);
-                tokens += take;
-            }
-            if (pass.isEmpty()) {
-                return;
-            }
-            for (int s = 0; s < pass.size(); s++) {
-                left[pass.get(s)] -= takes.get(s);
-            }
-            runPrefillPass(pending, pass, takes, keepAll, allLogits, lastLogits);
+        StepPlanner.PrefillPass pass;
+        while ((pass = planner.nextPrefillPass(pending, left)) != null) {
+            runPrefillPass(pending, pass.members(), pass.takes(), keepAll, allLogits, lastLogits);
         }
-    }
-
-    /**
-     * How many prompt tokens each sequence of {@code pending} takes this step, in order, {@code budget} in all. A
-     * prompt is left at least its compressor's observation window for its last piece, whose queries must all be in
-     * the pass that completes it; that last piece is taken whole even where it overruns the budget, so that a window
-     * larger than the budget cannot stall a prompt.
-     */
-    private int[] quotas(List<Sequence> pending, int budget) {
-        int[] quota = new int[pending.size()];
-        int free = budget;
-        for (int i = 0; i < pending.size() && free > 0; i++) {
-            Sequence seq = pending.get(i);
-            State state = states.get(seq);
-            if (seq.isFinished() || state == null || state.cache == null) {
-                continue;
-            }
-            int left = seq.promptLength() - state.prefilled;
-            int window = state.compressor.observationWindow();
-            quota[i] = left <= Math.max(window, free) ? left : Math.min(free, left - window);
-            free -= quota[i];
-        }
-        return quota;
-    }
-
-    /**
-     * Gives each sequence of {@code sequences} that has not started its state and an empty cache; returns those that
-     * are ready to prefill (a cancelled one finishes, one whose cache cannot be allocated fails).
-     */
-    private List<Sequence> start(List<Sequence> sequences) {
-        List<Sequence> todo = new ArrayList<>();
-        for (Sequence seq : sequences) {
-            if (seq.isFinished() || states.containsKey(seq)) {
-                continue;
-            }
-            if (seq.isCancelRequested()) {
-                seq.finish(FinishReason.CANCELLED);
-                continue;
-            }
-            Long seed = seq.sampling().seed();
-            KvCompressor compressor = options.compressors().forSpec(seq.compression());
-            State state = new State(seed == null ? new Random() : new Random(seed), compressor, seq.compression(),
-                    codec == null ? null : new TextStream(codec, seq.sampling().stop()));
-            states.put(seq, state);
-            try {
-                state.cache = new SequenceKvCache(pool.account(), root, layout, seq.promptLength() + 1);
-                todo.add(seq);
-            } catch (RuntimeException e) {
-                fail(seq, e);
-            }
-        }
-        return todo;
-    }
-
-    /**
-     * Tokens of the next prefill piece: up to {@code limit}, but leaving the last piece at least as long as the
-     * compressor's observation window (or {@code limit}), whose queries must all be in the final pass.
-     */
-    private int pieceLength(Sequence seq, int limit) {
-        State state = states.get(seq);
-        int left = seq.promptLength() - state.prefilled;
-        int take = Math.min(left, limit);
-        int window = Math.min(state.compressor.observationWindow(), limit);
-        if (left > take && left - take < window) {
-            take = left - window;
-        }
-        return take;
     }
 
     /** The sequence's attention sums, started at its first prefill piece when its compressor wants them. */
-    private AttentionSums sumsFor(State state) {
+    private AttentionSums sumsFor(SequenceState state) {
         if (state.sums == null && state.compressor.wantsAttentionSums()) {
             state.sums = new AttentionSums(state.cache.manager(), cfg.layers());
         }
@@ -390,7 +258,7 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     /** Runs the compression hook on a freshly prefilled cache, then drops what it observed. */
-    private void compressAfterPrefill(Sequence seq, State state, NDArray[] observed, int window) {
+    private void compressAfterPrefill(Sequence seq, SequenceState state, NDArray[] observed, int window) {
         NDArray[] sums = state.sums == null ? null : state.sums.perLayer();
         try {
             PrefillObservation observation =
@@ -419,7 +287,7 @@ public final class LlamaEngine implements GenerationEngine {
         NDArray[][] observations = new NDArray[pass.size()][];
         for (int s = 0, at = 0; s < segs.length; s++) {
             Sequence seq = pending.get(pass.get(s));
-            State state = states.get(seq);
+            SequenceState state = states.get(seq);
             int take = takes.get(s);
             System.arraycopy(seq.promptIds(), state.prefilled, ids, at, take);
             at += take;
@@ -441,7 +309,7 @@ public final class LlamaEngine implements GenerationEngine {
                     allLogits[i] = grown;
                 }
                 Sequence seq = pending.get(i);
-                State state = states.get(seq);
+                SequenceState state = states.get(seq);
                 state.prefilled += takes.get(s);
                 if (state.prefilled == seq.promptLength()) {
                     lastLogits[i] = java.util.Arrays.copyOfRange(logits, (row + rows - 1) * v, (row + rows) * v);
@@ -451,7 +319,7 @@ public final class LlamaEngine implements GenerationEngine {
             }
         } catch (RuntimeException e) {
             for (int s = 0; s < segs.length; s++) {
-                fail(pending.get(pass.get(s)), e);
+                states.fail(pending.get(pass.get(s)), e);
             }
         } finally {
             observed.close();
@@ -462,7 +330,7 @@ public final class LlamaEngine implements GenerationEngine {
      * The segment that feeds the next {@code take} prompt tokens of {@code seq}; the piece that completes the prompt
      * also records the compressor's observation window into {@code observations[slot]}.
      */
-    private Segment promptSegment(Sequence seq, State state, int take, NDManager observed,
+    private Segment promptSegment(Sequence seq, SequenceState state, int take, NDManager observed,
             NDArray[][] observations, int slot) {
         boolean last = state.prefilled + take == seq.promptLength();
         int window = last ? state.compressor.observationWindow() : 0;
@@ -471,39 +339,21 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     private List<float[]> decode(List<Sequence> batch, boolean keepLogits) {
-        return decode(batch, keepLogits, null, null);
+        return decode(batch, keepLogits, null);
     }
 
-    private List<float[]> decode(List<Sequence> batch, boolean keepLogits, int[] forced, double[] logProbs) {
+    private List<float[]> decode(List<Sequence> batch, boolean keepLogits, TokenChooser chooser) {
         checkOpen();
         List<float[]> result = new ArrayList<>(batch.size());
         for (int i = 0; i < batch.size(); i++) {
             result.add(null);
         }
-        List<Sequence> active = decodable(batch);
+        List<Sequence> active = planner.decodable(batch);
         for (int from = 0; from < active.size(); from += options.maxBatchSize()) {
             List<Sequence> part = active.subList(from, Math.min(active.size(), from + options.maxBatchSize()));
-            decodePass(part, keepLogits, batch, result, forced, logProbs);
+            decodePass(part, keepLogits, batch, result, chooser);
         }
         return result;
-    }
-
-    /** The sequences of {@code batch} that decode this step; a cancelled one finishes and frees its cache here. */
-    private List<Sequence> decodable(List<Sequence> batch) {
-        List<Sequence> active = new ArrayList<>();
-        for (Sequence seq : batch) {
-            State state = states.get(seq);
-            if (seq.isFinished() || state == null || state.cache == null || state.prefilled < seq.promptLength()) {
-                continue; // a prompt not all in yet is fed by step's prefilling list
-            }
-            if (seq.isCancelRequested()) {
-                seq.finish(FinishReason.CANCELLED);
-                freeCache(seq, state);
-                continue;
-            }
-            active.add(seq);
-        }
-        return active;
     }
 
     @Override
@@ -512,10 +362,11 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     /**
-     * Feeds the prompts of {@code prefilling} ({@code prefillTokens} tokens in all, see {@link #quotas}) and decodes
-     * {@code running}, in one forward pass when together they are at most {@value #ONE_PASS_TOKENS} tokens (the size
-     * the Java pass takes) and every prompt's share is one prefill piece: one read of the weights instead of two,
-     * which at these sizes is most of a pass's cost (a 7-token prompt costs about what a decode step does). Otherwise
+     * Feeds the prompts of {@code prefilling} ({@code prefillTokens} tokens in all, see {@link StepPlanner#quotas})
+     * and decodes {@code running}, in one forward pass when together they are at most
+     * {@value StepPlanner#ONE_PASS_TOKENS} tokens (the size the Java pass takes) and every prompt's share is one
+     * prefill piece: one read of the weights instead of two, which at these sizes is most of a pass's cost (a
+     * 7-token prompt costs about what a decode step does). Otherwise
      * the prompt pieces run first, then the decode pass. A sequence whose prompt is not all in yet keeps its cache
      * and position for the next step; one cancelled meanwhile finishes and frees its cache here.
      */
@@ -526,22 +377,16 @@ public final class LlamaEngine implements GenerationEngine {
             throw new IllegalArgumentException("prefillTokens must be positive: " + prefillTokens);
         }
         stats.reset();
-        List<Sequence> decoding = decodable(running);
-        List<Sequence> fed = feedable(prefilling);
-        int[] quota = quotas(fed, prefillTokens);
+        List<Sequence> decoding = planner.decodable(running);
+        List<Sequence> fed = planner.feedable(prefilling);
+        int[] quota = planner.quotas(fed, prefillTokens);
         stats.sequences(prefilling.size() + decoding.size());
-        int tokens = decoding.size();
-        boolean onePass = !fed.isEmpty() && !decoding.isEmpty() && decoding.size() <= options.maxBatchSize();
-        for (int q : quota) {
-            tokens += q;
-            onePass &= q <= options.prefillChunkTokens();
-        }
-        if (!onePass || tokens > ONE_PASS_TOKENS) {
+        if (!planner.onePass(fed, quota, decoding)) {
             float[][] lastLogits = new float[fed.size()][];
             feed(fed, quota, false, new float[fed.size()][][], lastLogits);
             for (int i = 0; i < fed.size(); i++) {
                 if (lastLogits[i] != null && !fed.get(i).isFinished()) {
-                    accept(fed.get(i), states.get(fed.get(i)), lastLogits[i], 0, -1);
+                    acceptor.accept(fed.get(i), states.get(fed.get(i)), lastLogits[i], 0, null);
                 }
             }
             decode(decoding, false);
@@ -549,22 +394,24 @@ public final class LlamaEngine implements GenerationEngine {
         }
         List<Sequence> pieces = new ArrayList<>();
         List<Integer> takes = new ArrayList<>();
+        int promptTokens = 0;
         for (int i = 0; i < fed.size(); i++) {
             if (quota[i] > 0) {
                 pieces.add(fed.get(i));
                 takes.add(quota[i]);
+                promptTokens += quota[i];
             }
         }
         List<Sequence> ready = withRoom(decoding, 1);
         int b = pieces.size() + ready.size(), v = cfg.vocabSize();
-        int[] ids = new int[tokens - decoding.size() + ready.size()];
+        int[] ids = new int[promptTokens + ready.size()];
         Segment[] segs = new Segment[b];
         NDManager observed = root.newSubManager();
         NDArray[][] observations = new NDArray[pieces.size()][];
         int at = 0;
         for (int i = 0; i < pieces.size(); i++) {
             Sequence seq = pieces.get(i);
-            State state = states.get(seq);
+            SequenceState state = states.get(seq);
             System.arraycopy(seq.promptIds(), state.prefilled, ids, at, takes.get(i));
             at += takes.get(i);
             segs[i] = promptSegment(seq, state, takes.get(i), observed, observations, i);
@@ -578,22 +425,22 @@ public final class LlamaEngine implements GenerationEngine {
             float[] logits = model.logits(step, ids, segs, false, stats); // [B, V]: each sequence's last token
             for (int i = 0; i < pieces.size(); i++) {
                 Sequence seq = pieces.get(i);
-                State state = states.get(seq);
+                SequenceState state = states.get(seq);
                 state.prefilled += takes.get(i);
                 if (state.prefilled == seq.promptLength()) {
                     compressAfterPrefill(seq, state, observations[i], segs[i].observeWindow());
-                    accept(seq, state, logits, i * v, -1);
+                    acceptor.accept(seq, state, logits, i * v, null);
                 }
             }
             for (int i = 0; i < ready.size(); i++) {
-                decoded(ready.get(i), logits, (pieces.size() + i) * v, -1);
+                decoded(ready.get(i), logits, (pieces.size() + i) * v, null);
             }
         } catch (RuntimeException e) {
             for (Sequence seq : pieces) {
-                fail(seq, e);
+                states.fail(seq, e);
             }
             for (Sequence seq : ready) {
-                fail(seq, e);
+                states.fail(seq, e);
             }
         } finally {
             observed.close();
@@ -601,53 +448,22 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     /**
-     * The sequences of {@code prefilling} whose prompts still have tokens to feed, in order: new ones get their state
-     * and cache here; one cancelled or finished meanwhile is dropped, a cancelled one freeing its cache.
+     * After a decode pass: counts the step, takes the token from {@code logits[offset..]} (sampled, or picked by
+     * {@code chooser} when not null) and runs the compressor's decode-time hook when due.
      */
-    private List<Sequence> feedable(List<Sequence> prefilling) {
-        List<Sequence> fed = new ArrayList<>(prefilling.size());
-        List<Sequence> fresh = new ArrayList<>();
-        for (Sequence seq : prefilling) {
-            State state = states.get(seq);
-            if (state == null) {
-                fresh.add(seq);
-            } else if (seq.isCancelRequested() && !seq.isFinished()) {
-                seq.finish(FinishReason.CANCELLED);
-                freeCache(seq, state);
-            }
-        }
-        List<Sequence> started = start(fresh);
-        for (Sequence seq : prefilling) {
-            State state = states.get(seq);
-            if (!seq.isFinished() && state != null && state.cache != null && state.prefilled < seq.promptLength()
-                    && (started.contains(seq) || !fresh.contains(seq))) {
-                fed.add(seq);
-            }
-        }
-        return fed;
-    }
-
-    /** Most tokens {@link #step} runs as one pass. */
-    static final int ONE_PASS_TOKENS = 64;
-
-    /**
-     * After a decode pass: counts the step, takes the token from {@code logits[offset..]} (sampled, or {@code forced}
-     * when not negative; returns its log-probability then) and runs the compressor's decode-time hook when due.
-     */
-    private double decoded(Sequence seq, float[] logits, int offset, int forced) {
-        State state = states.get(seq);
+    private void decoded(Sequence seq, float[] logits, int offset, TokenChooser chooser) {
+        SequenceState state = states.get(seq);
         state.decodeSteps++;
-        double logProb = accept(seq, state, logits, offset, forced);
+        acceptor.accept(seq, state, logits, offset, chooser);
         int every = state.compressor.decodeInterval();
         if (!seq.isFinished() && every > 0 && state.decodeSteps % every == 0) {
             state.compressor.duringDecode(state.cache);
             seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
         }
-        return logProb;
     }
 
     private void decodePass(List<Sequence> part, boolean keepLogits, List<Sequence> batch, List<float[]> result,
-            int[] forced, double[] logProbs) {
+            TokenChooser chooser) {
         part = withRoom(part, 1);
         if (part.isEmpty()) {
             return;
@@ -665,7 +481,7 @@ public final class LlamaEngine implements GenerationEngine {
             logits = model.logits(step, ids, segs, false, stats); // [B, V], until the next pass
         } catch (RuntimeException e) {
             for (Sequence seq : part) {
-                fail(seq, e);
+                states.fail(seq, e);
             }
             return;
         }
@@ -674,63 +490,8 @@ public final class LlamaEngine implements GenerationEngine {
             if (keepLogits) {
                 result.set(batch.indexOf(seq), java.util.Arrays.copyOfRange(logits, i * v, (i + 1) * v));
             }
-            if (forced == null) {
-                decoded(seq, logits, i * v, -1);
-            } else {
-                int slot = batch.indexOf(seq);
-                logProbs[slot] = decoded(seq, logits, i * v, forced[slot]);
-            }
+            decoded(seq, logits, i * v, chooser);
         }
-    }
-
-    /**
-     * Samples the next token from {@code logits[offset..]} (or takes {@code forced} when it is not negative), appends
-     * it, and decides whether the sequence ends. Returns the forced token's log-probability, NaN when sampling.
-     */
-    private double accept(Sequence seq, State state, float[] logits, int offset, int forced) {
-        SamplingParams p = seq.sampling();
-        double logProb = Double.NaN;
-        int token;
-        if (forced >= 0) {
-            token = forced;
-            logProb = logSoftmaxAt(logits, offset, cfg.vocabSize(), forced);
-        } else {
-            token = Sampler.sample(logits, offset, cfg.vocabSize(), p, state.random);
-        }
-        seq.appendToken(token);
-        seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
-        boolean isEos = !p.ignoreEos() && eos.contains(token);
-        boolean stopped = false;
-        if (!isEos && state.text != null) {
-            stopped = state.text.push(seq.generatedIds(), seq.generatedCount(), seq);
-        }
-        FinishReason reason = null;
-        if (isEos || stopped) {
-            reason = FinishReason.STOP;
-        } else if (seq.generatedCount() >= p.maxTokens() || seq.length() >= cfg.contextLength()) {
-            reason = FinishReason.LENGTH;
-        }
-        if (reason != null) {
-            if (!stopped && state.text != null) {
-                int[] ids = seq.generatedIds();
-                state.text.flush(ids, isEos ? ids.length - 1 : ids.length, seq);
-            }
-            seq.finish(reason);
-            freeCache(seq, state);
-        }
-        return logProb;
-    }
-
-    static double logSoftmaxAt(float[] logits, int offset, int vocab, int token) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < vocab; i++) {
-            max = Math.max(max, logits[offset + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < vocab; i++) {
-            sum += Math.exp(logits[offset + i] - max);
-        }
-        return logits[offset + token] - max - Math.log(sum);
     }
 
     /**
@@ -744,7 +505,7 @@ public final class LlamaEngine implements GenerationEngine {
                 states.get(seq).cache.reserve(tokens);
                 ok.add(seq);
             } catch (RuntimeException e) {
-                fail(seq, e);
+                states.fail(seq, e);
             }
         }
         return ok;
@@ -755,25 +516,6 @@ public final class LlamaEngine implements GenerationEngine {
         model.setThreads(n);
     }
 
-    private void fail(Sequence seq, RuntimeException e) {
-        LOG.log(System.Logger.Level.ERROR, "sequence " + seq.id() + " failed: " + e, e);
-        seq.finish(FinishReason.ERROR);
-        State state = states.get(seq);
-        if (state != null) {
-            freeCache(seq, state);
-        }
-    }
-
-    private void freeCache(Sequence seq, State state) {
-        if (state.cache != null) {
-            seq.recordKvBytes(state.cache.bytes(), state.cache.bytesUncompressed());
-            seq.recordKvPeak(state.cache.pool().peakBytesInUse(), state.cache.pool().peakBytesSinceMark());
-            seq.recordKvEntries(meanLayerLength(state.cache), state.cache.positions());
-            state.cache.close();
-            state.cache = null;
-        }
-    }
-
     /**
      * The cache keeps {@code floor(positions × (1 − ratio))} entries per head, chosen by the target method's scorer
      * among those it holds (so a second recompression of the same ratio frees nothing), and is converted to the
@@ -782,7 +524,7 @@ public final class LlamaEngine implements GenerationEngine {
     @Override
     public long recompress(Sequence seq, KvCompressionSpec target) {
         checkOpen();
-        State state = states.get(seq);
+        SequenceState state = states.get(seq);
         if (state == null || state.cache == null || seq.isFinished() || state.prefilled < seq.promptLength()) {
             return 0; // a prompt still prefilling is compressed once it is all in, by its own spec
         }
@@ -812,22 +554,9 @@ public final class LlamaEngine implements GenerationEngine {
         return KvFootprint.predict(layout, options.compressors().forSpec(spec), promptTokens, maxTokens);
     }
 
-    private static long meanLayerLength(SequenceKvCache cache) {
-        long slots = 0;
-        for (int l = 0; l < cache.layerCount(); l++) {
-            slots += cache.layer(l).length();
-        }
-        return cache.layerCount() == 0 ? 0 : Math.round((double) slots / cache.layerCount());
-    }
-
     @Override
     public void release(Sequence sequence) {
-        State state = states.remove(sequence);
-        if (state != null && state.cache != null) {
-            sequence.recordKvPeak(state.cache.pool().peakBytesInUse(), state.cache.pool().peakBytesSinceMark());
-            state.cache.close();
-            state.cache = null;
-        }
+        states.release(sequence);
     }
 
     @Override
@@ -852,12 +581,7 @@ public final class LlamaEngine implements GenerationEngine {
             return;
         }
         closed = true;
-        for (State s : states.values()) {
-            if (s.cache != null) {
-                s.cache.close();
-            }
-        }
-        states.clear();
+        states.closeAll();
         model.close();
         if (codec != null) {
             codec.close();
