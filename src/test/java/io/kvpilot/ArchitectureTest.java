@@ -45,6 +45,17 @@ class ArchitectureTest {
             .that().resideOutsideOfPackage("io.kvpilot.engine..")
             .should().dependOnClassesThat().resideInAnyPackage(ENGINE_PARTS);
 
+    /**
+     * Serving and the API reach KV memory only through the engine's {@code KvCacheManager} (reserve, bytes in use,
+     * budget, free): never the pool, a sequence's cache or its stores.
+     */
+    @ArchTest
+    static final ArchRule servingReachesKvMemoryOnlyThroughTheManager = noClasses()
+            .that().resideInAnyPackage("io.kvpilot.serving..", "io.kvpilot.api..")
+            .should().dependOnClassesThat().haveFullyQualifiedName("io.kvpilot.kvcache.KvBlockPool")
+            .orShould().dependOnClassesThat().haveFullyQualifiedName("io.kvpilot.kvcache.SequenceKvCache")
+            .orShould().dependOnClassesThat().haveFullyQualifiedName("io.kvpilot.kvcache.KvLayerStore");
+
     /** The API is free of the parts; only the loader, which assembles an engine from them, knows them. */
     @ArchTest
     static final ArchRule engineApiKnowsNoPartButTheLoader = noClasses()

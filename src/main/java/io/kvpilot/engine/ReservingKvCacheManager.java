@@ -1,4 +1,8 @@
-package io.kvpilot.serving;
+package io.kvpilot.engine;
+
+import io.kvpilot.kvcache.KvCompressionSpec;
+import io.kvpilot.kvcache.press.KvFootprint;
+import java.util.function.Supplier;
 
 /**
  * Admission's KV arithmetic: admitted sequences reserve their predicted peak bytes (the engine's exact footprint of
@@ -7,16 +11,19 @@ package io.kvpilot.serving;
  * means the engine's pool — which enforces the same budget as a hard limit — never refuses an allocation. Engine
  * thread only.
  */
-final class KvBudget {
+final class ReservingKvCacheManager implements KvCacheManager {
 
     private final long budgetBytes;
+    private final Supplier<GenerationEngine> engine;
     private volatile long reservedBytes; // written by the engine thread only; read by others
 
-    KvBudget(long budgetBytes) {
+    ReservingKvCacheManager(long budgetBytes, Supplier<GenerationEngine> engine) {
         this.budgetBytes = budgetBytes;
+        this.engine = engine;
     }
 
-    boolean tryReserve(long bytes) {
+    @Override
+    public boolean tryReserve(long bytes) {
         if (reservedBytes + bytes > budgetBytes) {
             return false;
         }
@@ -24,11 +31,8 @@ final class KvBudget {
         return true;
     }
 
-    /**
-     * A sequence's plan changed (another compression): its reservation moves from {@code oldBytes} to
-     * {@code newBytes}. A smaller one always succeeds; a larger one only if the difference fits, else nothing changes.
-     */
-    boolean tryReplan(long oldBytes, long newBytes) {
+    @Override
+    public boolean tryReplan(long oldBytes, long newBytes) {
         if (newBytes > oldBytes && reservedBytes - oldBytes + newBytes > budgetBytes) {
             return false;
         }
@@ -36,18 +40,36 @@ final class KvBudget {
         return true;
     }
 
-    void release(long bytes) {
+    @Override
+    public void release(long bytes) {
         reservedBytes -= bytes;
         if (reservedBytes < 0) {
             throw new IllegalStateException("KV reservations went negative: " + reservedBytes);
         }
     }
 
-    long reservedBytes() {
+    @Override
+    public long reservedBytes() {
         return reservedBytes;
     }
 
-    long budgetBytes() {
+    @Override
+    public long budgetBytes() {
         return budgetBytes;
+    }
+
+    @Override
+    public long bytesInUse() {
+        return engine.get().kvBytesInUse();
+    }
+
+    @Override
+    public KvFootprint predict(KvCompressionSpec spec, int promptTokens, int maxTokens) {
+        return engine.get().predictKv(spec, promptTokens, maxTokens);
+    }
+
+    @Override
+    public void free(Sequence sequence) {
+        engine.get().release(sequence);
     }
 }

@@ -1,15 +1,18 @@
-package io.kvpilot.serving;
+package io.kvpilot.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;
 
-/** A changed plan moves a reservation by its difference, only when that fits; a smaller plan always fits. */
-class KvBudgetReplanTest {
+/**
+ * Reservations within the budget: a changed plan moves a reservation by its difference, only when that fits; a
+ * smaller plan always fits; what is given back is reserved again.
+ */
+class KvCacheManagerTest {
 
     @Test
     void aLargerPlanIsReservedOnlyWhenTheDifferenceFits() {
-        KvBudget budget = new KvBudget(1000);
+        KvCacheManager budget = KvCacheManager.reserving(1000, () -> null);
         assertThat(budget.tryReserve(400)).isTrue();
         assertThat(budget.tryReserve(300)).isTrue();
 
@@ -21,7 +24,7 @@ class KvBudgetReplanTest {
 
     @Test
     void aSmallerPlanAlwaysFitsAndFreesTheDifference() {
-        KvBudget budget = new KvBudget(1000);
+        KvCacheManager budget = KvCacheManager.reserving(1000, () -> null);
         assertThat(budget.tryReserve(1000)).isTrue();
 
         assertThat(budget.tryReplan(1000, 250)).isTrue();
@@ -30,5 +33,15 @@ class KvBudgetReplanTest {
         budget.release(250);
         budget.release(750);
         assertThat(budget.reservedBytes()).isZero();
+    }
+
+    @Test
+    void aReservationThatDoesNotFitReservesNothingAndGivingBackMoreThanReservedIsRefused() {
+        KvCacheManager budget = KvCacheManager.reserving(1000, () -> null);
+        assertThat(budget.tryReserve(600)).isTrue();
+        assertThat(budget.tryReserve(401)).isFalse();
+        assertThat(budget.reservedBytes()).isEqualTo(600);
+        assertThat(budget.budgetBytes()).isEqualTo(1000);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> budget.release(601));
     }
 }
