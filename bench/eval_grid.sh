@@ -13,7 +13,7 @@ COMMON=(--trials 3 --mk-trials 6 --ppl-lengths 1024 --ppl-windows 1)
 
 classpath() {
     source bench/classpath.sh >&2
-    echo "target/classes:$(cat cp.txt)"
+    echo "$KVPILOT_CP"
 }
 
 eval_run() {

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-training/policy/data}
 source bench/classpath.sh
 mkdir -p "$OUT"
-OMP_WAIT_POLICY=PASSIVE java -Xmx3g --add-modules jdk.incubator.vector -cp "target/classes:$(cat cp.txt)" \
+OMP_WAIT_POLICY=PASSIVE java -Xmx3g --add-modules jdk.incubator.vector -cp "$KVPILOT_CP" \
     io.kvpilot.eval.PredictorDataset \
     --methods keydiff,snapkv,streaming_llm,knorm,adakv_keydiff --ratios 0.25,0.5,0.75,0.9 \
     --bits 16,8,4 --hybrid-bits 16,8,4 \

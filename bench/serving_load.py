@@ -166,12 +166,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(jar, model, key, heap, threads, packed, extra):
+def start_server(jar, model, key, heap, threads, java_pass, extra):
     port = free_port()
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", KVPILOT_SECURITY_API_KEYS=key)
     jvm = ["-Xmx" + heap, "--add-modules", "jdk.incubator.vector"]
-    if not packed:  # the libtorch baseline of docs/benchmarks.md
-        jvm.append("-Dkvpilot.engine.packed-matmul=false")
+    if not java_pass:  # the libtorch baseline of docs/benchmarks.md
+        jvm.append("-Dkvpilot.engine.java-forward-pass=false")
     cmd = ["java"] + jvm + ["-jar", jar, "--server.port=%d" % port, "--kvpilot.model.path=" + model,
                             "--kvpilot.model.threads=%d" % threads] + extra
     return launch(cmd, env, port, "bench/out/server-%d.log" % port)
@@ -204,8 +204,8 @@ def main():
     ap.add_argument("--model", default="models/kvpilot-mini", help="checkpoint for --jar")
     ap.add_argument("--heap", default="4g")
     ap.add_argument("--threads", type=int, default=0, help="engine intra-op threads for --jar (0: engine default)")
-    ap.add_argument("--no-packed", action="store_true",
-                    help="with --jar: decode's weight products on libtorch instead of the packed kernel")
+    ap.add_argument("--no-java-forward-pass", action="store_true",
+                    help="with --jar: every pass on libtorch instead of the Java forward pass (the A/B baseline)")
     ap.add_argument("--server-arg", action="append", default=[],
                     help="a further argument for --jar's service, e.g. --server-arg=--kvpilot.scheduler.max-batched-tokens=64")
     ap.add_argument("--api-key", default="bench-key")
@@ -225,7 +225,7 @@ def main():
     settings = [compression_setting(s) for s in args.kv_compression.split(",")] if args.kv_compression else None
     kv_error = None
     if args.jar:
-        proc, url = start_server(args.jar, args.model, args.api_key, args.heap, args.threads, not args.no_packed,
+        proc, url = start_server(args.jar, args.model, args.api_key, args.heap, args.threads, not args.no_java_forward_pass,
                                  args.server_arg)
     try:
         # warm the JIT and the engine on every batch size first; unmeasured

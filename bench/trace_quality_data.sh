@@ -11,6 +11,6 @@ OUT=${1:-training/policy/data}
 source bench/classpath.sh
 mkdir -p "$OUT" bench/out/trace-A-1
 python3 bench/trace_replay.py --family A --seed 1 --minutes 4 --trace-only --out bench/out/trace-A-1
-OMP_WAIT_POLICY=PASSIVE java -Xmx3g --add-modules jdk.incubator.vector -cp "target/classes:$(cat cp.txt)" \
+OMP_WAIT_POLICY=PASSIVE java -Xmx3g --add-modules jdk.incubator.vector -cp "$KVPILOT_CP" \
     io.kvpilot.eval.TraceQualityDataset --model models/kvpilot-mini --trace bench/out/trace-A-1/trace.json \
     --set trace-A-1 --per-kind "${PER_KIND:-12}" --out "$OUT"

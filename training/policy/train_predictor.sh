@@ -16,4 +16,4 @@ case "$VERSION" in
     *) echo "unknown version $VERSION (v1 or v2)" >&2; exit 2 ;;
 esac
 source bench/classpath.sh
-java -cp "target/classes:$(cat cp.txt)" io.kvpilot.eval.CalibrationPlot "$OUT/calibration.csv" "$OUT/calibration.png"
+java -cp "$KVPILOT_CP" io.kvpilot.eval.CalibrationPlot "$OUT/calibration.csv" "$OUT/calibration.png"

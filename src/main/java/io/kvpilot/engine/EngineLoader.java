@@ -2,6 +2,11 @@ package io.kvpilot.engine;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import io.kvpilot.engine.batch.LlamaEngine;
+import io.kvpilot.engine.model.HfTextCodec;
+import io.kvpilot.engine.model.ModelConfig;
+import io.kvpilot.engine.model.Safetensors;
+import io.kvpilot.engine.torch.LlamaModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -27,7 +32,7 @@ public final class EngineLoader {
         LlamaModel model = null;
         HfTextCodec codec = null;
         try {
-            model = new LlamaModel(cfg, st, root, options.vectorKernels());
+            model = new LlamaModel(cfg, st, root, options.javaForwardPass());
             codec = HfTextCodec.loadIfPresent(dir);
             return new LlamaEngine(dir.getFileName().toString(), cfg, model, codec, root, options);
         } catch (RuntimeException e) {

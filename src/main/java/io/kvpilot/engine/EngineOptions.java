@@ -15,9 +15,10 @@ import java.util.Objects;
  *     {@link #SMALL_MODEL_PARAMETERS} whose products run on libtorch (no Vector API): their decode is per-op
  *     overhead, which a second libtorch thread only adds synchronisation to. On the packed kernel a second lane paid
  *     at every size (default model, batch 16: 880 vs 700 tokens/s) — measured, docs/benchmarks.md.
- * @param vectorKernels decode on the Java Vector API kernels ({@code PackedMatmul}, {@code VectorForwardPass}) when the
- *     JVM has {@code jdk.incubator.vector}; false keeps every op on libtorch. Defaults to true unless the system
- *     property {@value #VECTOR_KERNELS_PROPERTY} is {@code false} (the A/B switch of docs/benchmarks.md).
+ * @param javaForwardPass run decode steps and short prompts on KVPilot's Java forward pass (engine.vector: the Vector
+ *     API kernels and the pass built on them) when the JVM has {@code jdk.incubator.vector}; false keeps every pass
+ *     on libtorch. Defaults to true unless the system property {@value #JAVA_FORWARD_PASS_PROPERTY} is {@code false}
+ *     (the A/B switch of docs/benchmarks.md).
  */
 public record EngineOptions(
         int threads,
@@ -26,7 +27,7 @@ public record EngineOptions(
         int prefillChunkTokens,
         KvCompressors compressors,
         int decodeThreads,
-        boolean vectorKernels) {
+        boolean javaForwardPass) {
 
     /** Intra-op threads by default; see docs/benchmarks.md for the 1-vs-2 measurement. */
     public static final int DEFAULT_THREADS = 2;
@@ -42,48 +43,54 @@ public record EngineOptions(
         Objects.requireNonNull(compressors, "compressors");
     }
 
-    /** The system property that turns the Vector API kernels off in {@link #defaults()}, for A/B benchmarks. */
-    public static final String VECTOR_KERNELS_PROPERTY = "kvpilot.engine.packed-matmul";
+    /** The system property that turns the Java forward pass off in {@link #defaults()}, for A/B benchmarks. */
+    public static final String JAVA_FORWARD_PASS_PROPERTY = "kvpilot.engine.java-forward-pass";
 
     public static EngineOptions defaults() {
         return new EngineOptions(0, 64, Long.MAX_VALUE, 256, KvCompressors.NONE, 0,
-                !"false".equals(System.getProperty(VECTOR_KERNELS_PROPERTY)));
+                !"false".equals(System.getProperty(JAVA_FORWARD_PASS_PROPERTY)));
     }
 
     /** The same intra-op thread count for prefill and decode. */
     public EngineOptions withThreads(int n) {
-        return new EngineOptions(n, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors, n, vectorKernels);
+        return new EngineOptions(n, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors, n, javaForwardPass);
     }
 
     public EngineOptions withDecodeThreads(int n) {
-        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors, n, vectorKernels);
+        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens,
+                compressors, n, javaForwardPass);
     }
 
     public EngineOptions withMaxBatchSize(int n) {
-        return new EngineOptions(threads, n, kvBudgetBytes, prefillChunkTokens, compressors, decodeThreads, vectorKernels);
+        return new EngineOptions(threads, n, kvBudgetBytes, prefillChunkTokens,
+                compressors, decodeThreads, javaForwardPass);
     }
 
     public EngineOptions withKvBudgetBytes(long bytes) {
-        return new EngineOptions(threads, maxBatchSize, bytes, prefillChunkTokens, compressors, decodeThreads, vectorKernels);
+        return new EngineOptions(threads, maxBatchSize, bytes, prefillChunkTokens,
+                compressors, decodeThreads, javaForwardPass);
     }
 
     public EngineOptions withCompressors(KvCompressors c) {
-        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens, c, decodeThreads, vectorKernels);
+        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens,
+                c, decodeThreads, javaForwardPass);
     }
 
     public EngineOptions withPrefillChunkTokens(int tokens) {
-        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, tokens, compressors, decodeThreads, vectorKernels);
+        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, tokens,
+                compressors, decodeThreads, javaForwardPass);
     }
 
-    public EngineOptions withVectorKernels(boolean on) {
-        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens, compressors, decodeThreads, on);
+    public EngineOptions withJavaForwardPass(boolean on) {
+        return new EngineOptions(threads, maxBatchSize, kvBudgetBytes, prefillChunkTokens,
+                compressors, decodeThreads, on);
     }
 
-    int effectiveThreads() {
+    public int effectiveThreads() {
         return threads == 0 ? DEFAULT_THREADS : threads;
     }
 
-    int effectiveDecodeThreads(long parameterCount, boolean packedKernel) {
+    public int effectiveDecodeThreads(long parameterCount, boolean packedKernel) {
         if (decodeThreads > 0) {
             return decodeThreads;
         }

@@ -50,7 +50,7 @@ public final class EngineStepStats {
         return route;
     }
 
-    void reset() {
+    public void reset() {
         passes = 0;
         javaPasses = 0;
         tokens = 0;
@@ -59,7 +59,7 @@ public final class EngineStepStats {
         route = null;
     }
 
-    void pass(ForwardRoute passRoute, int passTokens, long entries) {
+    public void pass(ForwardRoute passRoute, int passTokens, long entries) {
         passes++;
         tokens += passTokens;
         kvEntriesRead += entries;
@@ -73,7 +73,7 @@ public final class EngineStepStats {
         }
     }
 
-    void sequences(int count) {
+    public void sequences(int count) {
         sequences = count;
     }
 

@@ -1,7 +1,7 @@
 package io.kvpilot.engine;
 
 /**
- * Which forward pass ran a pass of the model, and why: {@link #JAVA} when {@link VectorForwardPass} took it, else the
+ * Which forward pass ran a pass of the model, and why: {@link #JAVA} when {@code VectorForwardPass} took it, else the
  * first reason it could not. A step's route is its first libtorch pass's, or {@code JAVA} when every pass ran there
  * (a libtorch pass dominates a step's time). {@link #path()} and {@link #reason()} are the label values telemetry
  * exports.

@@ -2,6 +2,8 @@ package io.kvpilot.engine;
 
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.press.KvFootprint;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -109,6 +111,40 @@ public interface GenerationEngine extends AutoCloseable {
      */
     default EngineStepStats lastStepStats() {
         return EngineStepStats.UNREPORTED;
+    }
+
+    /**
+     * Runs the engine the way serving will, before the service reports ready: prompts of several lengths joining a
+     * growing batch (up to 6, within {@code maxSequences}), then decoding together, so the JIT has compiled the
+     * engine's paths for more than one row and one entry (measured: the first 128-token pass on the Java forward pass
+     * took 400 ms, the fifth 33 ms). Every sequence it makes is released before it returns.
+     */
+    default void warmUp(int maxSequences) {
+        int[] text = textCodec().encode(
+                "Once upon a time, a little fox found a red ball in the tall grass and ran home to show it to his "
+                        + "mother, who smiled and told him a story about the moon and the stars.", true);
+        if (text.length == 0) {
+            text = new int[] {0};
+        }
+        int room = Math.max(1, modelInfo().contextLength() - 40);
+        List<Sequence> running = new ArrayList<>();
+        try {
+            for (int round = 0; round < Math.min(6, maxSequences); round++) {
+                int length = Math.max(1, Math.min(room, Math.min(text.length, 1 + round * 7)));
+                Sequence s = newSequence("warmup-" + round, Arrays.copyOf(text, length),
+                        new SamplingParams(0.0, 1.0, 0, 0L, 24, List.of(), true), KvCompressionSpec.NONE);
+                step(List.of(s), running);
+                running.add(s);
+                for (int i = 0; i < 3; i++) {
+                    step(List.of(), running);
+                }
+            }
+            while (running.stream().anyMatch(s -> !s.isFinished())) {
+                step(List.of(), running);
+            }
+        } finally {
+            running.forEach(this::release);
+        }
     }
 
     /** Frees the sequence's KV cache (idempotent). */

@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * A prompt's tokens with the text each contributes, so that a page can mark which text each token is. Pieces are
- * decoded incrementally as {@link TextStream} releases generated text: a lone token decodes without its leading space,
+ * decoded incrementally as {@code TextStream} releases generated text: a lone token decodes without its leading space,
  * so each piece is the new suffix of a short window; a character split over several tokens (byte fallback) belongs to
  * the token that completes it, the ones before get empty pieces; special tokens have empty pieces. The pieces laid
  * end to end are {@link #text()}, which offsets index.

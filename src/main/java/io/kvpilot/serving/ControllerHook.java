@@ -1,6 +1,7 @@
 package io.kvpilot.serving;
 
 import io.kvpilot.engine.GenerationEngine;
+import io.kvpilot.engine.KvCacheManager;
 import io.kvpilot.policy.AutoCompression;
 import io.kvpilot.policy.CompressionPolicy;
 import io.kvpilot.policy.PolicyDecision;
@@ -70,7 +71,7 @@ public final class ControllerHook {
      * Recompresses running sequences so that {@code bytesNeeded} more can be reserved; returns the reservation freed
      * (0 when the controller found no way within the sequences' floors). Reservations shrink with the caches.
      */
-    long reclaim(long bytesNeeded, List<Ticket> running, KvBudget budget, GenerationEngine engine,
+    long reclaim(long bytesNeeded, List<Ticket> running, KvCacheManager budget, GenerationEngine engine,
             TelemetrySnapshot snapshot) {
         List<RunningSequenceView> views = new ArrayList<>(running.size());
         for (Ticket t : running) {

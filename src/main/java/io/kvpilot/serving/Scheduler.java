@@ -3,6 +3,7 @@ package io.kvpilot.serving;
 import io.kvpilot.engine.EngineStepStats;
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.GenerationEngine;
+import io.kvpilot.engine.KvCacheManager;
 import io.kvpilot.engine.ModelInfo;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
@@ -55,7 +56,7 @@ public final class Scheduler implements AutoCloseable {
     private final Telemetry telemetry;
     private final LongSupplier nanoClock;
     private final Thread thread;
-    private final KvBudget budget;
+    private final KvCacheManager budget;
     private final ControllerHook controller; // null: "auto" is the static default
     private final ConcurrentLinkedQueue<Ticket> inbox = new ConcurrentLinkedQueue<>();
     private final AtomicInteger waitingCount = new AtomicInteger();
@@ -95,7 +96,7 @@ public final class Scheduler implements AutoCloseable {
         this.metrics = metrics;
         this.telemetry = telemetry;
         this.nanoClock = nanos;
-        this.budget = new KvBudget(settings.kvBudgetBytes());
+        this.budget = KvCacheManager.reserving(settings.kvBudgetBytes(), () -> engine);
         this.thread = new Thread(this::run, "kvpilot-engine");
         this.thread.setDaemon(true);
         metrics.updateLive(0, 0, 0, settings.kvBudgetBytes());
@@ -210,10 +211,10 @@ public final class Scheduler implements AutoCloseable {
         return ticket.events();
     }
 
-    /** The KV bytes a sequence will hold at its peak: what it reserves (GenerationEngine#predictKv, exact). */
+    /** The KV bytes a sequence will hold at its peak: what it reserves (KvCacheManager#predict, exact). */
     private long predictedPeak(KvCompressionSpec spec, int prompt, int maxTokens) {
         try {
-            return engine.predictKv(spec, prompt, maxTokens).peakBytes();
+            return budget.predict(spec, prompt, maxTokens).peakBytes();
         } catch (IllegalArgumentException e) {
             throw new InvalidRequestException("kv_compression", e.getMessage());
         }
@@ -230,7 +231,7 @@ public final class Scheduler implements AutoCloseable {
         if (s == null || s.isFinished()) {
             return false;
         }
-        long next = engine.predictKv(spec, s.promptLength(), s.sampling().maxTokens()).peakBytes();
+        long next = budget.predict(spec, s.promptLength(), s.sampling().maxTokens()).peakBytes();
         if (!budget.tryReplan(ticket.predictedBytes, next)) {
             return false;
         }
@@ -241,7 +242,7 @@ public final class Scheduler implements AutoCloseable {
     private void run() {
         try {
             engine = factory.load();
-            warmUp();
+            engine.warmUp(settings.maxRunningSequences());
             synchronized (this) {
                 if (state != State.LOADING) { // closed while loading
                     engine.close();
@@ -304,7 +305,7 @@ public final class Scheduler implements AutoCloseable {
         running.addAll(admitted);
         retire(nanoClock.getAsLong());
         runningCount = running.size();
-        kvBytesInUse = engine.kvBytesInUse();
+        kvBytesInUse = budget.bytesInUse();
         metrics.updateLive(running.size(), waitingCount.get(), kvBytesInUse, budget.budgetBytes());
         Ticket oldest = waiting.peek();
         telemetry.recordLive(running.size(), waitingCount.get(),
@@ -415,7 +416,7 @@ public final class Scheduler implements AutoCloseable {
         Ticket oldest = waiting.peek();
         double oldestWait = oldest == null ? 0.0 : (now - oldest.submittedNanos) / 1e9;
         return new TelemetrySnapshot(now, t.lastStep(), t.stepSecondsP50(), running.size(), waiting.size(), oldestWait,
-                engine.kvBytesInUse(), budget.reservedBytes(), budget.budgetBytes(), t.rssBytes(), t.shortWindow(),
+                budget.bytesInUse(), budget.reservedBytes(), budget.budgetBytes(), t.rssBytes(), t.shortWindow(),
                 t.longWindow());
     }
     /**
@@ -526,7 +527,7 @@ public final class Scheduler implements AutoCloseable {
         }
         long after;
         try {
-            after = engine.predictKv(t.spec, s.promptLength(), s.sampling().maxTokens()).peakAfterPrefillBytes();
+            after = budget.predict(t.spec, s.promptLength(), s.sampling().maxTokens()).peakAfterPrefillBytes();
         } catch (IllegalArgumentException e) {
             return;
         }
@@ -546,13 +547,13 @@ public final class Scheduler implements AutoCloseable {
         if ((reason != FinishReason.STOP && reason != FinishReason.LENGTH) || s.generatedCount() < 1) {
             return;
         }
-        long predicted = engine.predictKv(t.request.compression(), s.promptLength(), s.generatedCount()).peakBytes();
+        long predicted = budget.predict(t.request.compression(), s.promptLength(), s.generatedCount()).peakBytes();
         metrics.kvBytesPredicted(predicted, s.kvPeakBytes());
     }
 
     private void release(Sequence s) {
         try {
-            engine.release(s);
+            budget.free(s);
         } catch (RuntimeException e) {
             log.error("Releasing sequence {} failed", s.id(), e);
         }
@@ -589,39 +590,6 @@ public final class Scheduler implements AutoCloseable {
     private static String sloClass(Ticket t) {
         return t.request.auto() != null && t.request.auto().sloClass() != null ? t.request.auto().sloClass()
                 : Telemetry.DEFAULT_SLO_CLASS;
-    }
-
-    /**
-     * Runs the engine the way serving will before readiness goes UP: prompts of several lengths joining a growing
-     * batch (up to 6, within max-running-sequences), then decoding together, so the JIT has compiled the engine's paths for more than one row and one entry
-     * (measured: the first 128-token pass on the Java forward pass took 400 ms, the fifth 33 ms).
-     */
-    private void warmUp() {
-        int[] text = engine.textCodec().encode(
-                "Once upon a time, a little fox found a red ball in the tall grass and ran home to show it to his "
-                        + "mother, who smiled and told him a story about the moon and the stars.", true);
-        if (text.length == 0) {
-            text = new int[] {0};
-        }
-        int room = Math.max(1, engine.modelInfo().contextLength() - 40);
-        List<Sequence> running = new ArrayList<>();
-        try {
-            for (int round = 0; round < Math.min(6, settings.maxRunningSequences()); round++) {
-                int length = Math.max(1, Math.min(room, Math.min(text.length, 1 + round * 7)));
-                Sequence s = engine.newSequence("warmup-" + round, java.util.Arrays.copyOf(text, length),
-                        new SamplingParams(0.0, 1.0, 0, 0L, 24, List.of(), true), KvCompressionSpec.NONE);
-                engine.step(List.of(s), running);
-                running.add(s);
-                for (int i = 0; i < 3; i++) {
-                    engine.step(List.of(), running);
-                }
-            }
-            while (running.stream().anyMatch(s -> !s.isFinished())) {
-                engine.step(List.of(), running);
-            }
-        } finally {
-            running.forEach(engine::release);
-        }
     }
 
     /** Stops taking requests; admitted and waiting ones still run to their end. */

@@ -2,7 +2,7 @@ package io.kvpilot.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvpilot.engine.RandomCheckpoint;
+import io.kvpilot.engine.model.RandomCheckpoint;
 import io.kvpilot.serving.Scheduler;
 import java.io.IOException;
 import java.io.UncheckedIOException;

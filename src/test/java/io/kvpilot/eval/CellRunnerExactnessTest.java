@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kvpilot.engine.EngineOptions;
-import io.kvpilot.engine.RandomCheckpoint;
+import io.kvpilot.engine.model.RandomCheckpoint;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.press.KvMethods;
 import java.nio.file.Path;

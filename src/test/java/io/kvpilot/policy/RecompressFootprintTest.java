@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvpilot.engine.EngineLoader;
 import io.kvpilot.engine.EngineOptions;
-import io.kvpilot.engine.LlamaEngine;
-import io.kvpilot.engine.RandomCheckpoint;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
+import io.kvpilot.engine.batch.LlamaEngine;
+import io.kvpilot.engine.model.RandomCheckpoint;
 import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.SequenceKvCache;

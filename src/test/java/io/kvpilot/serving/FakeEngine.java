@@ -4,7 +4,7 @@ import io.kvpilot.engine.ChatMessage;
 import io.kvpilot.engine.FinishReason;
 import io.kvpilot.engine.GenerationEngine;
 import io.kvpilot.engine.ModelInfo;
-import io.kvpilot.engine.Sampler;
+import io.kvpilot.engine.batch.Sampler;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.engine.TextCodec;

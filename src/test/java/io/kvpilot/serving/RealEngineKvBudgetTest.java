@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvpilot.engine.EngineLoader;
 import io.kvpilot.engine.EngineOptions;
 import io.kvpilot.engine.FinishReason;
-import io.kvpilot.engine.LlamaEngine;
+import io.kvpilot.engine.batch.LlamaEngine;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.press.KvFootprint;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.NDManager;
 import io.kvpilot.engine.EngineLoader;
 import io.kvpilot.engine.EngineOptions;
-import io.kvpilot.engine.LlamaEngine;
+import io.kvpilot.engine.batch.LlamaEngine;
 import io.kvpilot.engine.SamplingParams;
 import io.kvpilot.engine.Sequence;
 import io.kvpilot.kvcache.KeptPositions;

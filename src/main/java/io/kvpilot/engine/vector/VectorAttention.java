@@ -1,0 +1,545 @@
+package io.kvpilot.engine.vector;
+
+import io.kvpilot.kvcache.HeadPadding;
+import io.kvpilot.kvcache.quant.Half;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * One decode query per head against one sequence's dense cache, read in place ({@code [K, capacity, E]} fp32 views of
+ * the cache's own buffers): scores, softmax and the weighted sum of values in one pass over the entries, with the
+ * Vector API. It replaces, per layer, the dozen-plus libtorch ops per sequence (or the batch's concatenated copy of
+ * every sequence's cache) that made decode attention the part of a batch-16 step that grew with the batch
+ * (docs/benchmarks.md). GQA: query head {@code h} reads kv head {@code h / G}; the 1/√E scale is already in q.
+ *
+ * <p>Every kernel takes the store's {@link HeadPadding} (null when its heads hold equal counts): a head-ragged
+ * (AdaKV) store's KV head {@code kh} attends over its own entries only, the padded slots {@code [from[kh], to)}
+ * skipped rather than scored and masked. Scores are kept compacted (entry {@code i} of the head's visible ones at
+ * {@code scores[i]}).
+ */
+final class VectorAttention {
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> BYTES = ByteVector.SPECIES_64; // 8 codes, one per float lane
+    private static final VectorSpecies<Short> HALVES = ShortVector.SPECIES_128; // 8 fp16, one per float lane
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    private VectorAttention() {}
+
+    private static boolean warm;
+
+    /** Runs the kernel until the JIT has compiled it (see {@link VectorSgemm#warmUp}). */
+    static synchronized void warmUp() {
+        if (warm) {
+            return;
+        }
+        int e = 16;
+        ByteBuffer kv = ByteBuffer.allocateDirect(2 * 8 * e * Float.BYTES).order(ORDER);
+        float[] q = new float[2 * e];
+        float[] out = new float[2 * e];
+        float[] scores = new float[8];
+        HeadPadding padding = new HeadPadding(new int[] {3}, 5);
+        for (int i = 0; i < 20_000; i++) {
+            attend(q, 0, kv, kv, 8, 8, 1, 2, e, out, 0, scores);
+            attend(q, 0, kv, kv, 8, 8, 1, 2, e, out, 0, scores, null, 0, 0, padding);
+        }
+        // the quantized kernels too, so that the first int8 or KIVI request does not decode on interpreted vectors:
+        // one KV head of head dim 64, 8 int8 entries; KIVI 4 and 2 bits, 32 quantized + 8 window entries, group 32
+        int d = 64;
+        float[] qd = new float[2 * d];
+        float[] outd = new float[2 * d];
+        float[] scoresd = new float[3 * 40];
+        float[] scratch = new float[7 * d];
+        ByteBuffer zeros = ByteBuffer.allocateDirect(64 * d * Float.BYTES).order(ORDER);
+        ByteBuffer[] int8 = {zeros, zeros, zeros, zeros};
+        ByteBuffer[] kivi = {zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros};
+        ByteBuffer[] lowRank = {zeros, zeros, zeros};
+        HeadPadding kiviPadding = new HeadPadding(new int[] {30}, 34);
+        for (int i = 0; i < 5_000; i++) {
+            attendInt8(qd, 0, int8, 8, 8, 1, 2, d, outd, 0, scoresd, i % 2 == 0 ? null : padding);
+            attendKivi(qd, 0, kivi, 32, 32, 64, 4, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
+                    i % 2 == 0 ? null : kiviPadding);
+            attendKivi(qd, 0, kivi, 32, 32, 64, 2, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
+                    i % 2 == 0 ? null : kiviPadding);
+            attendLowRank(qd, 0, lowRank, 40, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
+                    i % 2 == 0 ? null : kiviPadding);
+        }
+        warm = true;
+    }
+
+    /** Copies {@code length} floats of {@code src} from {@code offset} into {@code target} from float index {@code at}. */
+    static void write(ByteBuffer target, int at, float[] src, int offset, int length) {
+        int c = 0;
+        for (; c + S.length() <= length; c += S.length()) {
+            FloatVector.fromArray(S, src, offset + c).intoByteBuffer(target, (at + c) * Float.BYTES, ORDER);
+        }
+        for (; c < length; c++) {
+            target.putFloat((at + c) * Float.BYTES, src[offset + c]);
+        }
+    }
+
+    /**
+     * @param q the queries, {@code [H, E]} from {@code qOff}
+     * @param keys the key buffer view, {@code [K, cap, E]}
+     * @param values the value buffer view, same shape
+     * @param n entries held (the new one included)
+     * @param out {@code [H, E]} from {@code outOff}, overwritten
+     * @param scores scratch of at least {@code n} floats
+     */
+    static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
+            int groups, int e, float[] out, int outOff, float[] scores) {
+        attend(q, qOff, keys, values, cap, n, kvHeads, groups, e, out, outOff, scores, null, 0, 0, null);
+    }
+
+    /**
+     * As above, over a store padded as {@code pad} says (null: not padded), and with {@code probs} also writes each
+     * head's attention probabilities over the {@code n} slots (0 at padded ones), head {@code h} from
+     * {@code probsOff + h · probsStride} (what a compression method observes at prefill).
+     */
+    static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
+            int groups, int e, float[] out, int outOff, float[] scores, float[] probs, int probsOff, int probsStride,
+            HeadPadding pad) {
+        int vectorEnd = e - e % S.length();
+        for (int h = 0; h < kvHeads * groups; h++) {
+            int kh = h / groups;
+            int kvBase = kh * cap * e; // in floats
+            int lo = pad == null ? n : pad.from()[kh]; // visible entry i sits in slot i, or i + gap from lo on
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int m = n - gap;
+            int qh = qOff + h * e;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < m; i++) {
+                int row = (kvBase + slot(i, lo, gap) * e) * Float.BYTES;
+                FloatVector acc = FloatVector.zero(S);
+                for (int c = 0; c < vectorEnd; c += S.length()) {
+                    acc = FloatVector.fromArray(S, q, qh + c)
+                            .fma(FloatVector.fromByteBuffer(S, keys, row + c * Float.BYTES, ORDER), acc);
+                }
+                float dot = VectorMath.sum(acc);
+                for (int c = vectorEnd; c < e; c++) {
+                    dot += q[qh + c] * keys.getFloat(row + c * Float.BYTES);
+                }
+                scores[i] = dot;
+                max = Math.max(max, dot);
+            }
+            float inv = 1f / exponentiate(scores, m, max);
+            for (int i = 0; probs != null && i < m; i++) {
+                probs[probsOff + h * probsStride + slot(i, lo, gap)] = scores[i] * inv;
+            }
+            weighValues(values, kvBase, e, scores, m, lo, gap, inv, out, outOff + h * e);
+        }
+    }
+
+    /** The slot of a head's {@code i}-th visible entry: padding {@code gap} slots long starts at slot {@code lo}. */
+    private static int slot(int i, int lo, int gap) {
+        return i < lo ? i : i + gap;
+    }
+
+    /**
+     * {@code out[oh, +e) = Σ_i scores[i] · inv · value(slot(i))} over {@code m} visible entries of fp32 value rows
+     * {@code e} floats long from float {@code kvBase} of {@code values}.
+     */
+    private static void weighValues(ByteBuffer values, int kvBase, int e, float[] scores, int m, int lo, int gap,
+            float inv, float[] out, int oh) {
+        int vectorEnd = e - e % S.length();
+        java.util.Arrays.fill(out, oh, oh + e, 0f);
+        for (int i = 0; i < m; i++) {
+            int row = (kvBase + slot(i, lo, gap) * e) * Float.BYTES;
+            float p = scores[i] * inv;
+            FloatVector pv = FloatVector.broadcast(S, p);
+            for (int c = 0; c < vectorEnd; c += S.length()) {
+                FloatVector.fromByteBuffer(S, values, row + c * Float.BYTES, ORDER)
+                        .fma(pv, FloatVector.fromArray(S, out, oh + c)).intoArray(out, oh + c);
+            }
+            for (int c = vectorEnd; c < e; c++) {
+                out[oh + c] += p * values.getFloat(row + c * Float.BYTES);
+            }
+        }
+    }
+
+    /**
+     * Decode attention over a low-rank-keys store read in place ({@code LowRankKeysStore.views()}: basis
+     * {@code [K, E, r]}, coefficients {@code [K, cap, r]}, values {@code [K, cap, E]}, all fp32): a key is
+     * {@code c Uᵀ}, so {@code q·k = (q U)·c} — the query is projected once per head ({@code E·r}) and each entry costs a
+     * dot of {@code r} instead of {@code E}, reading {@code r / E} of dense's key bytes; values as {@link #attend}.
+     *
+     * @param scratch at least {@code r} floats, this thread's
+     */
+    static void attendLowRank(float[] q, int qOff, ByteBuffer[] store, int cap, int rank, int n, int kvHeads,
+            int groups, int e, float[] out, int outOff, float[] scores, float[] scratch, HeadPadding pad) {
+        ByteBuffer basis = store[0];
+        ByteBuffer coeff = store[1];
+        int rankEnd = rank - rank % S.length();
+        for (int h = 0; h < kvHeads * groups; h++) {
+            int kh = h / groups;
+            int lo = pad == null ? n : pad.from()[kh];
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int m = n - gap;
+            int qh = qOff + h * e;
+            java.util.Arrays.fill(scratch, 0, rank, 0f);
+            for (int c = 0; c < e; c++) { // q U, row by row of U
+                int row = (kh * e + c) * rank;
+                FloatVector qc = FloatVector.broadcast(S, q[qh + c]);
+                int k = 0;
+                for (; k < rankEnd; k += S.length()) {
+                    FloatVector.fromByteBuffer(S, basis, (row + k) * Float.BYTES, ORDER)
+                            .fma(qc, FloatVector.fromArray(S, scratch, k)).intoArray(scratch, k);
+                }
+                for (; k < rank; k++) {
+                    scratch[k] += q[qh + c] * basis.getFloat((row + k) * Float.BYTES);
+                }
+            }
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < m; i++) {
+                int row = (kh * cap + slot(i, lo, gap)) * rank;
+                FloatVector acc = FloatVector.zero(S);
+                int k = 0;
+                for (; k < rankEnd; k += S.length()) {
+                    acc = FloatVector.fromArray(S, scratch, k)
+                            .fma(FloatVector.fromByteBuffer(S, coeff, (row + k) * Float.BYTES, ORDER), acc);
+                }
+                float dot = VectorMath.sum(acc);
+                for (; k < rank; k++) {
+                    dot += scratch[k] * coeff.getFloat((row + k) * Float.BYTES);
+                }
+                scores[i] = dot;
+                max = Math.max(max, dot);
+            }
+            float inv = 1f / exponentiate(scores, m, max);
+            weighValues(store[2], kh * cap * e, e, scores, m, lo, gap, inv, out, outOff + h * e);
+        }
+    }
+
+    /** {@code scores[0, n)} → {@code exp(score − max)} in place; returns their sum. */
+    private static float exponentiate(float[] scores, int n, float max) {
+        float sum = 0;
+        int j = 0;
+        for (; j + S.length() <= n; j += S.length()) {
+            FloatVector p = VectorMath.exp(FloatVector.fromArray(S, scores, j).sub(max));
+            p.intoArray(scores, j);
+            sum += VectorMath.sum(p);
+        }
+        for (; j < n; j++) {
+            scores[j] = VectorMath.exp(scores[j] - max);
+            sum += scores[j];
+        }
+        return sum;
+    }
+
+    /** Eight int8 codes from {@code byteAt} as floats. */
+    private static FloatVector int8s(ByteBuffer codes, int byteAt) {
+        return (FloatVector) ByteVector.fromByteBuffer(BYTES, codes, byteAt, ORDER)
+                .convertShape(VectorOperators.B2F, S, 0);
+    }
+
+    /**
+     * Eight packed bytes from {@code byteAt}, one per int lane: codes are shifted and masked as ints, since AVX2 has
+     * no byte-lane shifts (a byte-vector shift would leave C2's intrinsics for boxed vector objects).
+     */
+    private static IntVector widened(ByteBuffer codes, int byteAt) {
+        return (IntVector) ByteVector.fromByteBuffer(BYTES, codes, byteAt, ORDER)
+                .convertShape(VectorOperators.B2I, IntVector.SPECIES_256, 0);
+    }
+
+    /** The codes of {@code widened} bytes at bit {@code shift}, as floats (the sign extension is masked off). */
+    private static FloatVector unpacked(IntVector widened, int shift, int mask) {
+        return (FloatVector) widened.lanewise(VectorOperators.LSHR, shift).and(mask)
+                .convert(VectorOperators.I2F, 0);
+    }
+
+    /**
+     * Eight fp16 values from {@code byteAt} as floats: the half's exponent and mantissa shifted into a float's place
+     * give the value times 2⁻¹¹², subnormals included; K/V hold no infinities or NaN.
+     */
+    private static FloatVector halves(ByteBuffer buffer, int byteAt) {
+        IntVector bits = (IntVector) ShortVector.fromByteBuffer(HALVES, buffer, byteAt, ORDER)
+                .convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+        IntVector magnitude = bits.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
+        IntVector sign = bits.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+        FloatVector scaled = magnitude.reinterpretAsFloats().mul(0x1p112f);
+        return scaled.reinterpretAsInts().or(sign).reinterpretAsFloats();
+    }
+
+    /**
+     * Decode attention over an int8 store read in place ({@code Int8KvStore.views()}: codes {@code [K, cap, E]} int8
+     * and one fp32 scale per entry, for K then V): the per-entry key scale multiplies the score, the value scale the
+     * probability, so nothing is dequantized into memory. The query heads sharing a KV head (GQA) are taken up to
+     * three at a time, so each key and value vector is loaded and converted once for all of them. Arguments as
+     * {@link #attend}, but {@code scores} must hold {@code 3 · n} floats.
+     */
+    static void attendInt8(float[] q, int qOff, ByteBuffer[] store, int cap, int n, int kvHeads, int groups, int e,
+            float[] out, int outOff, float[] scores, HeadPadding pad) {
+        ByteBuffer kq = store[0];
+        ByteBuffer ks = store[1];
+        ByteBuffer vq = store[2];
+        ByteBuffer vs = store[3];
+        for (int kh = 0; kh < kvHeads; kh++) {
+            int base = kh * cap; // entry rows
+            int lo = pad == null ? n : pad.from()[kh];
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int visible = n - gap;
+            for (int g0 = 0; g0 < groups; g0 += 3) {
+                int m = Math.min(3, groups - g0);
+                int h0 = kh * groups + g0;
+                int q0 = qOff + h0 * e;
+                int q1 = m > 1 ? q0 + e : q0; // a missing head repeats head 0: same work, result unused
+                int q2 = m > 2 ? q0 + 2 * e : q0;
+                for (int i = 0; i < visible; i++) {
+                    int j = slot(i, lo, gap);
+                    int row = (base + j) * e;
+                    FloatVector a0 = FloatVector.zero(S);
+                    FloatVector a1 = a0;
+                    FloatVector a2 = a0;
+                    for (int c = 0; c < e; c += S.length()) {
+                        FloatVector k = int8s(kq, row + c);
+                        a0 = FloatVector.fromArray(S, q, q0 + c).fma(k, a0);
+                        a1 = FloatVector.fromArray(S, q, q1 + c).fma(k, a1);
+                        a2 = FloatVector.fromArray(S, q, q2 + c).fma(k, a2);
+                    }
+                    float scale = ks.getFloat((base + j) * Float.BYTES);
+                    scores[i] = VectorMath.sum(a0) * scale;
+                    scores[n + i] = VectorMath.sum(a1) * scale;
+                    scores[2 * n + i] = VectorMath.sum(a2) * scale;
+                }
+                float i0 = softmaxRow(scores, 0, visible);
+                float i1 = softmaxRow(scores, n, visible);
+                float i2 = softmaxRow(scores, 2 * n, visible);
+                int o0 = outOff + h0 * e;
+                int o1 = m > 1 ? o0 + e : o0;
+                int o2 = m > 2 ? o0 + 2 * e : o0;
+                java.util.Arrays.fill(out, o0, o0 + m * e, 0f);
+                for (int i = 0; i < visible; i++) {
+                    int j = slot(i, lo, gap);
+                    int row = (base + j) * e;
+                    float vScale = vs.getFloat((base + j) * Float.BYTES);
+                    FloatVector p0 = FloatVector.broadcast(S, scores[i] * i0 * vScale);
+                    FloatVector p1 = FloatVector.broadcast(S, m > 1 ? scores[n + i] * i1 * vScale : 0f);
+                    FloatVector p2 = FloatVector.broadcast(S, m > 2 ? scores[2 * n + i] * i2 * vScale : 0f);
+                    for (int c = 0; c < e; c += S.length()) {
+                        FloatVector v = int8s(vq, row + c);
+                        v.fma(p0, FloatVector.fromArray(S, out, o0 + c)).intoArray(out, o0 + c);
+                        if (m > 1) {
+                            v.fma(p1, FloatVector.fromArray(S, out, o1 + c)).intoArray(out, o1 + c);
+                        }
+                        if (m > 2) {
+                            v.fma(p2, FloatVector.fromArray(S, out, o2 + c)).intoArray(out, o2 + c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code scores[from, from + n)} → their softmax's numerators in place; returns 1 / their sum. */
+    private static float softmaxRow(float[] scores, int from, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = from; j < from + n; j++) {
+            max = Math.max(max, scores[j]);
+        }
+        float sum = 0;
+        int j = from;
+        for (; j + S.length() <= from + n; j += S.length()) {
+            FloatVector p = VectorMath.exp(FloatVector.fromArray(S, scores, j).sub(max));
+            p.intoArray(scores, j);
+            sum += VectorMath.sum(p);
+        }
+        for (; j < from + n; j++) {
+            scores[j] = VectorMath.exp(scores[j] - max);
+            sum += scores[j];
+        }
+        return 1f / sum;
+    }
+
+    /** Whether {@link #attendKivi} takes a KIVI layout: whole vectors of codes, one channel group per vector. */
+    static boolean kiviLayoutFits(int e, int bits, int groupSize) {
+        int per = 8 / bits;
+        return e % S.length() == 0 && (e / per) % BYTES.length() == 0 && groupSize % (BYTES.length() * per) == 0
+                && e % groupSize == 0;
+    }
+
+    /**
+     * Decode attention over a KIVI store read in place ({@code KiviKvStore.views()}), for layouts
+     * {@link #kiviLayoutFits} takes. Keys: within a token group each channel has one scale {@code s} and zero
+     * {@code z}, so {@code q·k = Σ (q s)·code + Σ q z}: the scaled query is formed once per group and each token costs
+     * a dot with its raw codes. Values: {@code Σ p (s·code + z)} accumulates {@code p s} times the codes and
+     * {@code p z} per channel group. Codes are unpacked in vector registers (byte {@code i} holds channels
+     * {@code i·per .. i·per+per−1}, lowest in the low bits), so the scaled query and the output accumulate in
+     * "phase-major" order and are put back in channel order at the end. The query heads sharing a KV head are taken
+     * up to three at a time, so each code vector is unpacked once for all of them. The fp16 window is read as fp16.
+     *
+     * @param n entries visible: the first {@code min(n, quantized)} quantized, the rest from the window (padding,
+     *     which may lie in either, skipped)
+     * @param scores at least {@code 3·n} floats
+     * @param scratch at least {@code 7·e} floats, this thread's
+     */
+    static void attendKivi(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
+            int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores,
+            float[] scratch, HeadPadding pad) {
+        int per = 8 / bits;
+        int packed = e / per;
+        int mask = (1 << bits) - 1;
+        int channelGroups = e / groupSize;
+        int nq = Math.min(n, quantized);
+        // scratch: scaled queries (3 heads, phase-major), value accumulators (3, phase-major), Σ p z (3 × groups)
+        int qs = 0;
+        int acc = 3 * e;
+        int zAcc = 6 * e;
+        for (int kh = 0; kh < kvHeads; kh++) {
+            int lo = pad == null ? n : pad.from()[kh]; // slots [lo, hi) are padding: skipped, scores compacted
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int hi = lo + gap;
+            int visible = n - gap;
+            for (int g0 = 0; g0 < groups; g0 += 3) {
+                int m = Math.min(3, groups - g0);
+                int h0 = kh * groups + g0;
+                float qz0 = 0;
+                float qz1 = 0;
+                float qz2 = 0;
+                for (int j0 = 0; j0 < nq; j0 += groupSize) {
+                    if (j0 >= lo && Math.min(j0 + groupSize, nq) <= hi) {
+                        continue; // a group of padding only
+                    }
+                    int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
+                    qz0 = qz1 = qz2 = 0;
+                    for (int c = 0; c < e; c++) {
+                        float scale = Half.toFloat(store[1].getShort(param + 2 * c));
+                        float zero = Half.toFloat(store[2].getShort(param + 2 * c));
+                        int at = (c % per) * packed + c / per;
+                        int qc = qOff + h0 * e + c;
+                        scratch[qs + at] = q[qc] * scale;
+                        qz0 += q[qc] * zero;
+                        if (m > 1) {
+                            scratch[qs + e + at] = q[qc + e] * scale;
+                            qz1 += q[qc + e] * zero;
+                        }
+                        if (m > 2) {
+                            scratch[qs + 2 * e + at] = q[qc + 2 * e] * scale;
+                            qz2 += q[qc + 2 * e] * zero;
+                        }
+                    }
+                    int q1 = m > 1 ? qs + e : qs; // a missing head repeats head 0: same work, result unused
+                    int q2 = m > 2 ? qs + 2 * e : qs;
+                    for (int j = j0, end = Math.min(j0 + groupSize, nq); j < end; j++) {
+                        if (j >= lo && j < hi) {
+                            continue;
+                        }
+                        int vi = j < lo ? j : j - gap;
+                        int row = (kh * cap + j) * packed;
+                        FloatVector a0 = FloatVector.zero(S);
+                        FloatVector a1 = a0;
+                        FloatVector a2 = a0;
+                        for (int i = 0; i < packed; i += BYTES.length()) {
+                            IntVector codes = widened(store[0], row + i);
+                            for (int ph = 0; ph < per; ph++) {
+                                FloatVector c = unpacked(codes, bits * ph, mask);
+                                int at = ph * packed + i;
+                                a0 = FloatVector.fromArray(S, scratch, qs + at).fma(c, a0);
+                                a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
+                                a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+                            }
+                        }
+                        scores[vi] = VectorMath.sum(a0) + qz0;
+                        scores[n + vi] = VectorMath.sum(a1) + qz1;
+                        scores[2 * n + vi] = VectorMath.sum(a2) + qz2;
+                    }
+                }
+                int qa = qOff + h0 * e;
+                int qb = m > 1 ? qa + e : qa;
+                int qc = m > 2 ? qa + 2 * e : qa;
+                for (int j = nq; j < n; j++) { // the window (j >= quantized here)
+                    if (j >= lo && j < hi) {
+                        continue;
+                    }
+                    int vi = j < lo ? j : j - gap;
+                    int row = (kh * window + j - quantized) * e * 2;
+                    FloatVector a0 = FloatVector.zero(S);
+                    FloatVector a1 = a0;
+                    FloatVector a2 = a0;
+                    for (int c = 0; c < e; c += S.length()) {
+                        FloatVector k = halves(store[6], row + 2 * c);
+                        a0 = FloatVector.fromArray(S, q, qa + c).fma(k, a0);
+                        a1 = FloatVector.fromArray(S, q, qb + c).fma(k, a1);
+                        a2 = FloatVector.fromArray(S, q, qc + c).fma(k, a2);
+                    }
+                    scores[vi] = VectorMath.sum(a0);
+                    scores[n + vi] = VectorMath.sum(a1);
+                    scores[2 * n + vi] = VectorMath.sum(a2);
+                }
+                float i0 = softmaxRow(scores, 0, visible);
+                float i1 = softmaxRow(scores, n, visible);
+                float i2 = softmaxRow(scores, 2 * n, visible);
+                java.util.Arrays.fill(scratch, acc, zAcc + 3 * channelGroups, 0f);
+                int acc1 = acc + e;
+                int acc2 = acc + 2 * e;
+                for (int j = 0; j < nq; j++) {
+                    if (j >= lo && j < hi) {
+                        continue;
+                    }
+                    int vi = j < lo ? j : j - gap;
+                    int slot = kh * cap + j;
+                    float p0 = scores[vi] * i0;
+                    float p1 = scores[n + vi] * i1;
+                    float p2 = scores[2 * n + vi] * i2;
+                    int row = slot * packed;
+                    int param = slot * channelGroups * 2;
+                    for (int i = 0; i < packed; i += BYTES.length()) {
+                        int cg = i * per / groupSize;
+                        float scale = Half.toFloat(store[4].getShort(param + 2 * cg));
+                        FloatVector s0 = FloatVector.broadcast(S, p0 * scale);
+                        FloatVector s1 = FloatVector.broadcast(S, p1 * scale);
+                        FloatVector s2 = FloatVector.broadcast(S, p2 * scale);
+                        IntVector codes = widened(store[3], row + i);
+                        for (int ph = 0; ph < per; ph++) {
+                            FloatVector c = unpacked(codes, bits * ph, mask);
+                            int at = ph * packed + i;
+                            c.fma(s0, FloatVector.fromArray(S, scratch, acc + at)).intoArray(scratch, acc + at);
+                            if (m > 1) {
+                                c.fma(s1, FloatVector.fromArray(S, scratch, acc1 + at)).intoArray(scratch, acc1 + at);
+                            }
+                            if (m > 2) {
+                                c.fma(s2, FloatVector.fromArray(S, scratch, acc2 + at)).intoArray(scratch, acc2 + at);
+                            }
+                        }
+                    }
+                    for (int cg = 0; cg < channelGroups; cg++) {
+                        float zero = Half.toFloat(store[5].getShort(param + 2 * cg));
+                        scratch[zAcc + cg] += p0 * zero;
+                        scratch[zAcc + channelGroups + cg] += p1 * zero;
+                        scratch[zAcc + 2 * channelGroups + cg] += p2 * zero;
+                    }
+                }
+                for (int g = 0; g < m; g++) {
+                    int oh = outOff + (h0 + g) * e;
+                    int ag = acc + g * e;
+                    int zg = zAcc + g * channelGroups;
+                    for (int c = 0; c < e; c++) {
+                        out[oh + c] = scratch[ag + (c % per) * packed + c / per] + scratch[zg + c / groupSize];
+                    }
+                    float inv = g == 0 ? i0 : g == 1 ? i1 : i2;
+                    for (int j = nq; j < n; j++) {
+                        if (j >= lo && j < hi) {
+                            continue;
+                        }
+                        int row = (kh * window + j - quantized) * e * 2;
+                        FloatVector pv = FloatVector.broadcast(S, scores[g * n + (j < lo ? j : j - gap)] * inv);
+                        for (int c = 0; c < e; c += S.length()) {
+                            halves(store[7], row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c))
+                                    .intoArray(out, oh + c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Whether {@link #attendInt8} takes an int8 store of head dim {@code e}: whole vectors per row. */
+    static boolean int8LayoutFits(int e) {
+        return e % S.length() == 0;
+    }
+}
