@@ -12,7 +12,8 @@ import java.util.Random;
 
 /**
  * Engine benchmark (a command, not a test): prefill tokens/s at 128 and 1,024 prompt tokens, decode tokens/s at
- * batch 1, 4 and 16 after 32- and 1,024-token prompts, KV bytes per token, peak RSS. Medians over repeated runs.
+ * batch 1, 4 and 16 after 32- and 1,024-token prompts, KV bytes per token, RSS after loading, peak RSS. Medians over
+ * repeated runs.
  *
  * <pre>
  * source bench/classpath.sh
@@ -66,6 +67,7 @@ public final class EngineBenchmark {
                     (System.nanoTime() - t0) / 1e9);
             System.out.printf("KV bytes per token: %d (%d per layer)%n", info.kvBytesPerToken(),
                     info.kvBytesPerToken() / info.layers());
+            System.out.printf("after load: RSS %.0f MiB, %s%n", rssKib() / 1024.0, javaHeap());
             int reps = quick ? 2 : 5;
             for (int len : new int[] {128, 1024}) {
                 if (!prefill || len >= info.contextLength()) {
@@ -122,7 +124,14 @@ public final class EngineBenchmark {
             System.out.printf("KV bytes in use after release: %d; peak KV bytes %d%n", engine.kvBytesInUse(),
                     engine.kvPool().peakBytesInUse());
         }
-        System.out.printf("peak RSS: %.0f MiB%n", peakRssKib() / 1024.0);
+        System.out.printf("peak RSS: %.0f MiB (at the end: %s)%n", peakRssKib() / 1024.0, javaHeap());
+    }
+
+    /** The Java heap's share of RSS, roughly: what it has committed (its live objects are part of that). */
+    private static String javaHeap() {
+        Runtime rt = Runtime.getRuntime();
+        return String.format("Java heap %.0f MiB used of %.0f MiB committed",
+                (rt.totalMemory() - rt.freeMemory()) / 1048576.0, rt.totalMemory() / 1048576.0);
     }
 
     private static Sequence seq(LlamaEngine engine, int len, int maxTokens, long seed) {
