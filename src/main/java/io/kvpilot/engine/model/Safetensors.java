@@ -80,42 +80,71 @@ public final class Safetensors {
             throw new CheckpointException(t.file() + ": tensor " + name + " has shape "
                     + java.util.Arrays.toString(t.shape()) + ", config.json implies " + java.util.Arrays.toString(expected));
         }
-        long bytes = t.end() - t.begin();
-        ByteBuffer raw = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.LITTLE_ENDIAN);
-        try (FileChannel ch = FileChannel.open(t.file(), StandardOpenOption.READ)) {
-            long pos = t.begin();
-            while (raw.hasRemaining()) {
-                int n = ch.read(raw, pos);
-                if (n < 0) {
-                    throw new CheckpointException(t.file() + ": truncated while reading tensor " + name);
-                }
-                pos += n;
-            }
-        } catch (IOException e) {
-            throw new CheckpointException(t.file() + ": cannot read tensor " + name + " (" + e.getMessage() + ")", e);
-        }
-        raw.flip();
         Shape shape = new Shape(expected);
+        long bytes = t.end() - t.begin();
+        // Read straight into memory libtorch allocated (an empty tensor, viewed as a direct buffer), not into a Java
+        // direct buffer wrapped as a tensor: the latter is freed only when the garbage collector gets to its buffer,
+        // so a weight that is folded, packed or dropped after loading would keep its bytes long after close().
         switch (t.dtype()) {
-            case "F32":
-                return manager.create(raw, shape, DataType.FLOAT32);
+            case "F32": {
+                NDArray out = manager.create(shape, DataType.FLOAT32);
+                return filled(out, () -> read(t, out.toByteBuffer(true)));
+            }
             case "F16": {
-                try (NDArray half = manager.create(raw, shape, DataType.FLOAT16)) {
+                try (NDArray half = manager.create(shape, DataType.FLOAT16)) {
+                    read(t, half.toByteBuffer(true)); // the half tensor is closed on failure too
                     return half.toType(DataType.FLOAT32, true);
                 }
             }
             case "BF16": {
-                // libtorch's BF16 path aborts the JVM here (docs/djl-notes.md): widen to fp32 in Java, bits << 16 is exact
-                ByteBuffer wide = ByteBuffer.allocateDirect(Math.toIntExact(bytes * 2)).order(ByteOrder.LITTLE_ENDIAN);
-                while (raw.hasRemaining()) {
-                    wide.putInt((raw.getShort() & 0xffff) << 16);
-                }
-                wide.flip();
-                return manager.create(wide, shape, DataType.FLOAT32);
+                // libtorch's BF16 path aborts the JVM here (docs/djl-notes.md): widen to fp32 in Java, bits << 16 is
+                // exact. The raw values are read into the upper half of the fp32 tensor and widened front to back in
+                // place: element i's 4 bytes end where its 2 source bytes end, so no unread value is overwritten.
+                NDArray out = manager.create(shape, DataType.FLOAT32);
+                return filled(out, () -> {
+                    ByteBuffer wide = out.toByteBuffer(true).order(ByteOrder.LITTLE_ENDIAN);
+                    int half = Math.toIntExact(bytes);
+                    read(t, wide.slice(half, half));
+                    for (int i = 0; i < half / 2; i++) {
+                        wide.putInt(4 * i, (wide.getShort(half + 2 * i) & 0xffff) << 16);
+                    }
+                });
             }
             default:
                 throw new CheckpointException(t.file() + ": tensor " + name + " has unsupported dtype " + t.dtype()
                         + " (F32, F16, BF16)");
+        }
+    }
+
+    /** {@code tensor} once {@code fill} has run; closed if it fails. */
+    private static NDArray filled(NDArray tensor, Runnable fill) {
+        try {
+            fill.run();
+            return tensor;
+        } catch (RuntimeException e) {
+            tensor.close();
+            throw e;
+        }
+    }
+
+    /** Reads {@code t}'s bytes into {@code target} (exactly their size). */
+    private static void read(TensorInfo t, ByteBuffer target) {
+        if (target.remaining() != t.end() - t.begin()) {
+            throw new IllegalStateException(t.name() + ": " + target.remaining() + " bytes of room for "
+                    + (t.end() - t.begin()));
+        }
+        try (FileChannel ch = FileChannel.open(t.file(), StandardOpenOption.READ)) {
+            long pos = t.begin();
+            while (target.hasRemaining()) {
+                int n = ch.read(target, pos);
+                if (n < 0) {
+                    throw new CheckpointException(t.file() + ": truncated while reading tensor " + t.name());
+                }
+                pos += n;
+            }
+        } catch (IOException e) {
+            throw new CheckpointException(t.file() + ": cannot read tensor " + t.name() + " (" + e.getMessage() + ")",
+                    e);
         }
     }
 
