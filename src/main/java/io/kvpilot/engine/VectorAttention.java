@@ -23,6 +23,15 @@ final class VectorAttention {
     private static final VectorSpecies<Byte> BYTES = ByteVector.SPECIES_64; // 8 codes, one per float lane
     private static final VectorSpecies<Short> HALVES = ShortVector.SPECIES_128; // 8 fp16, one per float lane
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    private static final VectorSpecies<Integer> WORDS = IntVector.SPECIES_256; // 32 code bytes, 4 per int lane
+    private static final int WORD_BYTES = 32;
+    /** A code {@code c < 2²³} or'ed into this float's mantissa reads as {@code 2²³ + c}. */
+    private static final int MAGIC = 0x4B000000;
+    private static final FloatVector MAGIC_VALUE = FloatVector.broadcast(S, 0x1p23f);
+    /** int8 codes are xor'ed with 0x80 into the mantissa, i.e. read as {@code 2²³ + 128 + code}. */
+    private static final FloatVector MAGIC_SIGNED = FloatVector.broadcast(S, 0x1p23f + 128f);
+    /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[0]);
 
     private VectorAttention() {}
 
@@ -153,6 +162,33 @@ final class VectorAttention {
     }
 
     /**
+     * The int8 codes at byte {@code shift / 8} of each int lane of {@code words}, as floats. JDK 17's C2 does not
+     * intrinsify {@code convertShape(B2F/B2I)} from a 64-bit byte vector nor {@code convert(I2F)} in these kernels
+     * ("missing constant" under -XX:+PrintIntrinsics, so they box): the code is instead or'ed into the mantissa of
+     * 2²³ and the float subtracted, which takes only shifts, logic and a subtraction.
+     */
+    private static FloatVector signedByte(IntVector words, int shift) {
+        return words.lanewise(VectorOperators.LSHR, shift).and(0xff).lanewise(VectorOperators.XOR, MAGIC | 0x80)
+                .reinterpretAsFloats().sub(MAGIC_SIGNED);
+    }
+
+    /** The unsigned {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats. */
+    private static FloatVector unsignedCode(IntVector words, int shift, int mask) {
+        return words.lanewise(VectorOperators.LSHR, shift).and(mask).or(MAGIC).reinterpretAsFloats()
+                .sub(MAGIC_VALUE);
+    }
+
+    /** This thread's scratch of at least {@code floats}. */
+    private static float[] lanes(int floats) {
+        float[] lanes = LANES.get();
+        if (lanes.length < floats) {
+            lanes = new float[floats];
+            LANES.set(lanes);
+        }
+        return lanes;
+    }
+
+    /**
      * Eight packed bytes from {@code byteAt}, one per int lane: codes are shifted and masked as ints, since AVX2 has
      * no byte-lane shifts (a byte-vector shift would leave C2's intrinsics for boxed vector objects).
      */
@@ -189,6 +225,10 @@ final class VectorAttention {
      */
     static void attendInt8(float[] q, int qOff, ByteBuffer[] store, int cap, int n, int kvHeads, int groups, int e,
             float[] out, int outOff, float[] scores) {
+        if (e % WORD_BYTES == 0) {
+            attendInt8Words(q, qOff, store, cap, n, kvHeads, groups, e, out, outOff, scores);
+            return;
+        }
         ByteBuffer kq = store[0];
         ByteBuffer ks = store[1];
         ByteBuffer vq = store[2];
@@ -245,6 +285,100 @@ final class VectorAttention {
         }
     }
 
+    /**
+     * {@link #attendInt8} for head dims of whole 32-byte words, read as int vectors: in each word, lane {@code L}
+     * holds channels {@code 4L .. 4L+3}, and the byte at bit {@code 8b} of every lane ("phase" {@code b}) is one float
+     * vector, so no conversion instruction is needed ({@link #signedByte}). The queries are laid out and the outputs
+     * accumulated in that phase-major order ({@link #phaseMajor}) and put back in channel order at the end.
+     */
+    private static void attendInt8Words(float[] q, int qOff, ByteBuffer[] store, int cap, int n, int kvHeads,
+            int groups, int e, float[] out, int outOff, float[] scores) {
+        ByteBuffer kq = store[0];
+        ByteBuffer ks = store[1];
+        ByteBuffer vq = store[2];
+        ByteBuffer vs = store[3];
+        float[] lanes = lanes(6 * e); // phase-major queries (3 heads), then value accumulators (3 heads)
+        int acc = 3 * e;
+        for (int kh = 0; kh < kvHeads; kh++) {
+            int base = kh * cap; // entry rows
+            for (int g0 = 0; g0 < groups; g0 += 3) {
+                int m = Math.min(3, groups - g0);
+                int h0 = kh * groups + g0;
+                for (int g = 0; g < 3; g++) { // a missing head repeats head 0: same work, result unused
+                    int from = qOff + (h0 + (g < m ? g : 0)) * e;
+                    for (int c = 0; c < e; c++) {
+                        lanes[g * e + phaseMajor(c, 4)] = q[from + c];
+                    }
+                }
+                for (int j = 0; j < n; j++) {
+                    int row = (base + j) * e;
+                    FloatVector a0 = FloatVector.zero(S);
+                    FloatVector a1 = a0;
+                    FloatVector a2 = a0;
+                    for (int c = 0; c < e; c += WORD_BYTES) {
+                        IntVector words = IntVector.fromByteBuffer(WORDS, kq, row + c, ORDER);
+                        for (int b = 0; b < 4; b++) {
+                            FloatVector k = signedByte(words, 8 * b);
+                            int at = c + b * S.length();
+                            a0 = FloatVector.fromArray(S, lanes, at).fma(k, a0);
+                            a1 = FloatVector.fromArray(S, lanes, e + at).fma(k, a1);
+                            a2 = FloatVector.fromArray(S, lanes, 2 * e + at).fma(k, a2);
+                        }
+                    }
+                    float scale = ks.getFloat((base + j) * Float.BYTES);
+                    scores[j] = VectorMath.sum(a0) * scale;
+                    scores[n + j] = VectorMath.sum(a1) * scale;
+                    scores[2 * n + j] = VectorMath.sum(a2) * scale;
+                }
+                float i0 = softmaxRow(scores, 0, n);
+                float i1 = softmaxRow(scores, n, n);
+                float i2 = softmaxRow(scores, 2 * n, n);
+                java.util.Arrays.fill(lanes, acc, acc + 3 * e, 0f);
+                int acc1 = acc + e;
+                int acc2 = acc + 2 * e;
+                for (int j = 0; j < n; j++) {
+                    int row = (base + j) * e;
+                    float vScale = vs.getFloat((base + j) * Float.BYTES);
+                    FloatVector p0 = FloatVector.broadcast(S, scores[j] * i0 * vScale);
+                    FloatVector p1 = FloatVector.broadcast(S, scores[n + j] * i1 * vScale);
+                    FloatVector p2 = FloatVector.broadcast(S, scores[2 * n + j] * i2 * vScale);
+                    for (int c = 0; c < e; c += WORD_BYTES) {
+                        IntVector words = IntVector.fromByteBuffer(WORDS, vq, row + c, ORDER);
+                        for (int b = 0; b < 4; b++) {
+                            FloatVector v = signedByte(words, 8 * b);
+                            int at = c + b * S.length();
+                            v.fma(p0, FloatVector.fromArray(S, lanes, acc + at)).intoArray(lanes, acc + at);
+                            if (m > 1) {
+                                v.fma(p1, FloatVector.fromArray(S, lanes, acc1 + at)).intoArray(lanes, acc1 + at);
+                            }
+                            if (m > 2) {
+                                v.fma(p2, FloatVector.fromArray(S, lanes, acc2 + at)).intoArray(lanes, acc2 + at);
+                            }
+                        }
+                    }
+                }
+                for (int g = 0; g < m; g++) {
+                    int oh = outOff + (h0 + g) * e;
+                    for (int c = 0; c < e; c++) {
+                        out[oh + c] = lanes[acc + g * e + phaseMajor(c, 4)];
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Where channel {@code c} sits in phase-major order when each 32-byte word holds {@code perLane} codes per int
+     * lane: lane {@code L} of the word from channel {@code w} holds channels {@code w + L·perLane + k}, and phase
+     * {@code k} is the float vector of all lanes' {@code k}-th code.
+     */
+    private static int phaseMajor(int c, int perLane) {
+        int wordChannels = S.length() * perLane;
+        int w = c - c % wordChannels;
+        int inWord = c - w;
+        return w + (inWord % perLane) * S.length() + inWord / perLane;
+    }
+
     /** {@code scores[from, from + n)} → their softmax's numerators in place; returns 1 / their sum. */
     private static float softmaxRow(float[] scores, int from, int n) {
         float max = Float.NEGATIVE_INFINITY;
@@ -289,6 +423,11 @@ final class VectorAttention {
     static void attendKivi(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
             int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores,
             float[] scratch) {
+        if (kiviWordsFit(e, bits, groupSize)) {
+            attendKiviWords(q, qOff, store, cap, quantized, window, bits, groupSize, n, kvHeads, groups, e, out,
+                    outOff, scores);
+            return;
+        }
         int per = 8 / bits;
         int packed = e / per;
         int mask = (1 << bits) - 1;
@@ -422,6 +561,162 @@ final class VectorAttention {
                 }
             }
         }
+    }
+
+    /**
+     * {@link #attendKivi} for layouts {@link #kiviWordsFit} takes: the codes are read 32 bytes at a time as int
+     * vectors and each code position of the lanes becomes one float vector without a conversion instruction
+     * ({@link #unsignedCode}; JDK 17 boxes the byte-to-int conversion {@link #widened} needs). Code {@code k} of lane
+     * {@code L} in the word from byte {@code i} is channel {@code i·per + L·perLane + k} ({@link #phaseMajor}); the
+     * value scale of each lane is gathered into one vector per word, since a lane's channels share a value group.
+     */
+    private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
+            int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
+        int per = 8 / bits;
+        int perLane = 4 * per; // codes per int lane of a 32-byte word
+        int packed = e / per;
+        int mask = (1 << bits) - 1;
+        int channelGroups = e / groupSize;
+        int nq = Math.min(n, quantized);
+        // scaled queries (3 heads, phase-major), value accumulators (3, phase-major), Σ p z (3 × groups), lane scales
+        int qs = 0;
+        int acc = 3 * e;
+        int zAcc = 6 * e;
+        int laneScales = zAcc + 3 * channelGroups;
+        float[] scratch = lanes(laneScales + S.length());
+        for (int kh = 0; kh < kvHeads; kh++) {
+            for (int g0 = 0; g0 < groups; g0 += 3) {
+                int m = Math.min(3, groups - g0);
+                int h0 = kh * groups + g0;
+                float qz0 = 0;
+                float qz1 = 0;
+                float qz2 = 0;
+                for (int j0 = 0; j0 < nq; j0 += groupSize) {
+                    int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
+                    qz0 = qz1 = qz2 = 0;
+                    for (int c = 0; c < e; c++) {
+                        float scale = Half.toFloat(store[1].getShort(param + 2 * c));
+                        float zero = Half.toFloat(store[2].getShort(param + 2 * c));
+                        int at = phaseMajor(c, perLane);
+                        int qc = qOff + h0 * e + c;
+                        scratch[qs + at] = q[qc] * scale;
+                        qz0 += q[qc] * zero;
+                        if (m > 1) {
+                            scratch[qs + e + at] = q[qc + e] * scale;
+                            qz1 += q[qc + e] * zero;
+                        }
+                        if (m > 2) {
+                            scratch[qs + 2 * e + at] = q[qc + 2 * e] * scale;
+                            qz2 += q[qc + 2 * e] * zero;
+                        }
+                    }
+                    int q1 = m > 1 ? qs + e : qs; // a missing head repeats head 0: same work, result unused
+                    int q2 = m > 2 ? qs + 2 * e : qs;
+                    for (int j = j0, end = Math.min(j0 + groupSize, nq); j < end; j++) {
+                        int row = (kh * cap + j) * packed;
+                        FloatVector a0 = FloatVector.zero(S);
+                        FloatVector a1 = a0;
+                        FloatVector a2 = a0;
+                        for (int i = 0; i < packed; i += WORD_BYTES) {
+                            IntVector words = IntVector.fromByteBuffer(WORDS, store[0], row + i, ORDER);
+                            for (int k = 0; k < perLane; k++) {
+                                FloatVector c = unsignedCode(words, bits * k, mask);
+                                int at = i * per + k * S.length();
+                                a0 = FloatVector.fromArray(S, scratch, qs + at).fma(c, a0);
+                                a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
+                                a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+                            }
+                        }
+                        scores[j] = VectorMath.sum(a0) + qz0;
+                        scores[n + j] = VectorMath.sum(a1) + qz1;
+                        scores[2 * n + j] = VectorMath.sum(a2) + qz2;
+                    }
+                }
+                int qa = qOff + h0 * e;
+                int qb = m > 1 ? qa + e : qa;
+                int qc = m > 2 ? qa + 2 * e : qa;
+                for (int j = nq; j < n; j++) { // the window (j >= quantized here)
+                    int row = (kh * window + j - quantized) * e * 2;
+                    FloatVector a0 = FloatVector.zero(S);
+                    FloatVector a1 = a0;
+                    FloatVector a2 = a0;
+                    for (int c = 0; c < e; c += S.length()) {
+                        FloatVector k = halves(store[6], row + 2 * c);
+                        a0 = FloatVector.fromArray(S, q, qa + c).fma(k, a0);
+                        a1 = FloatVector.fromArray(S, q, qb + c).fma(k, a1);
+                        a2 = FloatVector.fromArray(S, q, qc + c).fma(k, a2);
+                    }
+                    scores[j] = VectorMath.sum(a0);
+                    scores[n + j] = VectorMath.sum(a1);
+                    scores[2 * n + j] = VectorMath.sum(a2);
+                }
+                float i0 = softmaxRow(scores, 0, n);
+                float i1 = softmaxRow(scores, n, n);
+                float i2 = softmaxRow(scores, 2 * n, n);
+                java.util.Arrays.fill(scratch, acc, zAcc + 3 * channelGroups, 0f);
+                int acc1 = acc + e;
+                int acc2 = acc + 2 * e;
+                for (int j = 0; j < nq; j++) {
+                    int slot = kh * cap + j;
+                    float p0 = scores[j] * i0;
+                    float p1 = scores[n + j] * i1;
+                    float p2 = scores[2 * n + j] * i2;
+                    int row = slot * packed;
+                    int param = slot * channelGroups * 2;
+                    for (int i = 0; i < packed; i += WORD_BYTES) {
+                        for (int l = 0; l < S.length(); l++) { // each lane's channels share one value group
+                            int cg = (i * per + l * perLane) / groupSize;
+                            scratch[laneScales + l] = Half.toFloat(store[4].getShort(param + 2 * cg));
+                        }
+                        FloatVector scale = FloatVector.fromArray(S, scratch, laneScales);
+                        FloatVector s0 = scale.mul(p0);
+                        FloatVector s1 = scale.mul(p1);
+                        FloatVector s2 = scale.mul(p2);
+                        IntVector words = IntVector.fromByteBuffer(WORDS, store[3], row + i, ORDER);
+                        for (int k = 0; k < perLane; k++) {
+                            FloatVector c = unsignedCode(words, bits * k, mask);
+                            int at = i * per + k * S.length();
+                            c.fma(s0, FloatVector.fromArray(S, scratch, acc + at)).intoArray(scratch, acc + at);
+                            if (m > 1) {
+                                c.fma(s1, FloatVector.fromArray(S, scratch, acc1 + at)).intoArray(scratch, acc1 + at);
+                            }
+                            if (m > 2) {
+                                c.fma(s2, FloatVector.fromArray(S, scratch, acc2 + at)).intoArray(scratch, acc2 + at);
+                            }
+                        }
+                    }
+                    for (int cg = 0; cg < channelGroups; cg++) {
+                        float zero = Half.toFloat(store[5].getShort(param + 2 * cg));
+                        scratch[zAcc + cg] += p0 * zero;
+                        scratch[zAcc + channelGroups + cg] += p1 * zero;
+                        scratch[zAcc + 2 * channelGroups + cg] += p2 * zero;
+                    }
+                }
+                for (int g = 0; g < m; g++) {
+                    int oh = outOff + (h0 + g) * e;
+                    int ag = acc + g * e;
+                    int zg = zAcc + g * channelGroups;
+                    for (int c = 0; c < e; c++) {
+                        out[oh + c] = scratch[ag + phaseMajor(c, perLane)] + scratch[zg + c / groupSize];
+                    }
+                    float inv = g == 0 ? i0 : g == 1 ? i1 : i2;
+                    for (int j = nq; j < n; j++) {
+                        int row = (kh * window + j - quantized) * e * 2;
+                        FloatVector pv = FloatVector.broadcast(S, scores[g * n + j] * inv);
+                        for (int c = 0; c < e; c += S.length()) {
+                            halves(store[7], row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c))
+                                    .intoArray(out, oh + c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Whether {@link #attendKiviWords} takes a layout: whole 32-byte words of codes per row, a lane in one group. */
+    static boolean kiviWordsFit(int e, int bits, int groupSize) {
+        int per = 8 / bits;
+        return kiviLayoutFits(e, bits, groupSize) && (e / per) % WORD_BYTES == 0 && groupSize % (4 * per) == 0;
     }
 
     /** Whether {@link #attendInt8} takes an int8 store of head dim {@code e}: whole vectors per row. */
