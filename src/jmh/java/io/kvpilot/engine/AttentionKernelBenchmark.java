@@ -10,7 +10,7 @@ import java.util.Random;
  * One head group's decode attention (one KV head and the query heads that share it) over {@code n} entries, in each
  * store layout the Java forward pass reads in place: dense fp32, int8 and KIVI at 4 and 2 bits, with kvpilot-mini's
  * shapes by default (head dim 64, 3 query heads per KV head; KIVI groups of 32 and a residual of 32, as
- * {@code KvFormat} builds them). Prints the median ns per entry of several timed rounds for each, all in one JVM so the
+ * {@code KvFormat} builds them). Prints the median ns of CPU time per entry of several timed rounds for each, all in one JVM so the
  * kernels are compared under the same load. A plain main rather than JMH: one call is ~10-100 µs, so a timed loop of
  * thousands of calls needs no harness, and it runs on any JDK with only the compiled classes on the class path.
  *
@@ -92,9 +92,13 @@ public final class AttentionKernelBenchmark {
                 scores, scratch);
     }
 
-    /** Mean ns per call of {@code kernel} run for about {@code budgetNs}. */
+    /**
+     * Mean ns of this thread's CPU time per call of {@code kernel}, run for about {@code budgetNs} of it: CPU time, not
+     * wall time, since the development VM's 2 cores are shared and a wall-clock figure mostly measures the others' load.
+     */
     private static double timeCalls(Runnable kernel, long budgetNs) {
-        long start = System.nanoTime();
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long start = threads.getCurrentThreadCpuTime();
         long calls = 0;
         long now;
         do {
@@ -102,7 +106,7 @@ public final class AttentionKernelBenchmark {
                 kernel.run();
             }
             calls += 64;
-            now = System.nanoTime();
+            now = threads.getCurrentThreadCpuTime();
         } while (now - start < budgetNs);
         return (double) (now - start) / calls;
     }

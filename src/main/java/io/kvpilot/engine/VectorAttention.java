@@ -28,8 +28,6 @@ final class VectorAttention {
     /** A code {@code c < 2²³} or'ed into this float's mantissa reads as {@code 2²³ + c}. */
     private static final int MAGIC = 0x4B000000;
     private static final FloatVector MAGIC_VALUE = FloatVector.broadcast(S, 0x1p23f);
-    /** int8 codes are xor'ed with 0x80 into the mantissa, i.e. read as {@code 2²³ + 128 + code}. */
-    private static final FloatVector MAGIC_SIGNED = FloatVector.broadcast(S, 0x1p23f + 128f);
     /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
     private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -162,17 +160,10 @@ final class VectorAttention {
     }
 
     /**
-     * The int8 codes at byte {@code shift / 8} of each int lane of {@code words}, as floats. JDK 17's C2 does not
-     * intrinsify {@code convertShape(B2F/B2I)} from a 64-bit byte vector nor {@code convert(I2F)} in these kernels
-     * ("missing constant" under -XX:+PrintIntrinsics, so they box): the code is instead or'ed into the mantissa of
-     * 2²³ and the float subtracted, which takes only shifts, logic and a subtraction.
+     * The unsigned {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats: the code
+     * is or'ed into the mantissa of 2²³ and the float subtracted, which takes only shifts, logic and a subtraction
+     * (no byte-to-int widening, which KIVI's byte-per-lane path needs).
      */
-    private static FloatVector signedByte(IntVector words, int shift) {
-        return words.lanewise(VectorOperators.LSHR, shift).and(0xff).lanewise(VectorOperators.XOR, MAGIC | 0x80)
-                .reinterpretAsFloats().sub(MAGIC_SIGNED);
-    }
-
-    /** The unsigned {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats. */
     private static FloatVector unsignedCode(IntVector words, int shift, int mask) {
         return words.lanewise(VectorOperators.LSHR, shift).and(mask).or(MAGIC).reinterpretAsFloats()
                 .sub(MAGIC_VALUE);
@@ -225,10 +216,6 @@ final class VectorAttention {
      */
     static void attendInt8(float[] q, int qOff, ByteBuffer[] store, int cap, int n, int kvHeads, int groups, int e,
             float[] out, int outOff, float[] scores) {
-        if (e % WORD_BYTES == 0) {
-            attendInt8Words(q, qOff, store, cap, n, kvHeads, groups, e, out, outOff, scores);
-            return;
-        }
         ByteBuffer kq = store[0];
         ByteBuffer ks = store[1];
         ByteBuffer vq = store[2];
@@ -279,88 +266,6 @@ final class VectorAttention {
                         if (m > 2) {
                             v.fma(p2, FloatVector.fromArray(S, out, o2 + c)).intoArray(out, o2 + c);
                         }
-                    }
-                }
-            }
-        }
-    }
-
-    /**
-     * {@link #attendInt8} for head dims of whole 32-byte words, read as int vectors: in each word, lane {@code L}
-     * holds channels {@code 4L .. 4L+3}, and the byte at bit {@code 8b} of every lane ("phase" {@code b}) is one float
-     * vector, so no conversion instruction is needed ({@link #signedByte}). The queries are laid out and the outputs
-     * accumulated in that phase-major order ({@link #phaseMajor}) and put back in channel order at the end.
-     */
-    private static void attendInt8Words(float[] q, int qOff, ByteBuffer[] store, int cap, int n, int kvHeads,
-            int groups, int e, float[] out, int outOff, float[] scores) {
-        ByteBuffer kq = store[0];
-        ByteBuffer ks = store[1];
-        ByteBuffer vq = store[2];
-        ByteBuffer vs = store[3];
-        float[] lanes = lanes(6 * e); // phase-major queries (3 heads), then value accumulators (3 heads)
-        int acc = 3 * e;
-        for (int kh = 0; kh < kvHeads; kh++) {
-            int base = kh * cap; // entry rows
-            for (int g0 = 0; g0 < groups; g0 += 3) {
-                int m = Math.min(3, groups - g0);
-                int h0 = kh * groups + g0;
-                for (int g = 0; g < 3; g++) { // a missing head repeats head 0: same work, result unused
-                    int from = qOff + (h0 + (g < m ? g : 0)) * e;
-                    for (int c = 0; c < e; c++) {
-                        lanes[g * e + phaseMajor(c, 4)] = q[from + c];
-                    }
-                }
-                for (int j = 0; j < n; j++) {
-                    int row = (base + j) * e;
-                    FloatVector a0 = FloatVector.zero(S);
-                    FloatVector a1 = a0;
-                    FloatVector a2 = a0;
-                    for (int c = 0; c < e; c += WORD_BYTES) {
-                        IntVector words = IntVector.fromByteBuffer(WORDS, kq, row + c, ORDER);
-                        for (int b = 0; b < 4; b++) {
-                            FloatVector k = signedByte(words, 8 * b);
-                            int at = c + b * S.length();
-                            a0 = FloatVector.fromArray(S, lanes, at).fma(k, a0);
-                            a1 = FloatVector.fromArray(S, lanes, e + at).fma(k, a1);
-                            a2 = FloatVector.fromArray(S, lanes, 2 * e + at).fma(k, a2);
-                        }
-                    }
-                    float scale = ks.getFloat((base + j) * Float.BYTES);
-                    scores[j] = VectorMath.sum(a0) * scale;
-                    scores[n + j] = VectorMath.sum(a1) * scale;
-                    scores[2 * n + j] = VectorMath.sum(a2) * scale;
-                }
-                float i0 = softmaxRow(scores, 0, n);
-                float i1 = softmaxRow(scores, n, n);
-                float i2 = softmaxRow(scores, 2 * n, n);
-                java.util.Arrays.fill(lanes, acc, acc + 3 * e, 0f);
-                int acc1 = acc + e;
-                int acc2 = acc + 2 * e;
-                for (int j = 0; j < n; j++) {
-                    int row = (base + j) * e;
-                    float vScale = vs.getFloat((base + j) * Float.BYTES);
-                    FloatVector p0 = FloatVector.broadcast(S, scores[j] * i0 * vScale);
-                    FloatVector p1 = FloatVector.broadcast(S, scores[n + j] * i1 * vScale);
-                    FloatVector p2 = FloatVector.broadcast(S, scores[2 * n + j] * i2 * vScale);
-                    for (int c = 0; c < e; c += WORD_BYTES) {
-                        IntVector words = IntVector.fromByteBuffer(WORDS, vq, row + c, ORDER);
-                        for (int b = 0; b < 4; b++) {
-                            FloatVector v = signedByte(words, 8 * b);
-                            int at = c + b * S.length();
-                            v.fma(p0, FloatVector.fromArray(S, lanes, acc + at)).intoArray(lanes, acc + at);
-                            if (m > 1) {
-                                v.fma(p1, FloatVector.fromArray(S, lanes, acc1 + at)).intoArray(lanes, acc1 + at);
-                            }
-                            if (m > 2) {
-                                v.fma(p2, FloatVector.fromArray(S, lanes, acc2 + at)).intoArray(lanes, acc2 + at);
-                            }
-                        }
-                    }
-                }
-                for (int g = 0; g < m; g++) {
-                    int oh = outOff + (h0 + g) * e;
-                    for (int c = 0; c < e; c++) {
-                        out[oh + c] = lanes[acc + g * e + phaseMajor(c, 4)];
                     }
                 }
             }
@@ -570,127 +475,33 @@ final class VectorAttention {
      * {@code L} in the word from byte {@code i} is channel {@code i·per + L·perLane + k} ({@link #phaseMajor}); the
      * value scale of each lane is gathered into one vector per word, since a lane's channels share a value group.
      */
-    private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
-            int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
-        int per = 8 / bits;
-        int perLane = 4 * per; // codes per int lane of a 32-byte word
-        int packed = e / per;
-        int mask = (1 << bits) - 1;
+    private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window,
+            int bits, int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
+        int perLane = 32 / bits; // codes per int lane of a 32-byte word
         int channelGroups = e / groupSize;
         int nq = Math.min(n, quantized);
         // scaled queries (3 heads, phase-major), value accumulators (3, phase-major), Σ p z (3 × groups), lane scales
-        int qs = 0;
         int acc = 3 * e;
         int zAcc = 6 * e;
-        int laneScales = zAcc + 3 * channelGroups;
-        float[] scratch = lanes(laneScales + S.length());
+        float[] scratch = lanes(zAcc + 3 * channelGroups + S.length());
         for (int kh = 0; kh < kvHeads; kh++) {
             for (int g0 = 0; g0 < groups; g0 += 3) {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
-                float qz0 = 0;
-                float qz1 = 0;
-                float qz2 = 0;
                 for (int j0 = 0; j0 < nq; j0 += groupSize) {
-                    int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
-                    qz0 = qz1 = qz2 = 0;
-                    for (int c = 0; c < e; c++) {
-                        float scale = Half.toFloat(store[1].getShort(param + 2 * c));
-                        float zero = Half.toFloat(store[2].getShort(param + 2 * c));
-                        int at = phaseMajor(c, perLane);
-                        int qc = qOff + h0 * e + c;
-                        scratch[qs + at] = q[qc] * scale;
-                        qz0 += q[qc] * zero;
-                        if (m > 1) {
-                            scratch[qs + e + at] = q[qc + e] * scale;
-                            qz1 += q[qc + e] * zero;
-                        }
-                        if (m > 2) {
-                            scratch[qs + 2 * e + at] = q[qc + 2 * e] * scale;
-                            qz2 += q[qc + 2 * e] * zero;
-                        }
-                    }
-                    int q1 = m > 1 ? qs + e : qs; // a missing head repeats head 0: same work, result unused
-                    int q2 = m > 2 ? qs + 2 * e : qs;
-                    for (int j = j0, end = Math.min(j0 + groupSize, nq); j < end; j++) {
-                        int row = (kh * cap + j) * packed;
-                        FloatVector a0 = FloatVector.zero(S);
-                        FloatVector a1 = a0;
-                        FloatVector a2 = a0;
-                        for (int i = 0; i < packed; i += WORD_BYTES) {
-                            IntVector words = IntVector.fromByteBuffer(WORDS, store[0], row + i, ORDER);
-                            for (int k = 0; k < perLane; k++) {
-                                FloatVector c = unsignedCode(words, bits * k, mask);
-                                int at = i * per + k * S.length();
-                                a0 = FloatVector.fromArray(S, scratch, qs + at).fma(c, a0);
-                                a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
-                                a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
-                            }
-                        }
-                        scores[j] = VectorMath.sum(a0) + qz0;
-                        scores[n + j] = VectorMath.sum(a1) + qz1;
-                        scores[2 * n + j] = VectorMath.sum(a2) + qz2;
-                    }
+                    kiviKeyGroup(q, qOff + h0 * e, m, store, kh, cap, j0, Math.min(j0 + groupSize, nq), bits,
+                            groupSize, n, e, scores, scratch);
                 }
                 int qa = qOff + h0 * e;
-                int qb = m > 1 ? qa + e : qa;
-                int qc = m > 2 ? qa + 2 * e : qa;
-                for (int j = nq; j < n; j++) { // the window (j >= quantized here)
-                    int row = (kh * window + j - quantized) * e * 2;
-                    FloatVector a0 = FloatVector.zero(S);
-                    FloatVector a1 = a0;
-                    FloatVector a2 = a0;
-                    for (int c = 0; c < e; c += S.length()) {
-                        FloatVector k = halves(store[6], row + 2 * c);
-                        a0 = FloatVector.fromArray(S, q, qa + c).fma(k, a0);
-                        a1 = FloatVector.fromArray(S, q, qb + c).fma(k, a1);
-                        a2 = FloatVector.fromArray(S, q, qc + c).fma(k, a2);
-                    }
-                    scores[j] = VectorMath.sum(a0);
-                    scores[n + j] = VectorMath.sum(a1);
-                    scores[2 * n + j] = VectorMath.sum(a2);
-                }
+                windowScores(q, qa, m > 1 ? qa + e : qa, m > 2 ? qa + 2 * e : qa, store[6], kh, window, quantized,
+                        nq, n, e, scores);
                 float i0 = softmaxRow(scores, 0, n);
                 float i1 = softmaxRow(scores, n, n);
                 float i2 = softmaxRow(scores, 2 * n, n);
                 java.util.Arrays.fill(scratch, acc, zAcc + 3 * channelGroups, 0f);
-                int acc1 = acc + e;
-                int acc2 = acc + 2 * e;
                 for (int j = 0; j < nq; j++) {
-                    int slot = kh * cap + j;
-                    float p0 = scores[j] * i0;
-                    float p1 = scores[n + j] * i1;
-                    float p2 = scores[2 * n + j] * i2;
-                    int row = slot * packed;
-                    int param = slot * channelGroups * 2;
-                    for (int i = 0; i < packed; i += WORD_BYTES) {
-                        for (int l = 0; l < S.length(); l++) { // each lane's channels share one value group
-                            int cg = (i * per + l * perLane) / groupSize;
-                            scratch[laneScales + l] = Half.toFloat(store[4].getShort(param + 2 * cg));
-                        }
-                        FloatVector scale = FloatVector.fromArray(S, scratch, laneScales);
-                        FloatVector s0 = scale.mul(p0);
-                        FloatVector s1 = scale.mul(p1);
-                        FloatVector s2 = scale.mul(p2);
-                        IntVector words = IntVector.fromByteBuffer(WORDS, store[3], row + i, ORDER);
-                        for (int k = 0; k < perLane; k++) {
-                            FloatVector c = unsignedCode(words, bits * k, mask);
-                            int at = i * per + k * S.length();
-                            c.fma(s0, FloatVector.fromArray(S, scratch, acc + at)).intoArray(scratch, acc + at);
-                            if (m > 1) {
-                                c.fma(s1, FloatVector.fromArray(S, scratch, acc1 + at)).intoArray(scratch, acc1 + at);
-                            }
-                            if (m > 2) {
-                                c.fma(s2, FloatVector.fromArray(S, scratch, acc2 + at)).intoArray(scratch, acc2 + at);
-                            }
-                        }
-                    }
-                    for (int cg = 0; cg < channelGroups; cg++) {
-                        float zero = Half.toFloat(store[5].getShort(param + 2 * cg));
-                        scratch[zAcc + cg] += p0 * zero;
-                        scratch[zAcc + channelGroups + cg] += p1 * zero;
-                        scratch[zAcc + 2 * channelGroups + cg] += p2 * zero;
-                    }
+                    kiviValue(store, kh * cap + j, scores[j] * i0, scores[n + j] * i1, scores[2 * n + j] * i2, m,
+                            bits, groupSize, e, scratch);
                 }
                 for (int g = 0; g < m; g++) {
                     int oh = outOff + (h0 + g) * e;
@@ -699,16 +510,148 @@ final class VectorAttention {
                     for (int c = 0; c < e; c++) {
                         out[oh + c] = scratch[ag + phaseMajor(c, perLane)] + scratch[zg + c / groupSize];
                     }
-                    float inv = g == 0 ? i0 : g == 1 ? i1 : i2;
-                    for (int j = nq; j < n; j++) {
-                        int row = (kh * window + j - quantized) * e * 2;
-                        FloatVector pv = FloatVector.broadcast(S, scores[g * n + j] * inv);
-                        for (int c = 0; c < e; c += S.length()) {
-                            halves(store[7], row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c))
-                                    .intoArray(out, oh + c);
-                        }
-                    }
+                    windowValues(store[7], kh, window, quantized, nq, n, e, scores, g * n,
+                            g == 0 ? i0 : g == 1 ? i1 : i2, out, oh);
                 }
+            }
+        }
+    }
+
+    /**
+     * The scores of quantized tokens {@code [j0, end)} of one key group for up to 3 query heads from {@code qh}: the
+     * queries scaled by the group's per-channel scales (phase-major, into {@code scratch[0, 3e)}), then a dot with each
+     * token's raw codes, plus the query's dot with the group's zeros. Kept apart from the caller so that C2 inlines
+     * every vector operation of the loop (in one large method it stops at NodeCountInliningCutoff and boxes).
+     */
+    private static void kiviKeyGroup(float[] q, int qh, int m, ByteBuffer[] store, int kh, int cap, int j0, int end,
+            int bits, int groupSize, int n, int e, float[] scores, float[] scratch) {
+        int perLane = 32 / bits;
+        int per = 8 / bits;
+        int packed = e / per;
+        int mask = (1 << bits) - 1;
+        int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
+        float qz0 = 0;
+        float qz1 = 0;
+        float qz2 = 0;
+        for (int c = 0; c < e; c++) {
+            float scale = Half.toFloat(store[1].getShort(param + 2 * c));
+            float zero = Half.toFloat(store[2].getShort(param + 2 * c));
+            int at = phaseMajor(c, perLane);
+            scratch[at] = q[qh + c] * scale;
+            qz0 += q[qh + c] * zero;
+            if (m > 1) {
+                scratch[e + at] = q[qh + e + c] * scale;
+                qz1 += q[qh + e + c] * zero;
+            }
+            if (m > 2) {
+                scratch[2 * e + at] = q[qh + 2 * e + c] * scale;
+                qz2 += q[qh + 2 * e + c] * zero;
+            }
+        }
+        int q1 = m > 1 ? e : 0; // a missing head repeats head 0: same work, result unused
+        int q2 = m > 2 ? 2 * e : 0;
+        ByteBuffer codes = store[0];
+        for (int j = j0; j < end; j++) {
+            int row = (kh * cap + j) * packed;
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            for (int i = 0; i < packed; i += WORD_BYTES) {
+                IntVector words = IntVector.fromByteBuffer(WORDS, codes, row + i, ORDER);
+                for (int k = 0; k < perLane; k++) {
+                    FloatVector c = unsignedCode(words, bits * k, mask);
+                    int at = i * per + k * S.length();
+                    a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
+                    a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
+                    a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+                }
+            }
+            scores[j] = VectorMath.sum(a0) + qz0;
+            scores[n + j] = VectorMath.sum(a1) + qz1;
+            scores[2 * n + j] = VectorMath.sum(a2) + qz2;
+        }
+    }
+
+    /** The scores of the fp16 window's entries {@code [nq, n)} for up to 3 query heads at {@code qa, qb, qc}. */
+    private static void windowScores(float[] q, int qa, int qb, int qc, ByteBuffer keys, int kh, int window,
+            int quantized, int nq, int n, int e, float[] scores) {
+        for (int j = nq; j < n; j++) { // the window (j >= quantized here)
+            int row = (kh * window + j - quantized) * e * 2;
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            for (int c = 0; c < e; c += S.length()) {
+                FloatVector k = halves(keys, row + 2 * c);
+                a0 = FloatVector.fromArray(S, q, qa + c).fma(k, a0);
+                a1 = FloatVector.fromArray(S, q, qb + c).fma(k, a1);
+                a2 = FloatVector.fromArray(S, q, qc + c).fma(k, a2);
+            }
+            scores[j] = VectorMath.sum(a0);
+            scores[n + j] = VectorMath.sum(a1);
+            scores[2 * n + j] = VectorMath.sum(a2);
+        }
+    }
+
+    /**
+     * One quantized token's value into the phase-major accumulators {@code scratch[3e, 6e)} and its zeros into
+     * {@code Σ p z} per channel group ({@code scratch[6e, ...)}), for up to 3 query heads of probabilities
+     * {@code p0..p2}. The value scale of each lane is gathered into one vector per word (a lane's channels share a
+     * value group). Apart from the caller for the same reason as {@link #kiviKeyGroup}.
+     */
+    private static void kiviValue(ByteBuffer[] store, int slot, float p0, float p1, float p2, int m, int bits,
+            int groupSize, int e, float[] scratch) {
+        int perLane = 32 / bits;
+        int per = 8 / bits;
+        int packed = e / per;
+        int mask = (1 << bits) - 1;
+        int channelGroups = e / groupSize;
+        int acc = 3 * e;
+        int acc1 = acc + e;
+        int acc2 = acc + 2 * e;
+        int zAcc = 6 * e;
+        int laneScales = zAcc + 3 * channelGroups;
+        int row = slot * packed;
+        int param = slot * channelGroups * 2;
+        ByteBuffer scales = store[4];
+        for (int i = 0; i < packed; i += WORD_BYTES) {
+            for (int l = 0; l < S.length(); l++) {
+                int cg = (i * per + l * perLane) / groupSize;
+                scratch[laneScales + l] = Half.toFloat(scales.getShort(param + 2 * cg));
+            }
+            FloatVector scale = FloatVector.fromArray(S, scratch, laneScales);
+            FloatVector s0 = scale.mul(p0);
+            FloatVector s1 = scale.mul(p1);
+            FloatVector s2 = scale.mul(p2);
+            IntVector words = IntVector.fromByteBuffer(WORDS, store[3], row + i, ORDER);
+            for (int k = 0; k < perLane; k++) {
+                FloatVector c = unsignedCode(words, bits * k, mask);
+                int at = i * per + k * S.length();
+                c.fma(s0, FloatVector.fromArray(S, scratch, acc + at)).intoArray(scratch, acc + at);
+                if (m > 1) {
+                    c.fma(s1, FloatVector.fromArray(S, scratch, acc1 + at)).intoArray(scratch, acc1 + at);
+                }
+                if (m > 2) {
+                    c.fma(s2, FloatVector.fromArray(S, scratch, acc2 + at)).intoArray(scratch, acc2 + at);
+                }
+            }
+        }
+        ByteBuffer zeros = store[5];
+        for (int cg = 0; cg < channelGroups; cg++) {
+            float zero = Half.toFloat(zeros.getShort(param + 2 * cg));
+            scratch[zAcc + cg] += p0 * zero;
+            scratch[zAcc + channelGroups + cg] += p1 * zero;
+            scratch[zAcc + 2 * channelGroups + cg] += p2 * zero;
+        }
+    }
+
+    /** Adds the fp16 window's values {@code [nq, n)}, weighted by {@code scores[from + j] · inv}, to {@code out}. */
+    private static void windowValues(ByteBuffer values, int kh, int window, int quantized, int nq, int n, int e,
+            float[] scores, int from, float inv, float[] out, int oh) {
+        for (int j = nq; j < n; j++) {
+            int row = (kh * window + j - quantized) * e * 2;
+            FloatVector pv = FloatVector.broadcast(S, scores[from + j] * inv);
+            for (int c = 0; c < e; c += S.length()) {
+                halves(values, row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c)).intoArray(out, oh + c);
             }
         }
     }
