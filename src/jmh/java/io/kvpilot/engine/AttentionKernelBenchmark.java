@@ -10,14 +10,15 @@ import java.util.Random;
  * One head group's decode attention (one KV head and the query heads that share it) over {@code n} entries, in each
  * store layout the Java forward pass reads in place: dense fp32, int8 and KIVI at 4 and 2 bits, with kvpilot-mini's
  * shapes by default (head dim 64, 3 query heads per KV head; KIVI groups of 32 and a residual of 32, as
- * {@code KvFormat} builds them). Prints the median ns of CPU time per entry of several timed rounds for each, all in one JVM so the
- * kernels are compared under the same load. A plain main rather than JMH: one call is ~10-100 µs, so a timed loop of
- * thousands of calls needs no harness, and it runs on any JDK with only the compiled classes on the class path.
+ * {@code KvFormat} builds them). Prints the median ns of CPU time per entry of several timed rounds for each
+ * (dense, int8, int4, int2, or those named in the fifth argument), all in one JVM with the rounds interleaved. A plain
+ * main rather than JMH: one call is 0.3-1.5 ms, so a timed loop of calls needs no harness, and it runs on any JDK with
+ * only the compiled classes on the class path.
  *
  * <pre>
  * mvn -B -q -Pjmh -DskipTests test-compile
  * java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes \
- *     io.kvpilot.engine.AttentionKernelBenchmark [n] [headDim] [groups] [rounds]
+ *     io.kvpilot.engine.AttentionKernelBenchmark [n] [headDim] [groups] [rounds] [dense,int8,int4,int2]
  * </pre>
  */
 public final class AttentionKernelBenchmark {
@@ -93,8 +94,8 @@ public final class AttentionKernelBenchmark {
     }
 
     /**
-     * Mean ns of this thread's CPU time per call of {@code kernel}, run for about {@code budgetNs} of it: CPU time, not
-     * wall time, since the development VM's 2 cores are shared and a wall-clock figure mostly measures the others' load.
+     * Mean ns of this thread's CPU time per call of {@code kernel}, run for about {@code budgetNs} of it: CPU time,
+     * not wall time, since the development VM's 2 cores are shared and a wall-clock figure mostly measures the load.
      */
     private static double timeCalls(Runnable kernel, long budgetNs) {
         java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();

@@ -7,6 +7,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -28,6 +29,7 @@ final class VectorAttention {
     /** A code {@code c < 2²³} or'ed into this float's mantissa reads as {@code 2²³ + c}. */
     private static final int MAGIC = 0x4B000000;
     private static final FloatVector MAGIC_VALUE = FloatVector.broadcast(S, 0x1p23f);
+    private static final VectorMask<Float> HIGH_LANES = VectorMask.fromLong(S, 0xF0L);
     /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
     private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -473,7 +475,7 @@ final class VectorAttention {
      * vectors and each code position of the lanes becomes one float vector without a conversion instruction
      * ({@link #unsignedCode}; JDK 17 boxes the byte-to-int conversion {@link #widened} needs). Code {@code k} of lane
      * {@code L} in the word from byte {@code i} is channel {@code i·per + L·perLane + k} ({@link #phaseMajor}); the
-     * value scale of each lane is gathered into one vector per word, since a lane's channels share a value group.
+     * value scale of each lane is one vector per word, since a lane's channels share a value group.
      */
     private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window,
             int bits, int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
@@ -595,8 +597,9 @@ final class VectorAttention {
     /**
      * One quantized token's value into the phase-major accumulators {@code scratch[3e, 6e)} and its zeros into
      * {@code Σ p z} per channel group ({@code scratch[6e, ...)}), for up to 3 query heads of probabilities
-     * {@code p0..p2}. The value scale of each lane is gathered into one vector per word (a lane's channels share a
-     * value group). Apart from the caller for the same reason as {@link #kiviKeyGroup}.
+     * {@code p0..p2}. The value scale of each lane is one vector per word (a lane's channels share a value group): a
+     * broadcast, or two blended when the word holds two groups. Apart from the caller for the same reason as
+     * {@link #kiviKeyGroup}.
      */
     private static void kiviValue(ByteBuffer[] store, int slot, float p0, float p1, float p2, int m, int bits,
             int groupSize, int e, float[] scratch) {
@@ -610,15 +613,24 @@ final class VectorAttention {
         int acc2 = acc + 2 * e;
         int zAcc = 6 * e;
         int laneScales = zAcc + 3 * channelGroups;
+        int lanesPerGroup = groupSize / perLane;
         int row = slot * packed;
         int param = slot * channelGroups * 2;
         ByteBuffer scales = store[4];
         for (int i = 0; i < packed; i += WORD_BYTES) {
-            for (int l = 0; l < S.length(); l++) {
-                int cg = (i * per + l * perLane) / groupSize;
-                scratch[laneScales + l] = Half.toFloat(scales.getShort(param + 2 * cg));
+            int cg = i * per / groupSize; // the group of the word's lane 0
+            FloatVector scale;
+            if (lanesPerGroup >= S.length()) {
+                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)));
+            } else if (2 * lanesPerGroup == S.length()) { // KvFormat's int4 at head dim 64: two groups a word
+                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)))
+                        .blend(Half.toFloat(scales.getShort(param + 2 * cg + 2)), HIGH_LANES);
+            } else { // gathered through memory: a store-to-load stall per word, ~25 % of int4's kernel time
+                for (int l = 0; l < S.length(); l++) {
+                    scratch[laneScales + l] = Half.toFloat(scales.getShort(param + 2 * (cg + l / lanesPerGroup)));
+                }
+                scale = FloatVector.fromArray(S, scratch, laneScales);
             }
-            FloatVector scale = FloatVector.fromArray(S, scratch, laneScales);
             FloatVector s0 = scale.mul(p0);
             FloatVector s1 = scale.mul(p1);
             FloatVector s2 = scale.mul(p2);
