@@ -8,6 +8,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -29,6 +30,14 @@ final class VectorAttention {
     private static final VectorSpecies<Byte> BYTES = ByteVector.SPECIES_64; // 8 codes, one per float lane
     private static final VectorSpecies<Short> HALVES = ShortVector.SPECIES_128; // 8 fp16, one per float lane
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    private static final VectorSpecies<Integer> WORDS = IntVector.SPECIES_256; // 32 code bytes, 4 per int lane
+    private static final int WORD_BYTES = 32;
+    /** A code {@code c < 2²³} or'ed into this float's mantissa reads as {@code 2²³ + c}. */
+    private static final int MAGIC = 0x4B000000;
+    private static final FloatVector MAGIC_VALUE = FloatVector.broadcast(S, 0x1p23f);
+    private static final VectorMask<Float> HIGH_LANES = VectorMask.fromLong(S, 0xF0L);
+    /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[0]);
 
     private VectorAttention() {}
 
@@ -239,6 +248,26 @@ final class VectorAttention {
     }
 
     /**
+     * The unsigned {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats: the code
+     * is or'ed into the mantissa of 2²³ and the float subtracted, which takes only shifts, logic and a subtraction
+     * (no byte-to-int widening, which KIVI's byte-per-lane path needs).
+     */
+    private static FloatVector unsignedCode(IntVector words, int shift, int mask) {
+        return words.lanewise(VectorOperators.LSHR, shift).and(mask).or(MAGIC).reinterpretAsFloats()
+                .sub(MAGIC_VALUE);
+    }
+
+    /** This thread's scratch of at least {@code floats}. */
+    private static float[] lanes(int floats) {
+        float[] lanes = LANES.get();
+        if (lanes.length < floats) {
+            lanes = new float[floats];
+            LANES.set(lanes);
+        }
+        return lanes;
+    }
+
+    /**
      * Eight packed bytes from {@code byteAt}, one per int lane: codes are shifted and masked as ints, since AVX2 has
      * no byte-lane shifts (a byte-vector shift would leave C2's intrinsics for boxed vector objects).
      */
@@ -336,6 +365,18 @@ final class VectorAttention {
         }
     }
 
+    /**
+     * Where channel {@code c} sits in phase-major order when each 32-byte word holds {@code perLane} codes per int
+     * lane: lane {@code L} of the word from channel {@code w} holds channels {@code w + L·perLane + k}, and phase
+     * {@code k} is the float vector of all lanes' {@code k}-th code.
+     */
+    private static int phaseMajor(int c, int perLane) {
+        int wordChannels = S.length() * perLane;
+        int w = c - c % wordChannels;
+        int inWord = c - w;
+        return w + (inWord % perLane) * S.length() + inWord / perLane;
+    }
+
     /** {@code scores[from, from + n)} → their softmax's numerators in place; returns 1 / their sum. */
     private static float softmaxRow(float[] scores, int from, int n) {
         float max = Float.NEGATIVE_INFINITY;
@@ -381,6 +422,11 @@ final class VectorAttention {
     static void attendKivi(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
             int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores,
             float[] scratch, HeadPadding pad) {
+        if (pad == null && kiviWordsFit(e, bits, groupSize)) {
+            attendKiviWords(q, qOff, store, cap, quantized, window, bits, groupSize, n, kvHeads, groups, e, out,
+                    outOff, scores);
+            return;
+        }
         int per = 8 / bits;
         int packed = e / per;
         int mask = (1 << bits) - 1;
@@ -536,6 +582,210 @@ final class VectorAttention {
                 }
             }
         }
+    }
+
+    /**
+     * {@link #attendKivi} for layouts {@link #kiviWordsFit} takes: the codes are read 32 bytes at a time as int
+     * vectors and each code position of the lanes becomes one float vector without a conversion instruction
+     * ({@link #unsignedCode}; JDK 17 boxes the byte-to-int conversion {@link #widened} needs). Code {@code k} of lane
+     * {@code L} in the word from byte {@code i} is channel {@code i·per + L·perLane + k} ({@link #phaseMajor}); the
+     * value scale of each lane is one vector per word, since a lane's channels share a value group.
+     */
+    private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window,
+            int bits, int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
+        int perLane = 32 / bits; // codes per int lane of a 32-byte word
+        int channelGroups = e / groupSize;
+        int nq = Math.min(n, quantized);
+        // scaled queries (3 heads, phase-major), value accumulators (3, phase-major), Σ p z (3 × groups), lane scales
+        int acc = 3 * e;
+        int zAcc = 6 * e;
+        float[] scratch = lanes(zAcc + 3 * channelGroups + S.length());
+        for (int kh = 0; kh < kvHeads; kh++) {
+            for (int g0 = 0; g0 < groups; g0 += 3) {
+                int m = Math.min(3, groups - g0);
+                int h0 = kh * groups + g0;
+                for (int j0 = 0; j0 < nq; j0 += groupSize) {
+                    kiviKeyGroup(q, qOff + h0 * e, m, store, kh, cap, j0, Math.min(j0 + groupSize, nq), bits,
+                            groupSize, n, e, scores, scratch);
+                }
+                int qa = qOff + h0 * e;
+                windowScores(q, qa, m > 1 ? qa + e : qa, m > 2 ? qa + 2 * e : qa, store[6], kh, window, quantized,
+                        nq, n, e, scores);
+                float i0 = softmaxRow(scores, 0, n);
+                float i1 = softmaxRow(scores, n, n);
+                float i2 = softmaxRow(scores, 2 * n, n);
+                java.util.Arrays.fill(scratch, acc, zAcc + 3 * channelGroups, 0f);
+                for (int j = 0; j < nq; j++) {
+                    kiviValue(store, kh * cap + j, scores[j] * i0, scores[n + j] * i1, scores[2 * n + j] * i2, m,
+                            bits, groupSize, e, scratch);
+                }
+                for (int g = 0; g < m; g++) {
+                    int oh = outOff + (h0 + g) * e;
+                    int ag = acc + g * e;
+                    int zg = zAcc + g * channelGroups;
+                    for (int c = 0; c < e; c++) {
+                        out[oh + c] = scratch[ag + phaseMajor(c, perLane)] + scratch[zg + c / groupSize];
+                    }
+                    windowValues(store[7], kh, window, quantized, nq, n, e, scores, g * n,
+                            g == 0 ? i0 : g == 1 ? i1 : i2, out, oh);
+                }
+            }
+        }
+    }
+
+    /**
+     * The scores of quantized tokens {@code [j0, end)} of one key group for up to 3 query heads from {@code qh}: the
+     * queries scaled by the group's per-channel scales (phase-major, into {@code scratch[0, 3e)}), then a dot with each
+     * token's raw codes, plus the query's dot with the group's zeros. Kept apart from the caller so that C2 inlines
+     * every vector operation of the loop (in one large method it stops at NodeCountInliningCutoff and boxes).
+     */
+    private static void kiviKeyGroup(float[] q, int qh, int m, ByteBuffer[] store, int kh, int cap, int j0, int end,
+            int bits, int groupSize, int n, int e, float[] scores, float[] scratch) {
+        int perLane = 32 / bits;
+        int per = 8 / bits;
+        int packed = e / per;
+        int mask = (1 << bits) - 1;
+        int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
+        float qz0 = 0;
+        float qz1 = 0;
+        float qz2 = 0;
+        for (int c = 0; c < e; c++) {
+            float scale = Half.toFloat(store[1].getShort(param + 2 * c));
+            float zero = Half.toFloat(store[2].getShort(param + 2 * c));
+            int at = phaseMajor(c, perLane);
+            scratch[at] = q[qh + c] * scale;
+            qz0 += q[qh + c] * zero;
+            if (m > 1) {
+                scratch[e + at] = q[qh + e + c] * scale;
+                qz1 += q[qh + e + c] * zero;
+            }
+            if (m > 2) {
+                scratch[2 * e + at] = q[qh + 2 * e + c] * scale;
+                qz2 += q[qh + 2 * e + c] * zero;
+            }
+        }
+        int q1 = m > 1 ? e : 0; // a missing head repeats head 0: same work, result unused
+        int q2 = m > 2 ? 2 * e : 0;
+        ByteBuffer codes = store[0];
+        for (int j = j0; j < end; j++) {
+            int row = (kh * cap + j) * packed;
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            for (int i = 0; i < packed; i += WORD_BYTES) {
+                IntVector words = IntVector.fromByteBuffer(WORDS, codes, row + i, ORDER);
+                for (int k = 0; k < perLane; k++) {
+                    FloatVector c = unsignedCode(words, bits * k, mask);
+                    int at = i * per + k * S.length();
+                    a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
+                    a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
+                    a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+                }
+            }
+            scores[j] = VectorMath.sum(a0) + qz0;
+            scores[n + j] = VectorMath.sum(a1) + qz1;
+            scores[2 * n + j] = VectorMath.sum(a2) + qz2;
+        }
+    }
+
+    /** The scores of the fp16 window's entries {@code [nq, n)} for up to 3 query heads at {@code qa, qb, qc}. */
+    private static void windowScores(float[] q, int qa, int qb, int qc, ByteBuffer keys, int kh, int window,
+            int quantized, int nq, int n, int e, float[] scores) {
+        for (int j = nq; j < n; j++) { // the window (j >= quantized here)
+            int row = (kh * window + j - quantized) * e * 2;
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            for (int c = 0; c < e; c += S.length()) {
+                FloatVector k = halves(keys, row + 2 * c);
+                a0 = FloatVector.fromArray(S, q, qa + c).fma(k, a0);
+                a1 = FloatVector.fromArray(S, q, qb + c).fma(k, a1);
+                a2 = FloatVector.fromArray(S, q, qc + c).fma(k, a2);
+            }
+            scores[j] = VectorMath.sum(a0);
+            scores[n + j] = VectorMath.sum(a1);
+            scores[2 * n + j] = VectorMath.sum(a2);
+        }
+    }
+
+    /**
+     * One quantized token's value into the phase-major accumulators {@code scratch[3e, 6e)} and its zeros into
+     * {@code Σ p z} per channel group ({@code scratch[6e, ...)}), for up to 3 query heads of probabilities
+     * {@code p0..p2}. The value scale of each lane is one vector per word (a lane's channels share a value group): a
+     * broadcast, or two blended when the word holds two groups. Apart from the caller for the same reason as
+     * {@link #kiviKeyGroup}.
+     */
+    private static void kiviValue(ByteBuffer[] store, int slot, float p0, float p1, float p2, int m, int bits,
+            int groupSize, int e, float[] scratch) {
+        int perLane = 32 / bits;
+        int per = 8 / bits;
+        int packed = e / per;
+        int mask = (1 << bits) - 1;
+        int channelGroups = e / groupSize;
+        int acc = 3 * e;
+        int acc1 = acc + e;
+        int acc2 = acc + 2 * e;
+        int zAcc = 6 * e;
+        int laneScales = zAcc + 3 * channelGroups;
+        int lanesPerGroup = groupSize / perLane;
+        int row = slot * packed;
+        int param = slot * channelGroups * 2;
+        ByteBuffer scales = store[4];
+        for (int i = 0; i < packed; i += WORD_BYTES) {
+            int cg = i * per / groupSize; // the group of the word's lane 0
+            FloatVector scale;
+            if (lanesPerGroup >= S.length()) {
+                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)));
+            } else if (2 * lanesPerGroup == S.length()) { // KvFormat's int4 at head dim 64: two groups a word
+                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)))
+                        .blend(Half.toFloat(scales.getShort(param + 2 * cg + 2)), HIGH_LANES);
+            } else { // gathered through memory: a store-to-load stall per word, ~25 % of int4's kernel time
+                for (int l = 0; l < S.length(); l++) {
+                    scratch[laneScales + l] = Half.toFloat(scales.getShort(param + 2 * (cg + l / lanesPerGroup)));
+                }
+                scale = FloatVector.fromArray(S, scratch, laneScales);
+            }
+            FloatVector s0 = scale.mul(p0);
+            FloatVector s1 = scale.mul(p1);
+            FloatVector s2 = scale.mul(p2);
+            IntVector words = IntVector.fromByteBuffer(WORDS, store[3], row + i, ORDER);
+            for (int k = 0; k < perLane; k++) {
+                FloatVector c = unsignedCode(words, bits * k, mask);
+                int at = i * per + k * S.length();
+                c.fma(s0, FloatVector.fromArray(S, scratch, acc + at)).intoArray(scratch, acc + at);
+                if (m > 1) {
+                    c.fma(s1, FloatVector.fromArray(S, scratch, acc1 + at)).intoArray(scratch, acc1 + at);
+                }
+                if (m > 2) {
+                    c.fma(s2, FloatVector.fromArray(S, scratch, acc2 + at)).intoArray(scratch, acc2 + at);
+                }
+            }
+        }
+        ByteBuffer zeros = store[5];
+        for (int cg = 0; cg < channelGroups; cg++) {
+            float zero = Half.toFloat(zeros.getShort(param + 2 * cg));
+            scratch[zAcc + cg] += p0 * zero;
+            scratch[zAcc + channelGroups + cg] += p1 * zero;
+            scratch[zAcc + 2 * channelGroups + cg] += p2 * zero;
+        }
+    }
+
+    /** Adds the fp16 window's values {@code [nq, n)}, weighted by {@code scores[from + j] · inv}, to {@code out}. */
+    private static void windowValues(ByteBuffer values, int kh, int window, int quantized, int nq, int n, int e,
+            float[] scores, int from, float inv, float[] out, int oh) {
+        for (int j = nq; j < n; j++) {
+            int row = (kh * window + j - quantized) * e * 2;
+            FloatVector pv = FloatVector.broadcast(S, scores[from + j] * inv);
+            for (int c = 0; c < e; c += S.length()) {
+                halves(values, row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c)).intoArray(out, oh + c);
+            }
+        }
+    }
+
+    /** Whether {@link #attendKiviWords} takes a layout: whole 32-byte words of codes per row, a lane in one group. */
+    static boolean kiviWordsFit(int e, int bits, int groupSize) {
+        int per = 8 / bits;
+        return kiviLayoutFits(e, bits, groupSize) && (e / per) % WORD_BYTES == 0 && groupSize % (4 * per) == 0;
     }
 
     /** Whether {@link #attendInt8} takes an int8 store of head dim {@code e}: whole vectors per row. */
