@@ -5,12 +5,12 @@
 # minutes of the machine. Prints per-round figures and the medians over rounds with KVPilot ÷ llama.cpp.
 #
 #   bench/llamacpp_compare.sh --llama-bin BUILD_DIR/bin --gguf-py LLAMA_CPP_SRC/gguf-py \
-#       [--model DIR (bench/out/llama-110m)] [--jar target/kvpilot.jar] [--rounds 3] [--threads 2] [--reps 5] \
+#       [--model DIR (bench/out/llama-110m)] [--rounds 3] [--threads 2] [--reps 5] \
 #       [--quick] [--out DIR (bench/out/llamacpp-compare-TIME)]
 #   bench/llamacpp_compare.sh --report DIR [--llama-bin ...]    # the table again from an earlier run's logs
 #
-# --llama-bin defaults to $LLAMA_CPP_BIN and --gguf-py to $GGUF_PY. Needs the jar (mvn -B -q -DskipTests package)
-# and the tools of bench/llamacpp_build.sh. The checkpoint is converted once to bench/out/gguf/NAME-f32.gguf by
+# --llama-bin defaults to $LLAMA_CPP_BIN and --gguf-py to $GGUF_PY. KVPilot's side runs from the bench source set
+# (bench/classpath.sh compiles it when needed) and needs the tools of bench/llamacpp_build.sh. The checkpoint is converted once to bench/out/gguf/NAME-f32.gguf by
 # bench/llamacpp_gguf.py (again when the checkpoint is newer); the default random 110M checkpoint is written by the
 # first KVPilot run if it is missing. --quick: 1 round unless --rounds says otherwise, 1 llama.cpp repetition, and
 # EngineBenchmark's --quick (2 timed prefills, 12 decode steps) — to check that everything runs, not to measure.
@@ -34,7 +34,6 @@ here() { realpath -m "$1"; }  # paths given on the command line are relative to 
 llama_bin=${LLAMA_CPP_BIN:-}
 gguf_py=${GGUF_PY:-}
 model=bench/out/llama-110m
-jar=target/kvpilot.jar
 rounds=
 threads=2
 reps=5
@@ -46,7 +45,6 @@ while [[ $# -gt 0 ]]; do
         --llama-bin) llama_bin=$(here "$2"); shift 2 ;;
         --gguf-py) gguf_py=$(here "$2"); shift 2 ;;
         --model) model=$(here "$2"); shift 2 ;;
-        --jar) jar=$(here "$2"); shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --reps) reps=$2; shift 2 ;;
@@ -152,10 +150,7 @@ if [[ -z "$gguf_py" || ! -f "$gguf_py/gguf/gguf_writer.py" ]]; then
     echo "no gguf-py in '${gguf_py}': pass --gguf-py LLAMA_CPP_SRC/gguf-py" >&2
     exit 2
 fi
-if [[ ! -f "$jar" ]]; then
-    echo "no $jar: build it with mvn -B -q -DskipTests package" >&2
-    exit 2
-fi
+source bench/classpath.sh  # sets KVPILOT_CP (EngineBenchmark is not in the service jar)
 if [[ "$model" != bench/out/llama-110m && ! -f "$model/config.json" ]]; then
     echo "no checkpoint at $model (config.json missing)" >&2
     exit 2
@@ -173,9 +168,8 @@ run_kvpilot() {  # $1 = round
     fi
     echo "round $1: KVPilot EngineBenchmark (load $(cut -d' ' -f1-3 /proc/loadavg))"
     echo "load $(cut -d' ' -f1-3 /proc/loadavg)" > "$out/round$1-kvpilot.txt"
-    OMP_WAIT_POLICY=PASSIVE java --add-modules jdk.incubator.vector \
-        -Dloader.main=io.kvpilot.engine.EngineBenchmark -cp "$jar" \
-        org.springframework.boot.loader.launch.PropertiesLauncher "${args[@]}" \
+    OMP_WAIT_POLICY=PASSIVE java --add-modules jdk.incubator.vector -cp "$KVPILOT_CP" \
+        io.kvpilot.engine.EngineBenchmark "${args[@]}" \
         >> "$out/round$1-kvpilot.txt" 2> "$out/round$1-kvpilot.err" \
         || { echo "EngineBenchmark failed; see $out/round$1-kvpilot.{txt,err}" >&2; tail -5 "$out/round$1-kvpilot.err" >&2; exit 1; }
 }
