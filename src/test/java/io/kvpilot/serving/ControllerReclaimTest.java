@@ -98,19 +98,24 @@ class ControllerReclaimTest {
                 KvCompressionSpec.NONE, "default", new AutoCompression(minQuality, null, null));
     }
 
+    /** Submits {@code r} and returns its events (replayed) once its first token is out. */
+    Flux<GenerationEvent> runningPastItsFirstToken(GenerationRequest r) {
+        AtomicReference<GenerationEvent> first = new AtomicReference<>();
+        Flux<GenerationEvent> events = scheduler.submit(r).doOnNext(e -> first.compareAndSet(null, e)).cache();
+        events.subscribe();
+        long until = System.nanoTime() + WAIT.toNanos();
+        while (first.get() == null) {
+            assertThat(System.nanoTime()).isLessThan(until);
+            Thread.onSpinWait();
+        }
+        return events;
+    }
+
     @Test
     void aRunningSequenceIsRecompressedSoTheNextRequestNeedNotWait() {
         // 160 tokens uncompressed reserve 1,310,720 bytes; the budget holds one of them and a half
         start(2_000_000);
-        AtomicReference<GenerationEvent> firstOfA = new AtomicReference<>();
-        Flux<GenerationEvent> a = scheduler.submit(auto(100, 60, null)).doOnNext(e -> firstOfA.compareAndSet(null, e))
-                .cache();
-        a.subscribe();
-        long until = System.nanoTime() + WAIT.toNanos();
-        while (firstOfA.get() == null) {
-            assertThat(System.nanoTime()).isLessThan(until);
-            Thread.onSpinWait();
-        }
+        Flux<GenerationEvent> a = runningPastItsFirstToken(auto(100, 60, null));
         // b's floor 0.99 admits only none at 16 or 8 bits (753,664 bytes), more than the 689,280 left: a (floor 0.9)
         // is recompressed to int8, losing the least quality that makes room
         List<GenerationEvent> b = scheduler.submit(auto(100, 60, 0.99)).collectList().block(WAIT);
@@ -156,15 +161,7 @@ class ControllerReclaimTest {
                     .isLessThan(LACKING / 2);
         }
         start(aHeld + bPeak - LACKING, costs, engine::set);
-        AtomicReference<GenerationEvent> firstOfA = new AtomicReference<>();
-        Flux<GenerationEvent> a = scheduler.submit(auto(400, 30, null)).doOnNext(e -> firstOfA.compareAndSet(null, e))
-                .cache();
-        a.subscribe();
-        long until = System.nanoTime() + WAIT.toNanos();
-        while (firstOfA.get() == null) {
-            assertThat(System.nanoTime()).isLessThan(until);
-            Thread.onSpinWait();
-        }
+        Flux<GenerationEvent> a = runningPastItsFirstToken(auto(400, 30, null));
         List<GenerationEvent> b = scheduler.submit(auto(400, 30, 0.99)).collectList().block(WAIT);
         List<GenerationEvent> aEvents = a.collectList().block(WAIT);
 
