@@ -1,6 +1,7 @@
 package io.kvpilot.engine.vector;
 
-import io.kvpilot.kvcache.quant.Half;
+import static io.kvpilot.engine.vector.QuantizedAttentionKernelTest.halves;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -130,14 +131,6 @@ public final class AttentionKernelBenchmark {
         ByteBuffer b = ByteBuffer.allocateDirect(count).order(ORDER);
         for (int i = 0; i < count; i++) {
             b.put(i, (byte) random.nextInt(1 << bits));
-        }
-        return b;
-    }
-
-    private static ByteBuffer halves(Random random, int count, float magnitude) {
-        ByteBuffer b = ByteBuffer.allocateDirect(count * Short.BYTES).order(ORDER);
-        for (int i = 0; i < count; i++) {
-            b.putShort(i * Short.BYTES, Half.fromFloat((float) random.nextGaussian() * magnitude));
         }
         return b;
     }

@@ -145,7 +145,8 @@ class QuantizedAttentionKernelTest {
         return b;
     }
 
-    private static ByteBuffer halves(Random random, int count, float magnitude) {
+    /** {@code count} fp16 values, gaussian times {@code magnitude}: a KIVI window or scales (also the kernel benchmark's). */
+    static ByteBuffer halves(Random random, int count, float magnitude) {
         ByteBuffer b = ByteBuffer.allocateDirect(count * Short.BYTES).order(ORDER);
         for (int i = 0; i < count; i++) {
             b.putShort(i * Short.BYTES, Half.fromFloat((float) random.nextGaussian() * magnitude));
