@@ -36,6 +36,8 @@ final class VectorAttention {
     private static final int MAGIC = 0x4B000000;
     private static final FloatVector MAGIC_VALUE = FloatVector.broadcast(S, 0x1p23f);
     private static final VectorMask<Float> HIGH_LANES = VectorMask.fromLong(S, 0xF0L);
+    /** Channels whose accumulators the blocked kernels keep in registers across entries: four vectors. */
+    private static final int BLOCK = 32;
     /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
     private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -70,7 +72,13 @@ final class VectorAttention {
         ByteBuffer[] kivi = {zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros};
         ByteBuffer[] lowRank = {zeros, zeros, zeros};
         HeadPadding kiviPadding = new HeadPadding(new int[] {30}, 34);
+        ByteBuffer denseKv = ByteBuffer.allocateDirect(40 * d * Float.BYTES).order(ORDER);
+        float[] q3 = new float[3 * d];
+        float[] out3 = new float[3 * d];
         for (int i = 0; i < 5_000; i++) {
+            attend(q3, 0, denseKv, denseKv, 40, 40, 1, 3, d, out3, 0, scoresd, null, 0, 0,
+                    i % 2 == 0 ? null : kiviPadding);
+            attend(qd, 0, denseKv, denseKv, 40, 40, 1, 1, d, outd, 0, scoresd);
             attendInt8(qd, 0, int8, 8, 8, 1, 2, d, outd, 0, scoresd, i % 2 == 0 ? null : padding);
             attendKivi(qd, 0, kivi, 32, 32, 64, 4, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
                     i % 2 == 0 ? null : kiviPadding);
@@ -99,7 +107,8 @@ final class VectorAttention {
      * @param values the value buffer view, same shape
      * @param n entries held (the new one included)
      * @param out {@code [H, E]} from {@code outOff}, overwritten
-     * @param scores scratch of at least {@code n} floats
+     * @param scores scratch of at least {@code 3 · n} floats for the blocked kernel (with {@code n} only, or a head dim
+     *     that is not a multiple of {@value #BLOCK}, it runs head by head: slower, the same bits)
      */
     static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
             int groups, int e, float[] out, int outOff, float[] scores) {
@@ -112,6 +121,198 @@ final class VectorAttention {
      * {@code probsOff + h · probsStride} (what a compression method observes at prefill).
      */
     static void attend(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
+            int groups, int e, float[] out, int outOff, float[] scores, float[] probs, int probsOff, int probsStride,
+            HeadPadding pad) {
+        if (e % BLOCK != 0 || scores.length < 3 * n) {
+            attendPerHead(q, qOff, keys, values, cap, n, kvHeads, groups, e, out, outOff, scores, probs, probsOff,
+                    probsStride, pad);
+            return;
+        }
+        for (int kh = 0; kh < kvHeads; kh++) {
+            int kvBase = kh * cap * e; // in floats
+            int lo = pad == null ? n : pad.from()[kh];
+            int gap = pad == null ? 0 : pad.hidden(kh, n);
+            int m = n - gap;
+            for (int g0 = 0; g0 < groups; g0 += 3) {
+                int heads = Math.min(3, groups - g0);
+                int h0 = kh * groups + g0;
+                int q0 = qOff + h0 * e;
+                if (heads == 1) {
+                    scoreOne(q, q0, keys, kvBase, e, m, lo, gap, scores);
+                } else { // two heads score a copy of the first as the third: same loads, result unused
+                    scoreThree(q, q0, q0 + e, heads > 2 ? q0 + 2 * e : q0, keys, kvBase, e, m, lo, gap, scores, n);
+                }
+                for (int j = 0; j < heads; j++) {
+                    normalize(scores, j * n, m, softmaxRow(scores, j * n, m));
+                }
+                for (int j = 0; probs != null && j < heads; j++) {
+                    int at = probsOff + (h0 + j) * probsStride;
+                    for (int i = 0; i < m; i++) {
+                        probs[at + slot(i, lo, gap)] = scores[j * n + i];
+                    }
+                }
+                int o0 = outOff + h0 * e;
+                if (heads == 1) {
+                    weighOne(values, kvBase, e, scores, m, lo, gap, out, o0);
+                } else {
+                    weighThree(values, kvBase, e, scores, n, m, lo, gap, heads, out, o0);
+                }
+            }
+        }
+    }
+
+    /**
+     * Scores of one query head over a head's {@code m} visible fp32 keys, two entries at a time: each entry's dot is
+     * one FMA chain across the head dim (so its bits do not depend on the pairing), and two independent chains keep
+     * the FMA units busy where one would wait on its own latency.
+     */
+    private static void scoreOne(float[] q, int qh, ByteBuffer keys, int kvBase, int e, int m, int lo, int gap,
+            float[] scores) {
+        int i = 0;
+        for (; i + 1 < m; i += 2) {
+            int r0 = (kvBase + slot(i, lo, gap) * e) * Float.BYTES;
+            int r1 = (kvBase + slot(i + 1, lo, gap) * e) * Float.BYTES;
+            FloatVector a = FloatVector.zero(S);
+            FloatVector b = a;
+            for (int c = 0; c < e; c += S.length()) {
+                FloatVector qc = FloatVector.fromArray(S, q, qh + c);
+                a = qc.fma(FloatVector.fromByteBuffer(S, keys, r0 + c * Float.BYTES, ORDER), a);
+                b = qc.fma(FloatVector.fromByteBuffer(S, keys, r1 + c * Float.BYTES, ORDER), b);
+            }
+            scores[i] = VectorMath.sum(a);
+            scores[i + 1] = VectorMath.sum(b);
+        }
+        for (; i < m; i++) {
+            int r0 = (kvBase + slot(i, lo, gap) * e) * Float.BYTES;
+            FloatVector a = FloatVector.zero(S);
+            for (int c = 0; c < e; c += S.length()) {
+                a = FloatVector.fromArray(S, q, qh + c)
+                        .fma(FloatVector.fromByteBuffer(S, keys, r0 + c * Float.BYTES, ORDER), a);
+            }
+            scores[i] = VectorMath.sum(a);
+        }
+    }
+
+    /**
+     * Scores of three query heads sharing a KV head (GQA) into {@code scores} rows {@code 0, n, 2n}: each key vector is
+     * loaded once for the three, whose chains run side by side.
+     */
+    private static void scoreThree(float[] q, int qa, int qb, int qc, ByteBuffer keys, int kvBase, int e, int m,
+            int lo, int gap, float[] scores, int n) {
+        for (int i = 0; i < m; i++) {
+            int row = (kvBase + slot(i, lo, gap) * e) * Float.BYTES;
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            for (int c = 0; c < e; c += S.length()) {
+                FloatVector k = FloatVector.fromByteBuffer(S, keys, row + c * Float.BYTES, ORDER);
+                a0 = FloatVector.fromArray(S, q, qa + c).fma(k, a0);
+                a1 = FloatVector.fromArray(S, q, qb + c).fma(k, a1);
+                a2 = FloatVector.fromArray(S, q, qc + c).fma(k, a2);
+            }
+            scores[i] = VectorMath.sum(a0);
+            scores[n + i] = VectorMath.sum(a1);
+            scores[2 * n + i] = VectorMath.sum(a2);
+        }
+    }
+
+    /**
+     * {@code out[o, +e) = Σ_i scores[i] · value(slot(i))} over normalized probabilities, {@value #BLOCK} channels at a
+     * time held in registers
+     * across the entries (where the per-head loop loaded and stored the output row once per entry): the same sum, in
+     * the same order, so the same bits.
+     */
+    private static void weighOne(ByteBuffer values, int kvBase, int e, float[] scores, int m, int lo, int gap,
+            float[] out, int o) {
+        for (int c = 0; c < e; c += BLOCK) {
+            FloatVector x0 = FloatVector.zero(S);
+            FloatVector x1 = x0;
+            FloatVector x2 = x0;
+            FloatVector x3 = x0;
+            for (int i = 0; i < m; i++) {
+                int at = (kvBase + slot(i, lo, gap) * e + c) * Float.BYTES;
+                FloatVector p = FloatVector.broadcast(S, scores[i]);
+                x0 = FloatVector.fromByteBuffer(S, values, at, ORDER).fma(p, x0);
+                x1 = FloatVector.fromByteBuffer(S, values, at + 32, ORDER).fma(p, x1);
+                x2 = FloatVector.fromByteBuffer(S, values, at + 64, ORDER).fma(p, x2);
+                x3 = FloatVector.fromByteBuffer(S, values, at + 96, ORDER).fma(p, x3);
+            }
+            x0.intoArray(out, o + c);
+            x1.intoArray(out, o + c + 8);
+            x2.intoArray(out, o + c + 16);
+            x3.intoArray(out, o + c + 24);
+        }
+    }
+
+    /**
+     * {@link #weighOne} for up to three query heads of one KV head at once, over probabilities already normalized in
+     * {@code scores} rows {@code 0, n, 2n} (the same products the per-head kernel takes, so the same bits; a scalar
+     * factor held in the loop would take one of AVX2's 16 vector registers, and C2 would spill accumulators): each
+     * value vector is loaded once for all of them, twelve accumulators in registers.
+     */
+    private static void weighThree(ByteBuffer values, int kvBase, int e, float[] scores, int n, int m, int lo, int gap,
+            int heads, float[] out, int o) {
+        for (int c = 0; c < e; c += BLOCK) { // the stores below are inline: a vector passed to a call C2 does not
+            // inline is boxed, and the boxing reaches into this loop (7x slower, measured)
+            FloatVector x0 = FloatVector.zero(S);
+            FloatVector x1 = x0;
+            FloatVector x2 = x0;
+            FloatVector x3 = x0;
+            FloatVector y0 = x0;
+            FloatVector y1 = x0;
+            FloatVector y2 = x0;
+            FloatVector y3 = x0;
+            FloatVector z0 = x0;
+            FloatVector z1 = x0;
+            FloatVector z2 = x0;
+            FloatVector z3 = x0;
+            for (int i = 0; i < m; i++) {
+                int at = (kvBase + slot(i, lo, gap) * e + c) * Float.BYTES;
+                // three probabilities, then each value vector into three accumulators: 16 vector registers live
+                FloatVector p0 = FloatVector.broadcast(S, scores[i]);
+                FloatVector p1 = FloatVector.broadcast(S, scores[n + i]);
+                FloatVector p2 = FloatVector.broadcast(S, scores[2 * n + i]);
+                FloatVector v = FloatVector.fromByteBuffer(S, values, at, ORDER);
+                x0 = v.fma(p0, x0);
+                y0 = v.fma(p1, y0);
+                z0 = v.fma(p2, z0);
+                v = FloatVector.fromByteBuffer(S, values, at + 32, ORDER);
+                x1 = v.fma(p0, x1);
+                y1 = v.fma(p1, y1);
+                z1 = v.fma(p2, z1);
+                v = FloatVector.fromByteBuffer(S, values, at + 64, ORDER);
+                x2 = v.fma(p0, x2);
+                y2 = v.fma(p1, y2);
+                z2 = v.fma(p2, z2);
+                v = FloatVector.fromByteBuffer(S, values, at + 96, ORDER);
+                x3 = v.fma(p0, x3);
+                y3 = v.fma(p1, y3);
+                z3 = v.fma(p2, z3);
+            }
+            x0.intoArray(out, o + c);
+            x1.intoArray(out, o + c + 8);
+            x2.intoArray(out, o + c + 16);
+            x3.intoArray(out, o + c + 24);
+            if (heads > 1) {
+                y0.intoArray(out, o + e + c);
+                y1.intoArray(out, o + e + c + 8);
+                y2.intoArray(out, o + e + c + 16);
+                y3.intoArray(out, o + e + c + 24);
+            }
+            if (heads > 2) {
+                z0.intoArray(out, o + 2 * e + c);
+                z1.intoArray(out, o + 2 * e + c + 8);
+                z2.intoArray(out, o + 2 * e + c + 16);
+                z3.intoArray(out, o + 2 * e + c + 24);
+            }
+        }
+    }
+
+    /**
+     * The kernel head by head, for head dims that are not a whole number of {@value #BLOCK}-channel blocks (and callers
+     * whose scores scratch holds one head's row only); package-private so a test can hold the blocked kernel to it.
+     */
+    static void attendPerHead(float[] q, int qOff, ByteBuffer keys, ByteBuffer values, int cap, int n, int kvHeads,
             int groups, int e, float[] out, int outOff, float[] scores, float[] probs, int probsOff, int probsStride,
             HeadPadding pad) {
         int vectorEnd = e - e % S.length();
@@ -340,6 +541,13 @@ final class VectorAttention {
                 float i1 = softmaxRow(scores, n, visible);
                 float i2 = softmaxRow(scores, 2 * n, visible);
                 int o0 = outOff + h0 * e;
+                if (e % BLOCK == 0) { // (p · inv) · scale, as below: the same bits
+                    normalize(scores, 0, visible, i0);
+                    normalize(scores, n, visible, i1);
+                    normalize(scores, 2 * n, visible, i2);
+                    weighInt8(vq, vs, base, e, scores, n, visible, lo, gap, m, out, o0);
+                    continue;
+                }
                 int o1 = m > 1 ? o0 + e : o0;
                 int o2 = m > 2 ? o0 + 2 * e : o0;
                 java.util.Arrays.fill(out, o0, o0 + m * e, 0f);
@@ -366,6 +574,51 @@ final class VectorAttention {
     }
 
     /**
+     * The int8 value sum of up to three query heads ({@code heads}; normalized probabilities in {@code scores} rows
+     * {@code 0, n, 2n}, as {@link #weighThree} takes them), 16 channels at a time in registers across the entries:
+     * each entry's codes are converted once for all heads, and nothing goes through memory per entry but the codes and
+     * the scale. Half of {@link #weighThree}'s block, since the conversion needs registers of its own (32 channels
+     * measured 1.2-1.4x slower: spills).
+     */
+    private static void weighInt8(ByteBuffer vq, ByteBuffer vs, int base, int e, float[] scores, int n, int visible,
+            int lo, int gap, int heads, float[] out, int o) {
+        for (int c = 0; c < e; c += 16) {
+            FloatVector x0 = FloatVector.zero(S);
+            FloatVector x1 = x0;
+            FloatVector y0 = x0;
+            FloatVector y1 = x0;
+            FloatVector z0 = x0;
+            FloatVector z1 = x0;
+            for (int i = 0; i < visible; i++) {
+                int j = base + slot(i, lo, gap);
+                int at = j * e + c;
+                float vScale = vs.getFloat(j * Float.BYTES);
+                FloatVector p0 = FloatVector.broadcast(S, scores[i] * vScale);
+                FloatVector p1 = FloatVector.broadcast(S, scores[n + i] * vScale);
+                FloatVector p2 = FloatVector.broadcast(S, scores[2 * n + i] * vScale);
+                FloatVector v = int8s(vq, at);
+                x0 = v.fma(p0, x0);
+                y0 = v.fma(p1, y0);
+                z0 = v.fma(p2, z0);
+                v = int8s(vq, at + 8);
+                x1 = v.fma(p0, x1);
+                y1 = v.fma(p1, y1);
+                z1 = v.fma(p2, z1);
+            }
+            x0.intoArray(out, o + c);
+            x1.intoArray(out, o + c + 8);
+            if (heads > 1) {
+                y0.intoArray(out, o + e + c);
+                y1.intoArray(out, o + e + c + 8);
+            }
+            if (heads > 2) {
+                z0.intoArray(out, o + 2 * e + c);
+                z1.intoArray(out, o + 2 * e + c + 8);
+            }
+        }
+    }
+
+    /**
      * Where channel {@code c} sits in phase-major order when each 32-byte word holds {@code perLane} codes per int
      * lane: lane {@code L} of the word from channel {@code w} holds channels {@code w + L·perLane + k}, and phase
      * {@code k} is the float vector of all lanes' {@code k}-th code.
@@ -375,6 +628,17 @@ final class VectorAttention {
         int w = c - c % wordChannels;
         int inWord = c - w;
         return w + (inWord % perLane) * S.length() + inWord / perLane;
+    }
+
+    /** {@code scores[from, from + n) *= inv}, each product as {@code scores[i] * inv} would round it. */
+    private static void normalize(float[] scores, int from, int n, float inv) {
+        int j = from;
+        for (; j + S.length() <= from + n; j += S.length()) {
+            FloatVector.fromArray(S, scores, j).mul(inv).intoArray(scores, j);
+        }
+        for (; j < from + n; j++) {
+            scores[j] *= inv;
+        }
     }
 
     /** {@code scores[from, from + n)} → their softmax's numerators in place; returns 1 / their sum. */

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 import io.kvpilot.kvcache.HeadPadding;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -93,6 +94,44 @@ class VectorAttentionTest {
                 assertThat(probs[h * n + j]).as("no probability on padded slot %d of head %d", j, h).isZero();
             }
         }
+    }
+
+    @Test
+    void blockedKernelGivesThePerHeadKernelsBits() {
+        Random random = new Random(11);
+        // head dims of one to four blocks; one to seven query heads per KV head (triples, a pair, a single left over)
+        for (int[] shape : new int[][] {{2, 3, 64, 37}, {1, 1, 64, 41}, {3, 2, 32, 9}, {2, 7, 128, 20}, {1, 4, 96, 1}}) {
+            int kvHeads = shape[0], groups = shape[1], e = shape[2], n = shape[3], cap = n + 5, heads = kvHeads * groups;
+            HeadPadding padded = n < 3 ? null : new HeadPadding(paddingFrom(kvHeads, n - 1), n - 1);
+            for (HeadPadding pad : new HeadPadding[] {null, padded}) {
+                ByteBuffer keys = gaussians(random, kvHeads * cap * e);
+                ByteBuffer values = gaussians(random, kvHeads * cap * e);
+                float[] q = new float[2 + heads * e];
+                for (int i = 0; i < q.length; i++) {
+                    q[i] = (float) random.nextGaussian();
+                }
+                float[] blocked = new float[1 + heads * e];
+                float[] perHead = new float[1 + heads * e];
+                float[] blockedProbs = new float[heads * n];
+                float[] perHeadProbs = new float[heads * n];
+                VectorAttention.attend(q, 2, keys, values, cap, n, kvHeads, groups, e, blocked, 1, new float[3 * n],
+                        blockedProbs, 0, n, pad);
+                VectorAttention.attendPerHead(q, 2, keys, values, cap, n, kvHeads, groups, e, perHead, 1,
+                        new float[3 * n], perHeadProbs, 0, n, pad);
+                assertThat(blocked).as("shape %s, padded %s", Arrays.toString(shape), pad != null)
+                        .containsExactly(perHead);
+                assertThat(blockedProbs).containsExactly(perHeadProbs);
+            }
+        }
+    }
+
+    /** Each KV head's padding from somewhere in {@code [1, to)} up to slot {@code to}, the last head unpadded. */
+    private static int[] paddingFrom(int kvHeads, int to) {
+        int[] from = new int[kvHeads];
+        for (int kh = 0; kh < kvHeads; kh++) {
+            from[kh] = kh == kvHeads - 1 ? to : 1 + (kh * 7 + to / 3) % (to - 1);
+        }
+        return from;
     }
 
     @Test
