@@ -383,46 +383,66 @@ final class VectorAttention {
      */
     static void attendLowRank(float[] q, int qOff, ByteBuffer[] store, int cap, int rank, int n, int kvHeads,
             int groups, int e, float[] out, int outOff, float[] scores, float[] scratch, HeadPadding pad) {
-        ByteBuffer basis = store[0];
-        ByteBuffer coeff = store[1];
-        int rankEnd = rank - rank % S.length();
-        for (int h = 0; h < kvHeads * groups; h++) {
-            int kh = h / groups;
+        boolean blocked = e % BLOCK == 0 && scores.length >= 3 * n; // values as attend's blocked kernel sums them
+        for (int kh = 0; kh < kvHeads; kh++) {
             int lo = pad == null ? n : pad.from()[kh];
             int gap = pad == null ? 0 : pad.hidden(kh, n);
             int m = n - gap;
-            int qh = qOff + h * e;
-            java.util.Arrays.fill(scratch, 0, rank, 0f);
-            for (int c = 0; c < e; c++) { // q U, row by row of U
-                int row = (kh * e + c) * rank;
-                FloatVector qc = FloatVector.broadcast(S, q[qh + c]);
-                int k = 0;
-                for (; k < rankEnd; k += S.length()) {
-                    FloatVector.fromByteBuffer(S, basis, (row + k) * Float.BYTES, ORDER)
-                            .fma(qc, FloatVector.fromArray(S, scratch, k)).intoArray(scratch, k);
+            for (int g0 = 0; g0 < groups; g0 += blocked ? 3 : 1) {
+                int heads = blocked ? Math.min(3, groups - g0) : 1;
+                int h0 = kh * groups + g0;
+                for (int j = 0; j < heads; j++) {
+                    int row = blocked ? j * n : 0;
+                    lowRankScores(q, qOff + (h0 + j) * e, store, cap, rank, kh, e, m, lo, gap, scores, row, scratch);
+                    normalize(scores, row, m, softmaxRow(scores, row, m));
                 }
-                for (; k < rank; k++) {
-                    scratch[k] += q[qh + c] * basis.getFloat((row + k) * Float.BYTES);
+                int o0 = outOff + h0 * e;
+                if (!blocked) {
+                    weighValues(store[2], kh * cap * e, e, scores, m, lo, gap, 1f, out, o0);
+                } else if (heads == 1) {
+                    weighOne(store[2], kh * cap * e, e, scores, m, lo, gap, out, o0);
+                } else {
+                    weighThree(store[2], kh * cap * e, e, scores, n, m, lo, gap, heads, out, o0);
                 }
             }
-            float max = Float.NEGATIVE_INFINITY;
-            for (int i = 0; i < m; i++) {
-                int row = (kh * cap + slot(i, lo, gap)) * rank;
-                FloatVector acc = FloatVector.zero(S);
-                int k = 0;
-                for (; k < rankEnd; k += S.length()) {
-                    acc = FloatVector.fromArray(S, scratch, k)
-                            .fma(FloatVector.fromByteBuffer(S, coeff, (row + k) * Float.BYTES, ORDER), acc);
-                }
-                float dot = VectorMath.sum(acc);
-                for (; k < rank; k++) {
-                    dot += scratch[k] * coeff.getFloat((row + k) * Float.BYTES);
-                }
-                scores[i] = dot;
-                max = Math.max(max, dot);
+        }
+    }
+
+    /**
+     * One query head's scores over a low-rank store's {@code m} visible entries into {@code scores[row, row + m)}: the
+     * query projected onto the basis ({@code q U}, into {@code scratch}), then a dot of {@code r} per entry.
+     */
+    private static void lowRankScores(float[] q, int qh, ByteBuffer[] store, int cap, int rank, int kh, int e, int m,
+            int lo, int gap, float[] scores, int row0, float[] scratch) {
+        ByteBuffer basis = store[0];
+        ByteBuffer coeff = store[1];
+        int rankEnd = rank - rank % S.length();
+        java.util.Arrays.fill(scratch, 0, rank, 0f);
+        for (int c = 0; c < e; c++) { // q U, row by row of U
+            int row = (kh * e + c) * rank;
+            FloatVector qc = FloatVector.broadcast(S, q[qh + c]);
+            int k = 0;
+            for (; k < rankEnd; k += S.length()) {
+                FloatVector.fromByteBuffer(S, basis, (row + k) * Float.BYTES, ORDER)
+                        .fma(qc, FloatVector.fromArray(S, scratch, k)).intoArray(scratch, k);
             }
-            float inv = 1f / exponentiate(scores, m, max);
-            weighValues(store[2], kh * cap * e, e, scores, m, lo, gap, inv, out, outOff + h * e);
+            for (; k < rank; k++) {
+                scratch[k] += q[qh + c] * basis.getFloat((row + k) * Float.BYTES);
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            int row = (kh * cap + slot(i, lo, gap)) * rank;
+            FloatVector acc = FloatVector.zero(S);
+            int k = 0;
+            for (; k < rankEnd; k += S.length()) {
+                acc = FloatVector.fromArray(S, scratch, k)
+                        .fma(FloatVector.fromByteBuffer(S, coeff, (row + k) * Float.BYTES, ORDER), acc);
+            }
+            float dot = VectorMath.sum(acc);
+            for (; k < rank; k++) {
+                dot += scratch[k] * coeff.getFloat((row + k) * Float.BYTES);
+            }
+            scores[row0 + i] = dot;
         }
     }
 
