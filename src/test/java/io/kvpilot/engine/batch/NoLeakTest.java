@@ -28,7 +28,9 @@ import org.junit.jupiter.api.Test;
 /**
  * 10,000 decode steps with sequences of random lengths starting and finishing (a continuous batch of up to 6), their
  * caches in every store the engine keeps: native RSS stays within 5 % of where it was after warm-up, the KV pool is
- * empty at the end, and no sequence failed (a store that cannot be built would otherwise pass as "no leak").
+ * empty at the end, and no sequence failed (a store that cannot be built would otherwise pass as "no leak"). A store
+ * that forgets to free a tensor shows in the pool, not in RSS: releasing its sequence closes the sequence's NDManager,
+ * which frees the memory all the same.
  *
  * <p>The specs, in turn, and the pass that reads each on {@code parity/llama-f32} (head dim 16, 2 KV heads):
  * <ul>
@@ -37,13 +39,13 @@ import org.junit.jupiter.api.Test;
  *   <li>{@code adakv_snapkv:0.5:16} and {@code :8}: head-ragged (AdaKV) dense and int8 stores, Java pass;
  *   <li>{@code lowrank_keys:0.5}: low-rank-key store, Java pass;
  *   <li>KIVI int4 after StreamingLLM eviction and KIVI int2: KIVI stores, libtorch. The built-in KIVI format's groups
- *       of 32 channels do not divide a head dim of 16 (such a sequence fails at prefill), so these run a KIVI of groups
- *       of 8, registered here; and 8 four-bit codes per row do not fill a vector of the Java KIVI kernel, so a step
- *       holding one runs on libtorch ({@code quantized_store}) with the whole batch.
+ *       of 32 do not divide a head dim of 16 (such a sequence fails at prefill), so these run KIVI in groups of 8,
+ *       registered here; a row of 8 (int4) or 4 (int2) code bytes does not fill a vector of the Java KIVI kernel, so
+ *       a step holding one runs on libtorch ({@code quantized_store}) with its whole batch.
  * </ul>
- * A KIVI sequence in the batch sends every step it is in to libtorch, so KIVI sequences start only in the first 500
- * of every 2,000 steps: about a third of the passes run on libtorch, the rest on the Java pass (the counts are
- * printed), and both append to and read every other store thousands of times.
+ * So that most steps stay on the Java pass, KIVI sequences start only in the first 500 of every 2,000 steps: about
+ * a fifth of the passes run on libtorch (the counts are printed), and both paths append to and read every other store
+ * thousands of times.
  *
  * <p>The loop runs in its own JVM with a fixed, pre-touched heap, so RSS growth can only be native memory and other
  * tests sharing the surefire JVM cannot disturb the measurement.
