@@ -13,9 +13,9 @@ import java.nio.ByteOrder;
 /**
  * What every non-dense store shares: its tensors are counted in the {@link KvBlockPool} (adopted when made, freed when
  * replaced), and a ragged cache's additive padding mask {@code [K, 1, n]} follows appends and compactions, with the
- * {@link HeadPadding} it describes for kernels that read the store in place. Entries sit in capacity buffers (head
- * {@code h}'s entry {@code j} at row {@code h·capacity + j}) that grow geometrically ({@link #grownCapacity}) and are
- * exposed, in {@link #held()} order, as native-order {@link #views()}.
+ * {@link HeadPadding} it describes for kernels that read the store in place. Entries sit in buffers of
+ * {@link #capacity()} entries per head (head {@code h}'s first at {@code h·capacity}) that grow geometrically
+ * ({@link #grownCapacity}); the held tensors are exposed, in {@link #held()} order, as native-order {@link #views()}.
  */
 public abstract class QuantizedStore implements KvLayerStore {
 
