@@ -8,27 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 /** Byte accounting, growth, compaction (uniform and ragged) and release of the dense store, without a model. */
 class DenseKvLayerStoreTest {
 
     static final int K = 2, D = 4;
-    NDManager manager;
-    KvBlockPool pool;
-
-    @BeforeEach
-    void setUp() {
-        manager = NDManager.newBaseManager("PyTorch");
-        pool = new KvBlockPool(Long.MAX_VALUE);
-    }
-
-    @AfterEach
-    void tearDown() {
-        manager.close();
-    }
+    @AutoClose
+    final NDManager manager = NDManager.newBaseManager("PyTorch");
+    final KvBlockPool pool = new KvBlockPool(Long.MAX_VALUE);
 
     /** Entries whose every element is its token index t (keys) or -t (values). */
     void appendTokens(KvLayerStore store, int from, int count) {

@@ -372,8 +372,7 @@ public final class VectorForwardPass {
             if (layer instanceof InPlaceKvStore quantized) { // route() let no observed window through to one
                 int held = quantized.length();
                 quantized.appendRows(qkv, r * stride, stride, h * e, (h + k) * e, count); // quantized in place
-                views[s] = quantized instanceof Int8KvStore int8 ? int8.views()
-                        : quantized instanceof KiviKvStore kivi ? kivi.views() : ((LowRankKeysStore) quantized).views();
+                views[s] = quantized.views();
                 for (int t = 0; t < count; t++, r++) {
                     rowVisible[r] = held + t + 1;
                     rowProbs[r] = null;

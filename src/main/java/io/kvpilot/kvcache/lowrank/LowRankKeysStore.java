@@ -18,33 +18,28 @@ import java.nio.ByteBuffer;
  * ({@link QuantizedStore#grownCapacity}); an append projects its keys onto the basis in Java straight into the next
  * slots, whichever engine path made them, so both paths read the same bytes.
  *
- * <p>Readers: the Java forward pass scores {@code (q U)·c} per entry from {@link #views()}; libtorch attends on the
- * coefficients through {@link #attend}, reading {@code r / D} of the key bytes; {@link #keys} rebuilds the
- * projection {@code c U^T} for this step only.
+ * <p>{@link #views()}, fp32: the basis {@code [K, D, r]}, coefficients {@code [K, cap, r]} and values
+ * {@code [K, cap, D]}. Readers: the Java forward pass scores {@code (q U)·c} per entry from the views; libtorch
+ * attends on the coefficients through {@link #attend}, reading {@code r / D} of the key bytes; {@link #keys} rebuilds
+ * the projection {@code c U^T} for this step only.
  */
 public final class LowRankKeysStore extends QuantizedStore implements DirectAttention, InPlaceKvStore {
 
-    private final int heads;
-    private final int dim;
     private final int rank;
     private final float[] basisRows; // [K, D, r], the basis as the Java appends project with it
     private NDArray basis; // [K, D, r]
     private NDArray coeff; // [K, cap, r]
     private NDArray vals; // [K, cap, D]
-    private ByteBuffer[] views; // basis, coeff, vals; replaced when the tensors are
-    private int capacity;
     private int length;
 
     LowRankKeysStore(KvBlockPool pool, NDManager manager, NDArray basis, NDArray keys, NDArray values, NDArray mask) {
-        super(pool, manager, mask);
-        Shape s = keys.getShape();
-        heads = Math.toIntExact(s.get(0));
-        dim = Math.toIntExact(s.get(2));
+        super(pool, manager, keys, mask, KvBlockPool.BLOCK_TOKENS);
         rank = Math.toIntExact(basis.getShape().get(2));
-        int n = Math.toIntExact(s.get(1));
+        int n = Math.toIntExact(keys.getShape().get(1));
         this.basis = own(basis);
         basisRows = basis.toFloatArray();
-        capacity = KvBlockPool.roundUpToBlocks(n);
+        int capacity = KvBlockPool.roundUpToBlocks(n);
+        replacedBuffers(capacity);
         coeff = allocate(new Shape(heads, capacity, rank), DataType.FLOAT32);
         vals = allocate(new Shape(heads, capacity, dim), DataType.FLOAT32);
         float[] c;
@@ -66,35 +61,9 @@ public final class LowRankKeysStore extends QuantizedStore implements DirectAtte
         return length;
     }
 
-    /** Entries per head the buffers hold room for. */
-    public int capacity() {
-        return capacity;
-    }
-
-    public int headDim() {
-        return dim;
-    }
-
     /** Coefficients per key. */
     public int rank() {
         return rank;
-    }
-
-    /**
-     * The buffers as native-order fp32 views: the basis {@code [K, D, r]}, coefficients {@code [K, cap, r]} and values
-     * {@code [K, cap, D]}; entry {@code j} of head {@code h} is row {@code h·cap + j}. Valid until the next append,
-     * reserve or compaction; the store's own array, not to be changed.
-     */
-    public ByteBuffer[] views() {
-        if (views == null) {
-            views = new ByteBuffer[] {view(basis), view(coeff), view(vals)};
-        }
-        return views;
-    }
-
-    @Override
-    public boolean ragged() {
-        return mask != null;
     }
 
     @Override
@@ -102,15 +71,10 @@ public final class LowRankKeysStore extends QuantizedStore implements DirectAtte
         ensureCapacity(length + entries);
     }
 
-    private void ensureCapacity(int needed) {
-        int grown = grownCapacity(capacity, needed, KvBlockPool.BLOCK_TOKENS);
-        if (grown == capacity) {
-            return;
-        }
+    @Override
+    protected void regrowTo(int grown) {
         coeff = regrow(coeff, new Shape(heads, grown, rank), length);
         vals = regrow(vals, new Shape(heads, grown, dim), length);
-        views = null;
-        capacity = grown;
     }
 
     @Override
@@ -141,7 +105,7 @@ public final class LowRankKeysStore extends QuantizedStore implements DirectAtte
     private void put(float[] keys, int kAt, int kStride, float[] values, int vAt, int vStride, int j) {
         ByteBuffer[] b = views();
         for (int kh = 0; kh < heads; kh++) {
-            int slot = kh * capacity + j;
+            int slot = kh * capacity() + j;
             int key = kAt + kh * kStride;
             int u = kh * dim * rank;
             for (int r = 0; r < rank; r++) {
@@ -189,10 +153,9 @@ public final class LowRankKeysStore extends QuantizedStore implements DirectAtte
     public void retain(int[][] keep) {
         Selection sel = Selection.of(keep, length);
         int newCapacity = KvBlockPool.roundUpToBlocks(sel.kept());
-        coeff = gatherRows(coeff, capacity, sel, new Shape(heads, newCapacity, rank));
-        vals = gatherRows(vals, capacity, sel, new Shape(heads, newCapacity, dim));
-        views = null;
-        capacity = newCapacity;
+        coeff = gatherRows(coeff, capacity(), sel, new Shape(heads, newCapacity, rank));
+        vals = gatherRows(vals, capacity(), sel, new Shape(heads, newCapacity, dim));
+        replacedBuffers(newCapacity);
         length = sel.kept();
         resetMask(sel, keep.length);
     }
@@ -205,6 +168,5 @@ public final class LowRankKeysStore extends QuantizedStore implements DirectAtte
     @Override
     protected void clear() {
         basis = coeff = vals = null;
-        views = null;
     }
 }

@@ -1,6 +1,7 @@
 package io.kvpilot.kvcache.quant;
 
 import io.kvpilot.kvcache.KvLayerStore;
+import java.nio.ByteBuffer;
 
 /**
  * A quantized store that an engine doing its own attention appends to and reads in place: new entries arrive as fp32
@@ -18,4 +19,10 @@ public interface InPlaceKvStore extends KvLayerStore {
 
     /** Whether heads hold different counts (a ragged compaction), so reads need the padding mask. */
     boolean ragged();
+
+    /**
+     * The store's buffers as native-order views, in the layout its class comment gives; valid until the next append,
+     * reserve or compaction. The store's own array, not to be changed.
+     */
+    ByteBuffer[] views();
 }

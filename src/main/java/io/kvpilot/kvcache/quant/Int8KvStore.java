@@ -14,35 +14,28 @@ import java.nio.ByteBuffer;
  * geometrically ({@link QuantizedStore#grownCapacity}); an append quantizes its rows in Java (round half to even, as a tensor's round) straight into the next
  * slots, whichever engine path made them, so both paths read the same bytes.
  *
- * <p>Readers: the Java forward pass dequantizes inside its attention loop from {@link #views()}; libtorch attends on
+ * <p>{@link #views()}: K codes {@code [K, cap, D]} int8, K scales {@code [K, cap]} fp32, then V's codes and scales.
+ * Readers: the Java forward pass dequantizes inside its attention loop from the views; libtorch attends on
  * the codes through {@link #attend} (the block cast to fp32 inside the step, the scales applied to the scores and the
  * probabilities); {@link #keys}/{@link #values} dequantize for this step only.
  */
 public final class Int8KvStore extends QuantizedStore implements DirectAttention, InPlaceKvStore {
 
-    private final int heads;
-    private final int dim;
     private NDArray kq; // [K, cap, D] int8
     private NDArray ks; // [K, cap, 1] f32
     private NDArray vq;
     private NDArray vs;
-    private ByteBuffer[] views; // kq, ks, vq, vs; replaced when the tensors are
-    private int capacity;
     private int length;
 
     /** Quantizes {@code keys}/{@code values} {@code [K, n, D]} (fp32, left to the caller). */
     public Int8KvStore(KvBlockPool pool, NDManager manager, NDArray keys, NDArray values, NDArray mask) {
-        super(pool, manager, mask);
-        Shape s = keys.getShape();
-        heads = Math.toIntExact(s.get(0));
-        dim = Math.toIntExact(s.get(2));
-        int n = Math.toIntExact(s.get(1));
-        capacity = KvBlockPool.roundUpToBlocks(n);
-        kq = allocate(codeShape(capacity), DataType.INT8);
-        ks = allocate(scaleShape(capacity), DataType.FLOAT32);
-        vq = allocate(codeShape(capacity), DataType.INT8);
-        vs = allocate(scaleShape(capacity), DataType.FLOAT32);
-        views = null;
+        super(pool, manager, keys, mask, KvBlockPool.BLOCK_TOKENS);
+        int n = Math.toIntExact(keys.getShape().get(1));
+        replacedBuffers(KvBlockPool.roundUpToBlocks(n));
+        kq = allocate(codeShape(capacity()), DataType.INT8);
+        ks = allocate(scaleShape(capacity()), DataType.FLOAT32);
+        vq = allocate(codeShape(capacity()), DataType.INT8);
+        vs = allocate(scaleShape(capacity()), DataType.FLOAT32);
         appendHeadMajor(keys.toFloatArray(), values.toFloatArray(), n);
     }
 
@@ -59,48 +52,17 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
         return length;
     }
 
-    /** Entries per head the buffers hold room for. */
-    public int capacity() {
-        return capacity;
-    }
-
-    public int headDim() {
-        return dim;
-    }
-
-    /**
-     * The buffers as native-order views: K codes {@code [K, cap, D]} int8, K scales {@code [K, cap]} fp32, then V's
-     * codes and scales; entry {@code j} of head {@code h} is row {@code h·cap + j}. Valid until the next append,
-     * reserve or compaction; the store's own array, not to be changed.
-     */
-    public ByteBuffer[] views() {
-        if (views == null) {
-            views = new ByteBuffer[] {view(kq), view(ks), view(vq), view(vs)};
-        }
-        return views;
-    }
-
-    @Override
-    public boolean ragged() {
-        return mask != null;
-    }
-
     @Override
     public void reserve(int entries) {
         ensureCapacity(length + entries);
     }
 
-    private void ensureCapacity(int needed) {
-        int grown = grownCapacity(capacity, needed, KvBlockPool.BLOCK_TOKENS);
-        if (grown == capacity) {
-            return;
-        }
+    @Override
+    protected void regrowTo(int grown) {
         kq = regrow(kq, codeShape(grown), length);
         ks = regrow(ks, scaleShape(grown), length);
         vq = regrow(vq, codeShape(grown), length);
         vs = regrow(vs, scaleShape(grown), length);
-        views = null;
-        capacity = grown;
     }
 
     @Override
@@ -116,7 +78,7 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
         ByteBuffer[] b = views();
         for (int kh = 0; kh < heads; kh++) {
             for (int i = 0; i < t; i++) {
-                int slot = kh * capacity + length + i;
+                int slot = kh * capacity() + length + i;
                 int at = (kh * t + i) * dim;
                 put(keys, at, b[0], b[1], slot);
                 put(values, at, b[2], b[3], slot);
@@ -132,7 +94,7 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
         for (int i = 0; i < count; i++) {
             int row = from + i * rowStride;
             for (int kh = 0; kh < heads; kh++) {
-                int slot = kh * capacity + length + i;
+                int slot = kh * capacity() + length + i;
                 put(rows, row + keysAt + kh * dim, b[0], b[1], slot);
                 put(rows, row + valuesAt + kh * dim, b[2], b[3], slot);
             }
@@ -171,7 +133,7 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
         float[] out = new float[heads * length * dim];
         for (int kh = 0; kh < heads; kh++) {
             for (int j = 0; j < length; j++) {
-                int slot = kh * capacity + j;
+                int slot = kh * capacity() + j;
                 float scale = b[which + 1].getFloat(slot * Float.BYTES);
                 for (int c = 0; c < dim; c++) {
                     out[(kh * length + j) * dim + c] = b[which].get(slot * dim + c) * scale;
@@ -201,12 +163,11 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
     public void retain(int[][] keep) {
         Selection sel = Selection.of(keep, length);
         int newCapacity = KvBlockPool.roundUpToBlocks(sel.kept());
-        kq = gatherRows(kq, capacity, sel, codeShape(newCapacity));
-        ks = gatherRows(ks, capacity, sel, scaleShape(newCapacity));
-        vq = gatherRows(vq, capacity, sel, codeShape(newCapacity));
-        vs = gatherRows(vs, capacity, sel, scaleShape(newCapacity));
-        views = null;
-        capacity = newCapacity;
+        kq = gatherRows(kq, capacity(), sel, codeShape(newCapacity));
+        ks = gatherRows(ks, capacity(), sel, scaleShape(newCapacity));
+        vq = gatherRows(vq, capacity(), sel, codeShape(newCapacity));
+        vs = gatherRows(vs, capacity(), sel, scaleShape(newCapacity));
+        replacedBuffers(newCapacity);
         length = sel.kept();
         resetMask(sel, keep.length);
     }
@@ -219,6 +180,5 @@ public final class Int8KvStore extends QuantizedStore implements DirectAttention
     @Override
     protected void clear() {
         kq = ks = vq = vs = null;
-        views = null;
     }
 }

@@ -20,13 +20,14 @@ import java.nio.ByteBuffer;
  * of groups, grown geometrically by {@link QuantizedStore#grownCapacity}), the window in two fixed {@code [K, R+G, D]}
  * fp16 tensors. Appends write the window in place and quantize its oldest group into the next quantized slots when
  * it fills, all in Java, whichever engine path made the rows; nothing is concatenated. The Java forward pass reads
- * the packed bytes through {@link #views()}; {@link #keys}/{@link #values} dequantize for this step only.
+ * the packed bytes through {@link #views()}: K codes {@code [K, cap, D·b/8]}, K scales and zeros {@code [K, cap/G, D]}
+ * fp16, V codes, V scales and zeros {@code [K, cap, D/G]} fp16, then the window's K and V {@code [K, R+G, D]} fp16
+ * (head {@code h}'s rows of the window from {@code h·(R+G)}); {@link #keys}/{@link #values} dequantize for this step
+ * only.
  */
 public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore {
 
     private final KiviFormat format;
-    private final int heads;
-    private final int dim;
     private final int packed; // bytes per token row: D·b/8
     private final int window; // R + G: the window's capacity
     private NDArray kq; // [K, cap, D·b/8] uint8
@@ -37,22 +38,17 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
     private NDArray vZero;
     private NDArray kRes; // [K, R+G, D] f16, the first `residual` rows held
     private NDArray vRes;
-    private ByteBuffer[] views;
-    private int capacity; // quantized tokens per head there is room for
     private int quantized;
     private int residual;
     private final float[] group; // scratch: one group's G×D values
 
     KiviKvStore(KvBlockPool pool, NDManager manager, NDArray keys, NDArray values, NDArray mask, KiviFormat format) {
-        super(pool, manager, mask);
+        super(pool, manager, keys, mask, format.groupSize());
         this.format = format;
-        Shape s = keys.getShape();
-        heads = Math.toIntExact(s.get(0));
-        dim = Math.toIntExact(s.get(2));
         packed = dim * format.bits() / 8;
         window = format.residual() + format.groupSize();
         group = new float[format.groupSize() * dim];
-        int n = Math.toIntExact(s.get(1));
+        int n = Math.toIntExact(keys.getShape().get(1));
         kRes = allocate(new Shape(heads, window, dim), DataType.FLOAT16);
         vRes = allocate(new Shape(heads, window, dim), DataType.FLOAT16);
         allocateQuantized(roundUpToGroups(quantizedAt(format, n)));
@@ -71,7 +67,7 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
     }
 
     private void allocateQuantized(int cap) {
-        capacity = cap;
+        replacedBuffers(cap);
         int g = format.groupSize();
         kq = allocate(new Shape(heads, cap, packed), DataType.UINT8);
         kScale = allocate(new Shape(heads, cap / g, dim), DataType.FLOAT16);
@@ -79,44 +75,15 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
         vq = allocate(new Shape(heads, cap, packed), DataType.UINT8);
         vScale = allocate(new Shape(heads, cap, dim / g), DataType.FLOAT16);
         vZero = allocate(new Shape(heads, cap, dim / g), DataType.FLOAT16);
-        views = null;
     }
 
     public KiviFormat format() {
         return format;
     }
 
-    public int headDim() {
-        return dim;
-    }
-
-    /** Quantized tokens per head the buffers have room for (a multiple of G). */
-    public int capacity() {
-        return capacity;
-    }
-
     /** Tokens per head held quantized: entries {@code [0, quantized)}; the window holds the rest, in order. */
     public int quantized() {
         return quantized;
-    }
-
-    /**
-     * The buffers as native-order views, head {@code h}'s rows from {@code h·rows} of each: K codes
-     * {@code [K, cap, D·b/8]}, K scales and zeros {@code [K, cap/G, D]} fp16, V codes, V scales and zeros
-     * {@code [K, cap, D/G]} fp16, then the window's K and V {@code [K, R+G, D]} fp16. Valid until the next append,
-     * reserve or compaction.
-     */
-    public ByteBuffer[] views() {
-        if (views == null) {
-            views = new ByteBuffer[] {view(kq), view(kScale), view(kZero), view(vq), view(vScale), view(vZero),
-                view(kRes), view(vRes)};
-        }
-        return views;
-    }
-
-    @Override
-    public boolean ragged() {
-        return mask != null;
     }
 
     @Override
@@ -129,11 +96,8 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
         ensureCapacity(quantizedAt(format, length() + entries));
     }
 
-    private void ensureCapacity(int tokens) {
-        int grown = grownCapacity(capacity, tokens, format.groupSize());
-        if (grown == capacity) {
-            return;
-        }
+    @Override
+    protected void regrowTo(int grown) {
         int g = format.groupSize();
         kq = regrow(kq, new Shape(heads, grown, packed), quantized);
         kScale = regrow(kScale, new Shape(heads, grown / g, dim), quantized / g);
@@ -141,8 +105,6 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
         vq = regrow(vq, new Shape(heads, grown, packed), quantized);
         vScale = regrow(vScale, new Shape(heads, grown, dim / g), quantized);
         vZero = regrow(vZero, new Shape(heads, grown, dim / g), quantized);
-        views = null;
-        capacity = grown;
     }
 
     @Override
@@ -192,7 +154,7 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
         for (int kh = 0; kh < heads; kh++) {
             // keys: per channel over the group's G tokens
             readWindow(b[6], kh, g);
-            int gi = (kh * capacity + quantized) / g;
+            int gi = (kh * capacity() + quantized) / g;
             for (int c = 0; c < dim; c++) {
                 float min = Float.POSITIVE_INFINITY;
                 float max = Float.NEGATIVE_INFINITY;
@@ -206,13 +168,13 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
                 }
             }
             for (int t = 0; t < g; t++) {
-                pack(group, t * dim, b[0], (kh * capacity + quantized + t) * packed);
+                pack(group, t * dim, b[0], (kh * capacity() + quantized + t) * packed);
             }
             // values: per token over groups of G channels
             readWindow(b[7], kh, g);
             int groups = dim / g;
             for (int t = 0; t < g; t++) {
-                int slot = kh * capacity + quantized + t;
+                int slot = kh * capacity() + quantized + t;
                 for (int cg = 0; cg < groups; cg++) {
                     float min = Float.POSITIVE_INFINITY;
                     float max = Float.NEGATIVE_INFINITY;
@@ -285,7 +247,7 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
         int per = 8 / bits;
         int mask = (1 << bits) - 1;
         for (int j = 0; j < quantized; j++) {
-            int slot = kh * capacity + j;
+            int slot = kh * capacity() + j;
             int codes = (keys ? 0 : 3);
             for (int c = 0; c < dim; c++) {
                 int code = ((b[codes].get(slot * packed + c / per) & 0xff) >>> (bits * (c % per))) & mask;
@@ -362,6 +324,5 @@ public final class KiviKvStore extends QuantizedStore implements InPlaceKvStore 
     @Override
     protected void clear() {
         kq = kScale = kZero = vq = vScale = vZero = kRes = vRes = null;
-        views = null;
     }
 }

@@ -7,29 +7,89 @@ import ai.djl.ndarray.types.Shape;
 import io.kvpilot.kvcache.HeadPadding;
 import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KvLayerStore;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * What every non-dense store shares: its tensors are counted in the {@link KvBlockPool} (adopted when made, freed when
  * replaced), and a ragged cache's additive padding mask {@code [K, 1, n]} follows appends and compactions, with the
- * {@link HeadPadding} it describes for kernels that read the store in place.
+ * {@link HeadPadding} it describes for kernels that read the store in place. Entries sit in buffers of
+ * {@link #capacity()} entries per head (head {@code h}'s first at {@code h·capacity}) that grow geometrically
+ * ({@link #grownCapacity}); the held tensors are exposed, in {@link #held()} order, as native-order {@link #views()}.
  */
 public abstract class QuantizedStore implements KvLayerStore {
 
     protected final KvBlockPool pool;
     protected final NDManager manager;
+    protected final int heads; // K
+    protected final int dim; // D
+    private final int growthUnit; // entries per head the buffers grow by a whole number of
     protected NDArray mask; // [K, 1, n], null unless heads hold different counts
     private HeadPadding padding; // what the mask hides; null without a mask (or one of another form)
+    private int capacity;
+    private ByteBuffer[] views; // of held(); dropped whenever the tensors are replaced
     private boolean closed;
 
-    protected QuantizedStore(KvBlockPool pool, NDManager manager, NDArray mask) {
+    /**
+     * @param keys the first entries {@code [K, n, D]}, for the store's shape
+     * @param growthUnit entries per head the buffers grow by a whole number of
+     */
+    protected QuantizedStore(KvBlockPool pool, NDManager manager, NDArray keys, NDArray mask, int growthUnit) {
         this.pool = pool;
         this.manager = manager;
+        this.heads = Math.toIntExact(keys.getShape().get(0));
+        this.dim = Math.toIntExact(keys.getShape().get(2));
+        this.growthUnit = growthUnit;
         this.mask = mask == null ? null : own(Scoped.run(manager, s -> mask.duplicate(), mask));
         if (mask != null) { // a compacted dense store's mask: its padding, read once
             Shape s = mask.getShape();
             padding = HeadPadding.of(mask.toFloatArray(), Math.toIntExact(s.get(0)), Math.toIntExact(s.get(2)));
         }
     }
+
+    /** Entries per head the capacity buffers have room for. */
+    public final int capacity() {
+        return capacity;
+    }
+
+    public final int headDim() {
+        return dim;
+    }
+
+    /** The held tensors as native-order views, in {@link #held()} order (for an {@link InPlaceKvStore}). */
+    public final ByteBuffer[] views() {
+        if (views == null) {
+            NDArray[] held = held();
+            views = new ByteBuffer[held.length];
+            for (int i = 0; i < held.length; i++) {
+                views[i] = view(held[i]);
+            }
+        }
+        return views;
+    }
+
+    /** Whether heads hold different counts (a ragged compaction), so reads need the padding mask. */
+    public final boolean ragged() {
+        return mask != null;
+    }
+
+    /** Records that the buffers are now ones of {@code capacity} entries per head, so the views are stale. */
+    protected final void replacedBuffers(int capacity) {
+        this.capacity = capacity;
+        views = null;
+    }
+
+    /** Grows the buffers ({@link #regrowTo}) if they have no room for {@code needed} entries per head. */
+    protected final void ensureCapacity(int needed) {
+        int grown = grownCapacity(capacity, needed, growthUnit);
+        if (grown != capacity) {
+            regrowTo(grown);
+            replacedBuffers(grown);
+        }
+    }
+
+    /** Replaces each buffer by one of {@code grown} entries per head holding the same entries ({@link #regrow}). */
+    protected abstract void regrowTo(int grown);
 
     @Override
     public HeadPadding padding() {
@@ -55,8 +115,8 @@ public abstract class QuantizedStore implements KvLayerStore {
     }
 
     /** {@code a}'s memory as a native-order view (no copy), valid while {@code a} lives. */
-    protected static java.nio.ByteBuffer view(NDArray a) {
-        return a.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder());
+    private static ByteBuffer view(NDArray a) {
+        return a.toByteBuffer(true).order(ByteOrder.nativeOrder());
     }
 
     /**
@@ -69,8 +129,8 @@ public abstract class QuantizedStore implements KvLayerStore {
         long oldRowsPerHead = from.getShape().get(1);
         long bytesPerRow = from.getShape().size() / heads / oldRowsPerHead * from.getDataType().getNumOfBytes();
         long newRowsPerHead = newShape.get(1);
-        java.nio.ByteBuffer src = view(from);
-        java.nio.ByteBuffer dst = view(to);
+        ByteBuffer src = view(from);
+        ByteBuffer dst = view(to);
         for (int h = 0; h < heads; h++) {
             int length = Math.toIntExact(rows * bytesPerRow);
             dst.put(Math.toIntExact(h * newRowsPerHead * bytesPerRow), src,
@@ -144,6 +204,7 @@ public abstract class QuantizedStore implements KvLayerStore {
         pool.free(mask);
         mask = null;
         padding = null;
+        views = null;
         clear();
     }
 
@@ -193,8 +254,8 @@ public abstract class QuantizedStore implements KvLayerStore {
         NDArray to = allocate(shape, from.getDataType());
         int heads = Math.toIntExact(shape.get(0));
         int rowBytes = Math.toIntExact(from.getShape().get(2) * from.getDataType().getNumOfBytes());
-        java.nio.ByteBuffer src = view(from);
-        java.nio.ByteBuffer dst = view(to);
+        ByteBuffer src = view(from);
+        ByteBuffer dst = view(to);
         for (int kh = 0; kh < heads; kh++) {
             for (int i = 0; i < sel.kept(); i++) {
                 int slot = (int) sel.index()[kh * sel.kept() + i];

@@ -10,8 +10,7 @@ import io.kvpilot.kvcache.KvBlockPool;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -21,17 +20,8 @@ import org.junit.jupiter.api.Test;
  */
 class LowRankKeysStoreTest {
 
-    static NDManager m;
-
-    @BeforeAll
-    static void start() {
-        m = NDManager.newBaseManager();
-    }
-
-    @AfterAll
-    static void stop() {
-        m.close();
-    }
+    @AutoClose
+    static final NDManager m = NDManager.newBaseManager();
 
     static float[] gaussian(int n, long seed) {
         Random r = new Random(seed);

@@ -10,8 +10,7 @@ import io.kvpilot.kvcache.KvLayout;
 import io.kvpilot.kvcache.PrefillObservation;
 import io.kvpilot.kvcache.SequenceKvCache;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -22,17 +21,8 @@ class KeptMassTest {
     static final KvLayout LAYOUT = new KvLayout(3, 2, 32, 4);
     static final int TOKENS = 300;
     static final double[] RATIOS = {0.25, 0.5, 0.75, 0.9};
-    static NDManager m;
-
-    @BeforeAll
-    static void start() {
-        m = NDManager.newBaseManager();
-    }
-
-    @AfterAll
-    static void stop() {
-        m.close();
-    }
+    @AutoClose
+    static final NDManager m = NDManager.newBaseManager();
 
     static Stream<String> methods() {
         return Stream.of("keydiff", "snapkv", "streaming_llm", "knorm", "adakv_keydiff", "h2o", "pyramidkv");

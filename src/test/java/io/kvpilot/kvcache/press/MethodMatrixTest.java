@@ -12,8 +12,7 @@ import io.kvpilot.kvcache.SequenceKvCache;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -25,17 +24,8 @@ class MethodMatrixTest {
     static final KvLayout LAYOUT = new KvLayout(3, 2, 32, 4);
     static final int TOKENS = 400;
     static final int HEADS = 4; // 2 query heads per KV head
-    static NDManager m;
-
-    @BeforeAll
-    static void start() {
-        m = NDManager.newBaseManager();
-    }
-
-    @AfterAll
-    static void stop() {
-        m.close();
-    }
+    @AutoClose
+    static final NDManager m = NDManager.newBaseManager();
 
     static Stream<String> methods() {
         return KvMethods.defaults().names().stream().filter(n -> !n.equals("none"));

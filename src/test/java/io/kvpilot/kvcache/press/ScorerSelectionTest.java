@@ -9,24 +9,14 @@ import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 /** Each scorer keeps the expected entries of a hand-built cache; the shared selection keeps exactly the top scores. */
 class ScorerSelectionTest {
 
-    static NDManager m;
-
-    @BeforeAll
-    static void start() {
-        m = NDManager.newBaseManager();
-    }
-
-    @AfterAll
-    static void stop() {
-        m.close();
-    }
+    @AutoClose
+    static final NDManager m = NDManager.newBaseManager();
 
     /** 2 KV heads, 10 entries, head dim 2; key of entry t on head h has norm {@code norms[h][t]}. */
     static LayerView view(float[][] norms, float[][] lastRowAttention) {

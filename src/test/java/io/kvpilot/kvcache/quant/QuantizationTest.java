@@ -9,24 +9,14 @@ import ai.djl.ndarray.types.Shape;
 import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KvLayerStore;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 /** quantize → dequantize stays within each format's bound; packed bytes are really b/8; attention reads the blocks. */
 class QuantizationTest {
 
-    static NDManager m;
-
-    @BeforeAll
-    static void start() {
-        m = NDManager.newBaseManager();
-    }
-
-    @AfterAll
-    static void stop() {
-        m.close();
-    }
+    @AutoClose
+    static final NDManager m = NDManager.newBaseManager();
 
     static float[] gaussian(int n, long seed) {
         Random rnd = new Random(seed);
