@@ -8,6 +8,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,7 +29,7 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
 
     private static final Logger log = LoggerFactory.getLogger(AdaptiveCompressionPolicy.class);
 
-    private final PolicySettings settings;
+    private volatile PolicySettings settings; // narrowed once to what the loaded model serves
     private final QualityPredictor predictor;
     private final KvCostModel costs;
     private final StepTimeModel stepTimes;
@@ -364,6 +365,19 @@ public final class AdaptiveCompressionPolicy implements CompressionPolicy {
     @Override
     public void observeStep(EngineStepSample sample) {
         stepTimes.observe(sample);
+    }
+
+    @Override
+    public void servableOn(Consumer<KvCompressionSpec> check) {
+        java.util.Map<String, List<String>> byReason = new java.util.LinkedHashMap<>();
+        settings = settings.servableOn(check,
+                (what, why) -> byReason.computeIfAbsent(why, k -> new ArrayList<>()).add(what));
+        byReason.forEach((why, what) -> log.warn("Not servable on this model ({}): {}", why, what));
+    }
+
+    /** The settings {@code auto} chooses among (those the loaded model cannot serve left out). */
+    public List<KvCompressionSpec> candidates() {
+        return settings.candidates();
     }
 
     @Override

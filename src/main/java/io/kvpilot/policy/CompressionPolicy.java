@@ -4,6 +4,7 @@ import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.telemetry.EngineStepSample;
 import io.kvpilot.telemetry.TelemetrySnapshot;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The adaptive controller as the scheduler calls it, on its engine thread (never a request thread):
@@ -33,4 +34,11 @@ public interface CompressionPolicy {
 
     /** The setting with the fewest bytes any {@code auto} request could get (for the too-large-ever check). */
     KvCompressionSpec smallestCandidate();
+
+    /**
+     * Called once the model is loaded, with its check of a setting ({@code check} throws
+     * {@link IllegalArgumentException} for one it cannot serve): such settings are no longer chosen, so that
+     * {@code auto} never picks what admission refuses for an explicit request.
+     */
+    default void servableOn(Consumer<KvCompressionSpec> check) {}
 }

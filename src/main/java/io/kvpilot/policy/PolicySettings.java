@@ -1,9 +1,12 @@
 package io.kvpilot.policy;
 
 import io.kvpilot.kvcache.KvCompressionSpec;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 
 /**
  * The controller's settings, resolved from configuration ({@code kvpilot.policy.*}); plain values, no Spring.
@@ -68,5 +71,48 @@ public record PolicySettings(
 
     public LatencyObjective objective(String sloClass) {
         return objectives.getOrDefault(sloClass == null ? defaultSloClass : sloClass, objectives.get(defaultSloClass));
+    }
+
+    /**
+     * These settings without what {@code check} refuses (throws {@link IllegalArgumentException} for): candidates
+     * dropped; an unservable fallback or threshold setting replaced by int8, which every model serves, or by no
+     * compression. Each refusal is reported to {@code refused} (what, why).
+     */
+    public PolicySettings servableOn(Consumer<KvCompressionSpec> check,
+            BiConsumer<String, String> refused) {
+        List<KvCompressionSpec> kept = new ArrayList<>();
+        for (KvCompressionSpec c : candidates) {
+            String why = refusal(check, c);
+            if (why == null) {
+                kept.add(c);
+            } else {
+                refused.accept("candidate " + c + " left out", why);
+            }
+        }
+        return new PolicySettings(kept, defaultMinQuality, enterPressure, exitPressure, objectives, defaultSloClass,
+                reclaimMethods, servableOr(check, fallback, "fallback", refused), decisionsKept,
+                thresholdSpec == null ? null : servableOr(check, thresholdSpec, "threshold setting", refused),
+                thresholdUsage);
+    }
+
+    private static KvCompressionSpec servableOr(Consumer<KvCompressionSpec> check,
+            KvCompressionSpec spec, String role, BiConsumer<String, String> refused) {
+        String why = refusal(check, spec);
+        if (why == null) {
+            return spec;
+        }
+        KvCompressionSpec int8 = new KvCompressionSpec("none", 0.0, 8);
+        KvCompressionSpec replacement = refusal(check, int8) == null ? int8 : KvCompressionSpec.NONE;
+        refused.accept(role + " " + spec + " replaced by " + replacement, why);
+        return replacement;
+    }
+
+    private static String refusal(Consumer<KvCompressionSpec> check, KvCompressionSpec spec) {
+        try {
+            check.accept(spec);
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
     }
 }

@@ -243,6 +243,9 @@ public final class Scheduler implements AutoCloseable {
         try {
             engine = factory.load();
             engine.warmUp(settings.maxRunningSequences());
+            if (controller != null) {
+                controller.policy().servableOn(engine::checkServable);
+            }
             synchronized (this) {
                 if (state != State.LOADING) { // closed while loading
                     engine.close();

@@ -3,6 +3,7 @@ package io.kvpilot.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvpilot.engine.model.RandomCheckpoint;
+import io.kvpilot.policy.AdaptiveCompressionPolicy;
 import io.kvpilot.serving.Scheduler;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -25,8 +26,10 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * A Mistral-style model whose sliding window is shorter than its context: eviction is refused before admission with a
- * 400 on {@code kv_compression}, streaming or not (docs/api.md), and quantization alone is served.
+ * A Mistral-style model whose sliding window is shorter than its context, and whose head dimension (16) KIVI's groups of
+ * 32 channels do not divide: eviction and 4/2-bit KIVI are refused before admission with a 400 on
+ * {@code kv_compression}, streaming or not (docs/api.md), int8 is served, and the controller's candidates leave out
+ * what the model cannot serve, so that {@code auto} never picks it.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
     "kvpilot.security.api-keys=test-key",
@@ -71,6 +74,9 @@ class SlidingWindowApiTest {
     @Autowired
     Scheduler scheduler;
 
+    @Autowired
+    AdaptiveCompressionPolicy policy;
+
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
     @BeforeEach
@@ -98,6 +104,31 @@ class SlidingWindowApiTest {
             assertThat(error.get("param").asString()).isEqualTo("kv_compression");
             assertThat(error.get("message").asString()).contains("sliding window");
         }
+    }
+
+    @Test
+    void kiviWhoseGroupsDoNotDivideTheHeadDimIsA400BeforeAdmission() throws Exception {
+        for (String spec : new String[] {"{\"method\": \"none\", \"bits\": 4}", "{\"method\": \"none\", \"bits\": 2}"}) {
+            for (boolean stream : new boolean[] {false, true}) {
+                HttpResponse<String> r = complete("{\"prompt\": \"" + PROMPT + "\", \"max_tokens\": 4, \"stream\": "
+                        + stream + ", \"kv_compression\": " + spec + "}");
+
+                assertThat(r.statusCode()).as("%s stream %s: %s", spec, stream, r.body()).isEqualTo(400);
+                JsonNode error = JSON.readTree(r.body()).get("error");
+                assertThat(error.get("param").asString()).isEqualTo("kv_compression");
+                assertThat(error.get("message").asString()).contains("head dimension of 16");
+            }
+        }
+    }
+
+    @Test
+    void theControllerChoosesOnlyAmongSettingsTheModelServes() throws Exception {
+        assertThat(policy.candidates()).as("candidates").isNotEmpty()
+                .allSatisfy(c -> assertThat(c.ratio() == 0 && (c.bits() == 16 || c.bits() == 8)).as(c.toString()).isTrue())
+                .anySatisfy(c -> assertThat(c.bits()).isEqualTo(8));
+        HttpResponse<String> r = complete("{\"prompt\": \"" + PROMPT + "\", \"max_tokens\": 4, "
+                + "\"kv_compression\": \"auto\"}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
     }
 
     @Test

@@ -151,6 +151,7 @@ public final class LlamaEngine implements GenerationEngine {
 
     @Override
     public void checkServable(KvCompressionSpec compression) {
+        options.compressors().forSpec(compression).checkHeadDim(cfg.headDim());
         if (compression.ratio() > 0 && cfg.slidingWindow() > 0 && cfg.slidingWindow() < cfg.contextLength()) {
             // decode reads a windowed model's last W cache slots; after eviction those are not the last W positions
             throw new IllegalArgumentException("eviction (ratio > 0) is not supported on a model with a sliding window"

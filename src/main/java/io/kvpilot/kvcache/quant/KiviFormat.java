@@ -25,10 +25,16 @@ public record KiviFormat(int bits, int groupSize, int residual) implements KvFor
 
     @Override
     public KvLayerStore build(KvBlockPool pool, NDManager manager, NDArray keys, NDArray values, NDArray mask) {
-        long d = keys.getShape().get(2);
-        if (d % groupSize != 0 || d % (8 / bits) != 0) {
-            throw new IllegalArgumentException("head dim " + d + " must be a multiple of group size " + groupSize);
-        }
+        checkHeadDim(Math.toIntExact(keys.getShape().get(2)));
         return new KiviKvStore(pool, manager, keys, values, mask, this);
+    }
+
+    @Override
+    public void checkHeadDim(int headDim) {
+        if (headDim % groupSize != 0 || headDim % (8 / bits) != 0) {
+            throw new IllegalArgumentException(bits + "-bit KIVI quantizes values in groups of " + groupSize
+                    + " channels, which do not divide this model's head dimension of " + headDim
+                    + "; use bits 8 or 16");
+        }
     }
 }

@@ -18,6 +18,9 @@ public interface KvFormat {
      */
     KvLayerStore build(KvBlockPool pool, NDManager manager, NDArray keys, NDArray values, NDArray mask);
 
+    /** Throws {@link IllegalArgumentException} if this format cannot hold heads of {@code headDim} channels. */
+    default void checkHeadDim(int headDim) {}
+
     /** Whether the engine's dense fp32 store is kept as is (no conversion). */
     default boolean isDense() {
         return false;
