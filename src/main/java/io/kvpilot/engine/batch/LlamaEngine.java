@@ -259,6 +259,20 @@ public final class LlamaEngine implements GenerationEngine {
     }
 
     /** Runs the compression hook on a freshly prefilled cache, then drops what it observed. */
+    /**
+     * {@link #compressAfterPrefill}, failing only {@code seq} if its compression throws: the pass's other sequences
+     * (prompts and decoding streams sharing it) are done with it by then and go on. Returns whether it succeeded.
+     */
+    private boolean compressAlone(Sequence seq, SequenceState state, NDArray[] observed, int window) {
+        try {
+            compressAfterPrefill(seq, state, observed, window);
+            return true;
+        } catch (RuntimeException e) {
+            states.fail(seq, e);
+            return false;
+        }
+    }
+
     private void compressAfterPrefill(Sequence seq, SequenceState state, NDArray[] observed, int window) {
         NDArray[] sums = state.sums == null ? null : state.sums.perLayer();
         try {
@@ -314,7 +328,7 @@ public final class LlamaEngine implements GenerationEngine {
                 state.prefilled += takes.get(s);
                 if (state.prefilled == seq.promptLength()) {
                     lastLogits[i] = java.util.Arrays.copyOfRange(logits, (row + rows - 1) * v, (row + rows) * v);
-                    compressAfterPrefill(seq, state, observations[s], segs[s].observeWindow());
+                    compressAlone(seq, state, observations[s], segs[s].observeWindow());
                 }
                 row += rows;
             }
@@ -428,8 +442,8 @@ public final class LlamaEngine implements GenerationEngine {
                 Sequence seq = pieces.get(i);
                 SequenceState state = states.get(seq);
                 state.prefilled += takes.get(i);
-                if (state.prefilled == seq.promptLength()) {
-                    compressAfterPrefill(seq, state, observations[i], segs[i].observeWindow());
+                if (state.prefilled == seq.promptLength() && compressAlone(seq, state, observations[i],
+                        segs[i].observeWindow())) {
                     acceptor.accept(seq, state, logits, i * v, null);
                 }
             }
