@@ -79,6 +79,7 @@ final class VectorAttention {
             attend(q3, 0, denseKv, denseKv, 40, 40, 1, 3, d, out3, 0, scoresd, null, 0, 0,
                     i % 2 == 0 ? null : kiviPadding);
             attend(qd, 0, denseKv, denseKv, 40, 40, 1, 1, d, outd, 0, scoresd);
+            attendInt8(qd, 0, int8, 8, 8, 1, 1, d, outd, 0, scoresd, i % 2 == 0 ? null : padding);
             attendInt8(qd, 0, int8, 8, 8, 1, 2, d, outd, 0, scoresd, i % 2 == 0 ? null : padding);
             attendKivi(qd, 0, kivi, 32, 32, 64, 4, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
                     i % 2 == 0 ? null : kiviPadding);
@@ -538,6 +539,12 @@ final class VectorAttention {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
                 int q0 = qOff + h0 * e;
+                if (m == 1 && e % BLOCK == 0) { // one query head (MHA, or a group's last): no copies to score
+                    int8ScoresOne(q, q0, kq, ks, base, e, visible, lo, gap, scores);
+                    normalize(scores, 0, visible, softmaxRow(scores, 0, visible));
+                    weighInt8One(vq, vs, base, e, scores, visible, lo, gap, out, outOff + h0 * e);
+                    continue;
+                }
                 int q1 = m > 1 ? q0 + e : q0; // a missing head repeats head 0: same work, result unused
                 int q2 = m > 2 ? q0 + 2 * e : q0;
                 for (int i = 0; i < visible; i++) {
@@ -590,6 +597,60 @@ final class VectorAttention {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * One query head's scores over int8 keys, two entries at a time (each entry's dot one chain, as in the three-head
+     * loop, so the same bits): a single head would otherwise wait on one FMA chain or compute two copies of itself.
+     */
+    private static void int8ScoresOne(float[] q, int qh, ByteBuffer kq, ByteBuffer ks, int base, int e, int m, int lo,
+            int gap, float[] scores) {
+        int i = 0;
+        for (; i + 1 < m; i += 2) {
+            int j0 = base + slot(i, lo, gap);
+            int j1 = base + slot(i + 1, lo, gap);
+            FloatVector a = FloatVector.zero(S);
+            FloatVector b = a;
+            for (int c = 0; c < e; c += S.length()) {
+                FloatVector qc = FloatVector.fromArray(S, q, qh + c);
+                a = qc.fma(int8s(kq, j0 * e + c), a);
+                b = qc.fma(int8s(kq, j1 * e + c), b);
+            }
+            scores[i] = VectorMath.sum(a) * ks.getFloat(j0 * Float.BYTES);
+            scores[i + 1] = VectorMath.sum(b) * ks.getFloat(j1 * Float.BYTES);
+        }
+        for (; i < m; i++) {
+            int j = base + slot(i, lo, gap);
+            FloatVector a = FloatVector.zero(S);
+            for (int c = 0; c < e; c += S.length()) {
+                a = FloatVector.fromArray(S, q, qh + c).fma(int8s(kq, j * e + c), a);
+            }
+            scores[i] = VectorMath.sum(a) * ks.getFloat(j * Float.BYTES);
+        }
+    }
+
+    /** One query head's int8 value sum over normalized probabilities, {@value #BLOCK} channels a pass in registers. */
+    private static void weighInt8One(ByteBuffer vq, ByteBuffer vs, int base, int e, float[] scores, int m, int lo,
+            int gap, float[] out, int o) {
+        for (int c = 0; c < e; c += BLOCK) {
+            FloatVector x0 = FloatVector.zero(S);
+            FloatVector x1 = x0;
+            FloatVector x2 = x0;
+            FloatVector x3 = x0;
+            for (int i = 0; i < m; i++) {
+                int j = base + slot(i, lo, gap);
+                int at = j * e + c;
+                FloatVector p = FloatVector.broadcast(S, scores[i] * vs.getFloat(j * Float.BYTES));
+                x0 = int8s(vq, at).fma(p, x0);
+                x1 = int8s(vq, at + 8).fma(p, x1);
+                x2 = int8s(vq, at + 16).fma(p, x2);
+                x3 = int8s(vq, at + 24).fma(p, x3);
+            }
+            x0.intoArray(out, o + c);
+            x1.intoArray(out, o + c + 8);
+            x2.intoArray(out, o + c + 16);
+            x3.intoArray(out, o + c + 24);
         }
     }
 

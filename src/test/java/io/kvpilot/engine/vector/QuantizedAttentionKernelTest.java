@@ -19,7 +19,7 @@ class QuantizedAttentionKernelTest {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     @ParameterizedTest(name = "head dim {0}, {1} kv heads x {2} query heads, n {3}")
-    @CsvSource({"64,2,3,70", "32,1,4,33", "96,2,2,9", "8,1,1,5", "40,2,3,17"})
+    @CsvSource({"64,2,3,70", "32,1,4,33", "96,2,2,9", "8,1,1,5", "40,2,3,17", "64,3,1,41", "128,1,7,20"})
     void int8MatchesDequantizedReference(int e, int kvHeads, int groups, int n) {
         Random random = new Random(e * 31L + n);
         int cap = n + 3;
