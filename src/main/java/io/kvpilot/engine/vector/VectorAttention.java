@@ -10,6 +10,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -38,6 +39,15 @@ final class VectorAttention {
     private static final VectorMask<Float> HIGH_LANES = VectorMask.fromLong(S, 0xF0L);
     /** Channels whose accumulators the blocked kernels keep in registers across entries: four vectors. */
     private static final int BLOCK = 32;
+    /** Quantized tokens whose value lane scales {@link #kiviLaneScales} forms at a time (a table that stays in L1). */
+    private static final int CHUNK = 32;
+    /** {@link #expand}'s spreads: lane {@code L} takes element {@code L / r}, r = 1, 2, 4, and 8 (a broadcast). */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] EXPAND = new VectorShuffle[] {
+        VectorShuffle.iota(S, 0, 1, false), VectorShuffle.fromValues(S, 0, 0, 1, 1, 2, 2, 3, 3),
+        VectorShuffle.fromValues(S, 0, 0, 0, 0, 1, 1, 1, 1), VectorShuffle.fromValues(S, 0, 0, 0, 0, 0, 0, 0, 0)};
+    private static final VectorShuffle<Float> PAIRS = VectorShuffle.fromValues(S, 2, 3, 0, 1, 6, 7, 4, 5);
+    private static final VectorShuffle<Float> NEIGHBOURS = VectorShuffle.fromValues(S, 1, 0, 3, 2, 5, 4, 7, 6);
     /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
     private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -686,7 +696,7 @@ final class VectorAttention {
     static void attendKivi(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
             int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores,
             float[] scratch, HeadPadding pad) {
-        if (pad == null && kiviWordsFit(e, bits, groupSize)) {
+        if (pad == null && kiviWordsFit(e, bits, groupSize) && Math.min(n, quantized) % 2 == 0) {
             attendKiviWords(q, qOff, store, cap, quantized, window, bits, groupSize, n, kvHeads, groups, e, out,
                     outOff, scores);
             return;
@@ -849,66 +859,106 @@ final class VectorAttention {
     }
 
     /**
-     * {@link #attendKivi} for layouts {@link #kiviWordsFit} takes: the codes are read 32 bytes at a time as int
-     * vectors and each code position of the lanes becomes one float vector without a conversion instruction
-     * ({@link #unsignedCode}; JDK 17 boxes the byte-to-int conversion {@link #widened} needs). Code {@code k} of lane
-     * {@code L} in the word from byte {@code i} is channel {@code i·per + L·perLane + k} ({@link #phaseMajor}); the
-     * value scale of each lane is one vector per word, since a lane's channels share a value group.
+     * {@link #attendKivi} for layouts {@link #kiviWordsFit} takes. A head's codes are read as a stream of 32-byte words,
+     * eight int lanes each: a token's row spans one or more whole words, or (a row of 16 bytes: int2 at head dim 64,
+     * int4 at 32) a word holds two tokens, lanes 0-3 and 4-7. Lane {@code ℓ} of a row holds channels
+     * {@code ℓ·perLane + k}, code {@code k} at bit {@code bits·k}, and "phase" {@code k} is the float vector of the
+     * lanes' {@code k}-th codes ({@link #unsignedCode}: shifts and logic, no conversion). Scaled queries and value
+     * accumulators are laid out by word, phase and lane ({@link #phaseLane}) and put back in channel order at the end.
+     *
+     * <p>The value sum is where the time went: it had accumulated every phase of three heads into memory once per token,
+     * a load, FMA and store per vector. Now the probabilities are normalized in place, each quantized token's lane
+     * scales times its three probabilities (and its lane zeros into {@code Σ p z}) are formed once into a small
+     * per-chunk table ({@link #kiviLaneScales}), and {@link #kiviValueBlock} sums two phases of three heads over the
+     * chunk's words in six register accumulators, reading only the codes and that table (in L1) per word.
      */
     private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window,
             int bits, int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
-        int perLane = 32 / bits; // codes per int lane of a 32-byte word
+        int perLane = 32 / bits; // codes per int lane
+        int packed = e * bits / 8; // bytes per token row
+        int lanesPerToken = packed / 4;
+        int tokensPerWord = Math.max(1, S.length() / lanesPerToken); // 1, or 2 for 16-byte rows
+        int wordsPerToken = Math.max(1, lanesPerToken / S.length());
+        int qw = wordsPerToken * perLane * S.length(); // floats of one head's scaled query or value accumulators
         int channelGroups = e / groupSize;
         int nq = Math.min(n, quantized);
-        // scaled queries (3 heads, phase-major), value accumulators (3, phase-major), Σ p z (3 × groups), lane scales
-        int acc = 3 * e;
-        int zAcc = 6 * e;
-        float[] scratch = lanes(zAcc + 3 * channelGroups + S.length());
+        int chunkWords = CHUNK * packed / WORD_BYTES;
+        // scratch: scaled queries (3 heads), value accumulators (3), lane Σ p z (3), the chunk's value scales and
+        // zeros as floats, its probabilities (3 rows), and its lane scales times probabilities (3 vectors a word)
+        int acc = 3 * qw;
+        int zAcc = 6 * qw;
+        int sf = zAcc + 3 * wordsPerToken * S.length();
+        int zf = sf + CHUNK * channelGroups + S.length();
+        int pf = zf + CHUNK * channelGroups + S.length();
+        int sv = pf + 3 * (CHUNK + S.length());
+        float[] scratch = lanes(sv + chunkWords * 3 * S.length());
         for (int kh = 0; kh < kvHeads; kh++) {
             for (int g0 = 0; g0 < groups; g0 += 3) {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
                 for (int j0 = 0; j0 < nq; j0 += groupSize) {
                     kiviKeyGroup(q, qOff + h0 * e, m, store, kh, cap, j0, Math.min(j0 + groupSize, nq), bits,
-                            groupSize, n, e, scores, scratch);
+                            groupSize, n, e, scores, scratch, qw);
                 }
                 int qa = qOff + h0 * e;
                 windowScores(q, qa, m > 1 ? qa + e : qa, m > 2 ? qa + 2 * e : qa, store[6], kh, window, quantized,
                         nq, n, e, scores);
-                float i0 = softmaxRow(scores, 0, n);
-                float i1 = softmaxRow(scores, n, n);
-                float i2 = softmaxRow(scores, 2 * n, n);
-                java.util.Arrays.fill(scratch, acc, zAcc + 3 * channelGroups, 0f);
-                for (int j = 0; j < nq; j++) {
-                    kiviValue(store, kh * cap + j, scores[j] * i0, scores[n + j] * i1, scores[2 * n + j] * i2, m,
-                            bits, groupSize, e, scratch);
+                for (int g = 0; g < 3; g++) { // rows of missing heads hold copies: same work, result unused
+                    normalize(scores, g * n, n, softmaxRow(scores, g * n, n));
+                }
+                java.util.Arrays.fill(scratch, acc, sf, 0f);
+                for (int j0 = 0; j0 < nq; j0 += CHUNK) {
+                    int tokens = Math.min(CHUNK, nq - j0);
+                    int words = tokens * packed / WORD_BYTES;
+                    kiviLaneScales(store[4], store[5], kh * cap + j0, tokens, channelGroups, groupSize / perLane,
+                            lanesPerToken, wordsPerToken, scores, n, j0, scratch, sf, zf, pf, sv, zAcc);
+                    int codes = (kh * cap + j0) * packed;
+                    for (int u = 0; u < wordsPerToken; u++) {
+                        for (int k = 0; k < perLane; k += 2) {
+                            kiviValueBlock(store[3], codes + u * WORD_BYTES, words / wordsPerToken,
+                                    wordsPerToken * WORD_BYTES, scratch, sv + u * 3 * S.length(),
+                                    wordsPerToken * 3 * S.length(), bits, k, acc + phaseLane(u, k, 0, perLane), qw);
+                        }
+                    }
                 }
                 for (int g = 0; g < m; g++) {
                     int oh = outOff + (h0 + g) * e;
-                    int ag = acc + g * e;
-                    int zg = zAcc + g * channelGroups;
                     for (int c = 0; c < e; c++) {
-                        out[oh + c] = scratch[ag + phaseMajor(c, perLane)] + scratch[zg + c / groupSize];
+                        int lane = c / perLane; // of the token's row
+                        int u = lane / S.length();
+                        int at = acc + g * qw + phaseLane(u, c % perLane, lane % S.length(), perLane);
+                        int z = zAcc + g * wordsPerToken * S.length() + u * S.length() + lane % S.length();
+                        float v = scratch[at];
+                        float zero = scratch[z];
+                        if (tokensPerWord == 2) { // the word's second token's lanes
+                            v += scratch[at + lanesPerToken];
+                            zero += scratch[z + lanesPerToken];
+                        }
+                        out[oh + c] = v + zero;
                     }
-                    windowValues(store[7], kh, window, quantized, nq, n, e, scores, g * n,
-                            g == 0 ? i0 : g == 1 ? i1 : i2, out, oh);
+                    windowValues(store[7], kh, window, quantized, nq, n, e, scores, g * n, 1f, out, oh);
                 }
             }
         }
     }
 
+    /** Where word {@code u} of a row, phase {@code k}, lane {@code L} sits in a head's scaled query or accumulators. */
+    private static int phaseLane(int u, int k, int lane, int perLane) {
+        return (u * perLane + k) * S.length() + lane;
+    }
+
     /**
      * The scores of quantized tokens {@code [j0, end)} of one key group for up to 3 query heads from {@code qh}: the
-     * queries scaled by the group's per-channel scales (phase-major, into {@code scratch[0, 3e)}), then a dot with each
-     * token's raw codes, plus the query's dot with the group's zeros. Kept apart from the caller so that C2 inlines
-     * every vector operation of the loop (in one large method it stops at NodeCountInliningCutoff and boxes).
+     * queries scaled by the group's per-channel scales ({@link #phaseLane} order, into {@code scratch[0, 3·qw)}; a word
+     * of two tokens has each lane's query twice), then a dot with each token's raw codes, plus the query's dot with the
+     * group's zeros. Kept apart from the caller so that C2 inlines every vector operation of the loops (in one large
+     * method it stops at NodeCountInliningCutoff and boxes).
      */
     private static void kiviKeyGroup(float[] q, int qh, int m, ByteBuffer[] store, int kh, int cap, int j0, int end,
-            int bits, int groupSize, int n, int e, float[] scores, float[] scratch) {
+            int bits, int groupSize, int n, int e, float[] scores, float[] scratch, int qw) {
         int perLane = 32 / bits;
-        int per = 8 / bits;
-        int packed = e / per;
-        int mask = (1 << bits) - 1;
+        int packed = e * bits / 8;
+        int lanesPerToken = packed / 4;
         int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
         float qz0 = 0;
         float qz1 = 0;
@@ -916,40 +966,202 @@ final class VectorAttention {
         for (int c = 0; c < e; c++) {
             float scale = Half.toFloat(store[1].getShort(param + 2 * c));
             float zero = Half.toFloat(store[2].getShort(param + 2 * c));
-            int at = phaseMajor(c, perLane);
-            scratch[at] = q[qh + c] * scale;
+            int lane = c / perLane;
+            int at = phaseLane(lane / S.length(), c % perLane, lane % S.length(), perLane);
+            int twin = lanesPerToken < S.length() ? at + lanesPerToken : at; // the word's second token
+            scratch[at] = scratch[twin] = q[qh + c] * scale;
             qz0 += q[qh + c] * zero;
             if (m > 1) {
-                scratch[e + at] = q[qh + e + c] * scale;
+                scratch[qw + at] = scratch[qw + twin] = q[qh + e + c] * scale;
                 qz1 += q[qh + e + c] * zero;
             }
             if (m > 2) {
-                scratch[2 * e + at] = q[qh + 2 * e + c] * scale;
+                scratch[2 * qw + at] = scratch[2 * qw + twin] = q[qh + 2 * e + c] * scale;
                 qz2 += q[qh + 2 * e + c] * zero;
             }
         }
-        int q1 = m > 1 ? e : 0; // a missing head repeats head 0: same work, result unused
-        int q2 = m > 2 ? 2 * e : 0;
-        ByteBuffer codes = store[0];
-        for (int j = j0; j < end; j++) {
-            int row = (kh * cap + j) * packed;
+        int q1 = m > 1 ? qw : 0; // a missing head repeats head 0: same work, result unused
+        int q2 = m > 2 ? 2 * qw : 0;
+        int row = (kh * cap + j0) * packed;
+        if (lanesPerToken < S.length()) {
+            kiviKeyPairs(store[0], row, end - j0, bits, scratch, q1, q2, qz0, qz1, qz2, scores, n, j0);
+        } else {
+            for (int i = 0; i < packed; i += WORD_BYTES) {
+                kiviKeyRows(store[0], row + i, end - j0, packed, bits, scratch, i / WORD_BYTES * perLane * S.length(),
+                        q1, q2, qz0, qz1, qz2, scores, n, j0, i == 0);
+            }
+        }
+    }
+
+    /**
+     * {@link #kiviKeyGroup}'s dots for rows of whole words, word {@code u} of each row ({@code scratch}'s scaled
+     * queries from {@code qs}): written to the scores with the zeros' dots {@code qz} for {@code u = 0}, added for the
+     * rest. A row's words are taken in passes of their own rather than by an inner loop per token, which C2 compiled
+     * 3x slower (measured).
+     */
+    private static void kiviKeyRows(ByteBuffer codes, int row0, int tokens, int packed, int bits, float[] scratch,
+            int qs, int q1, int q2, float qz0, float qz1, float qz2, float[] scores, int n, int j0, boolean first) {
+        int perLane = 32 / bits;
+        int mask = (1 << bits) - 1;
+        for (int t = 0; t < tokens; t++) {
+            IntVector words = IntVector.fromByteBuffer(WORDS, codes, row0 + t * packed, ORDER);
             FloatVector a0 = FloatVector.zero(S);
             FloatVector a1 = a0;
             FloatVector a2 = a0;
-            for (int i = 0; i < packed; i += WORD_BYTES) {
-                IntVector words = IntVector.fromByteBuffer(WORDS, codes, row + i, ORDER);
-                for (int k = 0; k < perLane; k++) {
-                    FloatVector c = unsignedCode(words, bits * k, mask);
-                    int at = i * per + k * S.length();
-                    a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
-                    a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
-                    a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
-                }
+            for (int k = 0; k < perLane; k++) {
+                FloatVector c = unsignedCode(words, bits * k, mask);
+                int at = qs + k * S.length();
+                a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
+                a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
+                a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
             }
-            scores[j] = VectorMath.sum(a0) + qz0;
-            scores[n + j] = VectorMath.sum(a1) + qz1;
-            scores[2 * n + j] = VectorMath.sum(a2) + qz2;
+            int j = j0 + t;
+            scores[j] = VectorMath.sum(a0) + (first ? qz0 : scores[j]);
+            scores[n + j] = VectorMath.sum(a1) + (first ? qz1 : scores[n + j]);
+            scores[2 * n + j] = VectorMath.sum(a2) + (first ? qz2 : scores[2 * n + j]);
         }
+    }
+
+    /**
+     * {@link #kiviKeyGroup}'s dots for 16-byte rows, two tokens a word: lanes 0-3 and 4-7 of each accumulator are the
+     * two tokens' partial dots, summed apart.
+     */
+    private static void kiviKeyPairs(ByteBuffer codes, int row0, int tokens, int bits, float[] scratch, int q1, int q2,
+            float qz0, float qz1, float qz2, float[] scores, int n, int j0) {
+        int perLane = 32 / bits;
+        int mask = (1 << bits) - 1;
+        for (int t = 0; t < tokens; t += 2) {
+            IntVector words = IntVector.fromByteBuffer(WORDS, codes, row0 + t * (WORD_BYTES / 2), ORDER);
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            for (int k = 0; k < perLane; k++) {
+                FloatVector c = unsignedCode(words, bits * k, mask);
+                int at = k * S.length();
+                a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
+                a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
+                a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+            }
+            a0 = a0.add(a0.rearrange(PAIRS));
+            a1 = a1.add(a1.rearrange(PAIRS));
+            a2 = a2.add(a2.rearrange(PAIRS));
+            a0 = a0.add(a0.rearrange(NEIGHBOURS));
+            a1 = a1.add(a1.rearrange(NEIGHBOURS));
+            a2 = a2.add(a2.rearrange(NEIGHBOURS));
+            scores[j0 + t] = a0.lane(0) + qz0;
+            scores[j0 + t + 1] = a0.lane(4) + qz0;
+            scores[n + j0 + t] = a1.lane(0) + qz1;
+            scores[n + j0 + t + 1] = a1.lane(4) + qz1;
+            scores[2 * n + j0 + t] = a2.lane(0) + qz2;
+            scores[2 * n + j0 + t + 1] = a2.lane(4) + qz2;
+        }
+    }
+
+    /**
+     * For {@code tokens} quantized tokens from slot {@code slot0} (a chunk of at most {@value #CHUNK}, scores from
+     * {@code j0}): each word's lane scales times the three heads' normalized probabilities into
+     * {@code scratch[sv + 24w, +24)}, and the lane zeros times the probabilities added to the lane sums
+     * {@code scratch[zAcc, +24·wordsPerToken)}. A lane's scale is value group {@code lane / lanesPerGroup} of the row
+     * and its probability that of token {@code lane / lanesPerToken}: a read of consecutive floats spread by a
+     * rearrangement ({@link #expand}), after the chunk's fp16 scales, zeros and probabilities are copied to floats
+     * (so those reads stay in bounds).
+     */
+    private static void kiviLaneScales(ByteBuffer scales, ByteBuffer zeros, int slot0, int tokens, int channelGroups,
+            int lanesPerGroup, int lanesPerToken, int wordsPerToken, float[] scores, int n, int j0, float[] scratch,
+            int sf, int zf, int pf, int sv, int zAcc) {
+        int count = tokens * channelGroups;
+        int param = slot0 * channelGroups * 2; // bytes
+        int i = 0;
+        for (; i + S.length() <= count; i += S.length()) {
+            halves(scales, param + 2 * i).intoArray(scratch, sf + i);
+            halves(zeros, param + 2 * i).intoArray(scratch, zf + i);
+        }
+        for (; i < count; i++) {
+            scratch[sf + i] = Half.toFloat(scales.getShort(param + 2 * i));
+            scratch[zf + i] = Half.toFloat(zeros.getShort(param + 2 * i));
+        }
+        int pRow = CHUNK + S.length();
+        for (int h = 0; h < 3; h++) {
+            System.arraycopy(scores, h * n + j0, scratch, pf + h * pRow, tokens);
+        }
+        VectorShuffle<Float> byGroup = expand(lanesPerGroup);
+        VectorShuffle<Float> byToken = expand(lanesPerToken);
+        int words = tokens * lanesPerToken / S.length();
+        int zRow = wordsPerToken * S.length();
+        for (int u = 0; u < wordsPerToken; u++) {
+            int z = zAcc + u * S.length();
+            FloatVector z0 = FloatVector.fromArray(S, scratch, z);
+            FloatVector z1 = FloatVector.fromArray(S, scratch, z + zRow);
+            FloatVector z2 = FloatVector.fromArray(S, scratch, z + 2 * zRow);
+            for (int w = u; w < words; w += wordsPerToken) {
+                int lane = w * S.length(); // of the chunk
+                FloatVector ls = FloatVector.fromArray(S, scratch, sf + lane / lanesPerGroup).rearrange(byGroup);
+                FloatVector lz = FloatVector.fromArray(S, scratch, zf + lane / lanesPerGroup).rearrange(byGroup);
+                int t = pf + lane / lanesPerToken;
+                FloatVector p0 = FloatVector.fromArray(S, scratch, t).rearrange(byToken);
+                FloatVector p1 = FloatVector.fromArray(S, scratch, t + pRow).rearrange(byToken);
+                FloatVector p2 = FloatVector.fromArray(S, scratch, t + 2 * pRow).rearrange(byToken);
+                int s = sv + w * 3 * S.length();
+                ls.mul(p0).intoArray(scratch, s);
+                ls.mul(p1).intoArray(scratch, s + S.length());
+                ls.mul(p2).intoArray(scratch, s + 2 * S.length());
+                z0 = lz.fma(p0, z0);
+                z1 = lz.fma(p1, z1);
+                z2 = lz.fma(p2, z2);
+            }
+            z0.intoArray(scratch, z);
+            z1.intoArray(scratch, z + zRow);
+            z2.intoArray(scratch, z + 2 * zRow);
+        }
+    }
+
+    /** Lane {@code L} takes element {@code L / r} of the vector read ({@code r} a power of 2; 8 or more: element 0). */
+    private static VectorShuffle<Float> expand(int r) {
+        return r >= 8 ? EXPAND[3] : r == 4 ? EXPAND[2] : r == 2 ? EXPAND[1] : EXPAND[0];
+    }
+
+    /**
+     * Phases {@code k, k+1} of three heads' value sums over {@code words} words of codes from byte {@code at}, every
+     * {@code stride} bytes, in six register accumulators added at the end to {@code scratch[acc]} (heads {@code qw}
+     * apart): each word is one code read, its three lane-scale vectors ({@link #kiviLaneScales}) three L1 reads, and
+     * each phase one decode and three FMAs. Two phases, not four: the six accumulators, three lane-scale vectors, the
+     * word, a code and the decode's constants fit AVX2's 16 registers.
+     */
+    private static void kiviValueBlock(ByteBuffer codes, int at, int words, int stride, float[] scratch, int sv,
+            int svStride, int bits, int k, int acc, int qw) {
+        int mask = (1 << bits) - 1;
+        int shift0 = bits * k;
+        int shift1 = shift0 + bits;
+        FloatVector x0 = FloatVector.zero(S);
+        FloatVector x1 = x0;
+        FloatVector y0 = x0;
+        FloatVector y1 = x0;
+        FloatVector z0 = x0;
+        FloatVector z1 = x0;
+        for (int w = 0; w < words; w++) {
+            IntVector word = IntVector.fromByteBuffer(WORDS, codes, at + w * stride, ORDER);
+            int s = sv + w * svStride;
+            FloatVector s0 = FloatVector.fromArray(S, scratch, s);
+            FloatVector s1 = FloatVector.fromArray(S, scratch, s + S.length());
+            FloatVector s2 = FloatVector.fromArray(S, scratch, s + 2 * S.length());
+            FloatVector c = unsignedCode(word, shift0, mask);
+            x0 = c.fma(s0, x0);
+            y0 = c.fma(s1, y0);
+            z0 = c.fma(s2, z0);
+            c = unsignedCode(word, shift1, mask);
+            x1 = c.fma(s0, x1);
+            y1 = c.fma(s1, y1);
+            z1 = c.fma(s2, z1);
+        }
+        int a = acc;
+        FloatVector.fromArray(S, scratch, a).add(x0).intoArray(scratch, a);
+        FloatVector.fromArray(S, scratch, a + S.length()).add(x1).intoArray(scratch, a + S.length());
+        a += qw;
+        FloatVector.fromArray(S, scratch, a).add(y0).intoArray(scratch, a);
+        FloatVector.fromArray(S, scratch, a + S.length()).add(y1).intoArray(scratch, a + S.length());
+        a += qw;
+        FloatVector.fromArray(S, scratch, a).add(z0).intoArray(scratch, a);
+        FloatVector.fromArray(S, scratch, a + S.length()).add(z1).intoArray(scratch, a + S.length());
     }
 
     /** The scores of the fp16 window's entries {@code [nq, n)} for up to 3 query heads at {@code qa, qb, qc}. */
@@ -972,68 +1184,6 @@ final class VectorAttention {
         }
     }
 
-    /**
-     * One quantized token's value into the phase-major accumulators {@code scratch[3e, 6e)} and its zeros into
-     * {@code Σ p z} per channel group ({@code scratch[6e, ...)}), for up to 3 query heads of probabilities
-     * {@code p0..p2}. The value scale of each lane is one vector per word (a lane's channels share a value group): a
-     * broadcast, or two blended when the word holds two groups. Apart from the caller for the same reason as
-     * {@link #kiviKeyGroup}.
-     */
-    private static void kiviValue(ByteBuffer[] store, int slot, float p0, float p1, float p2, int m, int bits,
-            int groupSize, int e, float[] scratch) {
-        int perLane = 32 / bits;
-        int per = 8 / bits;
-        int packed = e / per;
-        int mask = (1 << bits) - 1;
-        int channelGroups = e / groupSize;
-        int acc = 3 * e;
-        int acc1 = acc + e;
-        int acc2 = acc + 2 * e;
-        int zAcc = 6 * e;
-        int laneScales = zAcc + 3 * channelGroups;
-        int lanesPerGroup = groupSize / perLane;
-        int row = slot * packed;
-        int param = slot * channelGroups * 2;
-        ByteBuffer scales = store[4];
-        for (int i = 0; i < packed; i += WORD_BYTES) {
-            int cg = i * per / groupSize; // the group of the word's lane 0
-            FloatVector scale;
-            if (lanesPerGroup >= S.length()) {
-                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)));
-            } else if (2 * lanesPerGroup == S.length()) { // KvFormat's int4 at head dim 64: two groups a word
-                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)))
-                        .blend(Half.toFloat(scales.getShort(param + 2 * cg + 2)), HIGH_LANES);
-            } else { // gathered through memory: a store-to-load stall per word, ~25 % of int4's kernel time
-                for (int l = 0; l < S.length(); l++) {
-                    scratch[laneScales + l] = Half.toFloat(scales.getShort(param + 2 * (cg + l / lanesPerGroup)));
-                }
-                scale = FloatVector.fromArray(S, scratch, laneScales);
-            }
-            FloatVector s0 = scale.mul(p0);
-            FloatVector s1 = scale.mul(p1);
-            FloatVector s2 = scale.mul(p2);
-            IntVector words = IntVector.fromByteBuffer(WORDS, store[3], row + i, ORDER);
-            for (int k = 0; k < perLane; k++) {
-                FloatVector c = unsignedCode(words, bits * k, mask);
-                int at = i * per + k * S.length();
-                c.fma(s0, FloatVector.fromArray(S, scratch, acc + at)).intoArray(scratch, acc + at);
-                if (m > 1) {
-                    c.fma(s1, FloatVector.fromArray(S, scratch, acc1 + at)).intoArray(scratch, acc1 + at);
-                }
-                if (m > 2) {
-                    c.fma(s2, FloatVector.fromArray(S, scratch, acc2 + at)).intoArray(scratch, acc2 + at);
-                }
-            }
-        }
-        ByteBuffer zeros = store[5];
-        for (int cg = 0; cg < channelGroups; cg++) {
-            float zero = Half.toFloat(zeros.getShort(param + 2 * cg));
-            scratch[zAcc + cg] += p0 * zero;
-            scratch[zAcc + channelGroups + cg] += p1 * zero;
-            scratch[zAcc + 2 * channelGroups + cg] += p2 * zero;
-        }
-    }
-
     /** Adds the fp16 window's values {@code [nq, n)}, weighted by {@code scores[from + j] · inv}, to {@code out}. */
     private static void windowValues(ByteBuffer values, int kh, int window, int quantized, int nq, int n, int e,
             float[] scores, int from, float inv, float[] out, int oh) {
@@ -1046,10 +1196,18 @@ final class VectorAttention {
         }
     }
 
-    /** Whether {@link #attendKiviWords} takes a layout: whole 32-byte words of codes per row, a lane in one group. */
+    /**
+     * Whether {@link #attendKiviWords} takes a layout: token rows of whole 32-byte words or of half a word, a lane's
+     * codes in one value group, and lanes per value group (and per row) a power of 2 up to 4 or a multiple of 8, which
+     * {@link #expand} spreads.
+     */
     static boolean kiviWordsFit(int e, int bits, int groupSize) {
-        int per = 8 / bits;
-        return kiviLayoutFits(e, bits, groupSize) && (e / per) % WORD_BYTES == 0 && groupSize % (4 * per) == 0;
+        int packed = e * bits / 8;
+        int perLane = 32 / bits;
+        int lanesPerGroup = groupSize / perLane;
+        return kiviLayoutFits(e, bits, groupSize) && (packed % WORD_BYTES == 0 || packed == WORD_BYTES / 2)
+                && groupSize % perLane == 0
+                && (lanesPerGroup % S.length() == 0 || (lanesPerGroup <= 4 && Integer.bitCount(lanesPerGroup) == 1));
     }
 
     /** Whether {@link #attendInt8} takes an int8 store of head dim {@code e}: whole vectors per row. */
