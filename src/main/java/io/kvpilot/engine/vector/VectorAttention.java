@@ -46,6 +46,9 @@ final class VectorAttention {
     private static final VectorShuffle<Float>[] EXPAND = new VectorShuffle[] {
         VectorShuffle.iota(S, 0, 1, false), VectorShuffle.fromValues(S, 0, 0, 1, 1, 2, 2, 3, 3),
         VectorShuffle.fromValues(S, 0, 0, 0, 0, 1, 1, 1, 1), VectorShuffle.fromValues(S, 0, 0, 0, 0, 0, 0, 0, 0)};
+    private static final VectorShuffle<Float> SWAP_HALVES = VectorShuffle.fromValues(S, 4, 5, 6, 7, 0, 1, 2, 3);
+    private static final VectorMask<Float> ODD_PAIRS = VectorMask.fromLong(S, 0xCCL);
+    private static final VectorMask<Float> ODD_LANES = VectorMask.fromLong(S, 0xAAL);
     private static final VectorShuffle<Float> PAIRS = VectorShuffle.fromValues(S, 2, 3, 0, 1, 6, 7, 4, 5);
     private static final VectorShuffle<Float> NEIGHBOURS = VectorShuffle.fromValues(S, 1, 0, 3, 2, 5, 4, 7, 6);
     /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
@@ -884,21 +887,23 @@ final class VectorAttention {
         int nq = Math.min(n, quantized);
         int chunkWords = CHUNK * packed / WORD_BYTES;
         // scratch: scaled queries (3 heads), value accumulators (3), lane Σ p z (3), the chunk's value scales and
-        // zeros as floats, its probabilities (3 rows), and its lane scales times probabilities (3 vectors a word)
+        // zeros as floats, its probabilities (3 rows), its lane scales times probabilities (3 vectors a word), and
+        // the scaled queries in channel order, or a key group's accumulators
         int acc = 3 * qw;
         int zAcc = 6 * qw;
         int sf = zAcc + 3 * wordsPerToken * S.length();
         int zf = sf + CHUNK * channelGroups + S.length();
         int pf = zf + CHUNK * channelGroups + S.length();
         int sv = pf + 3 * (CHUNK + S.length());
-        float[] scratch = lanes(sv + chunkWords * 3 * S.length());
+        int tq = sv + chunkWords * 3 * S.length();
+        float[] scratch = lanes(tq + 3 * Math.max(e, groupSize * S.length()));
         for (int kh = 0; kh < kvHeads; kh++) {
             for (int g0 = 0; g0 < groups; g0 += 3) {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
                 for (int j0 = 0; j0 < nq; j0 += groupSize) {
                     kiviKeyGroup(q, qOff + h0 * e, m, store, kh, cap, j0, Math.min(j0 + groupSize, nq), bits,
-                            groupSize, n, e, scores, scratch, qw);
+                            groupSize, n, e, scores, scratch, qw, tq);
                 }
                 int qa = qOff + h0 * e;
                 windowScores(q, qa, m > 1 ? qa + e : qa, m > 2 ? qa + 2 * e : qa, store[6], kh, window, quantized,
@@ -955,30 +960,40 @@ final class VectorAttention {
      * method it stops at NodeCountInliningCutoff and boxes).
      */
     private static void kiviKeyGroup(float[] q, int qh, int m, ByteBuffer[] store, int kh, int cap, int j0, int end,
-            int bits, int groupSize, int n, int e, float[] scores, float[] scratch, int qw) {
+            int bits, int groupSize, int n, int e, float[] scores, float[] scratch, int qw, int tq) {
         int perLane = 32 / bits;
         int packed = e * bits / 8;
         int lanesPerToken = packed / 4;
         int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
-        float qz0 = 0;
-        float qz1 = 0;
-        float qz2 = 0;
-        for (int c = 0; c < e; c++) {
-            float scale = Half.toFloat(store[1].getShort(param + 2 * c));
-            float zero = Half.toFloat(store[2].getShort(param + 2 * c));
-            int lane = c / perLane;
-            int at = phaseLane(lane / S.length(), c % perLane, lane % S.length(), perLane);
+        int qb = m > 1 ? qh + e : qh; // a missing head repeats head 0: same work, result unused
+        int qc = m > 2 ? qh + 2 * e : qh;
+        FloatVector z0 = FloatVector.zero(S);
+        FloatVector z1 = z0;
+        FloatVector z2 = z0;
+        for (int c = 0; c < e; c += S.length()) { // in channel order into scratch[tq, +3e)
+            FloatVector scale = halves(store[1], param + 2 * c);
+            FloatVector zero = halves(store[2], param + 2 * c);
+            FloatVector qa = FloatVector.fromArray(S, q, qh + c);
+            FloatVector qv = FloatVector.fromArray(S, q, qb + c);
+            FloatVector qx = FloatVector.fromArray(S, q, qc + c);
+            qa.mul(scale).intoArray(scratch, tq + c);
+            qv.mul(scale).intoArray(scratch, tq + e + c);
+            qx.mul(scale).intoArray(scratch, tq + 2 * e + c);
+            z0 = qa.fma(zero, z0);
+            z1 = qv.fma(zero, z1);
+            z2 = qx.fma(zero, z2);
+        }
+        float qz0 = VectorMath.sum(z0);
+        float qz1 = VectorMath.sum(z1);
+        float qz2 = VectorMath.sum(z2);
+        int perLaneBits = Integer.numberOfTrailingZeros(perLane); // powers of 2: no divisions per channel
+        for (int c = 0; c < e; c++) { // to phaseLane order
+            int lane = c >>> perLaneBits;
+            int at = ((((lane >>> 3) << perLaneBits) + (c & (perLane - 1))) << 3) + (lane & 7);
             int twin = lanesPerToken < S.length() ? at + lanesPerToken : at; // the word's second token
-            scratch[at] = scratch[twin] = q[qh + c] * scale;
-            qz0 += q[qh + c] * zero;
-            if (m > 1) {
-                scratch[qw + at] = scratch[qw + twin] = q[qh + e + c] * scale;
-                qz1 += q[qh + e + c] * zero;
-            }
-            if (m > 2) {
-                scratch[2 * qw + at] = scratch[2 * qw + twin] = q[qh + 2 * e + c] * scale;
-                qz2 += q[qh + 2 * e + c] * zero;
-            }
+            scratch[at] = scratch[twin] = scratch[tq + c];
+            scratch[qw + at] = scratch[qw + twin] = scratch[tq + e + c];
+            scratch[2 * qw + at] = scratch[2 * qw + twin] = scratch[tq + 2 * e + c];
         }
         int q1 = m > 1 ? qw : 0; // a missing head repeats head 0: same work, result unused
         int q2 = m > 2 ? 2 * qw : 0;
@@ -988,37 +1003,101 @@ final class VectorAttention {
         } else {
             for (int i = 0; i < packed; i += WORD_BYTES) {
                 kiviKeyRows(store[0], row + i, end - j0, packed, bits, scratch, i / WORD_BYTES * perLane * S.length(),
-                        q1, q2, qz0, qz1, qz2, scores, n, j0, i == 0);
+                        q1, q2, tq, i == 0); // the table overwrites the channel-order queries, no longer needed
             }
+            kiviKeySums(scratch, tq, end - j0, qz0, qz1, qz2, scores, n, j0);
         }
     }
 
     /**
      * {@link #kiviKeyGroup}'s dots for rows of whole words, word {@code u} of each row ({@code scratch}'s scaled
-     * queries from {@code qs}): written to the scores with the zeros' dots {@code qz} for {@code u = 0}, added for the
-     * rest. A row's words are taken in passes of their own rather than by an inner loop per token, which C2 compiled
-     * 3x slower (measured).
+     * queries from {@code qs}), two tokens at a time (six FMA chains, each query vector read once for both), left as
+     * accumulator vectors in {@code scratch[table + 24t + 8h]} (written for the first word, added for the rest) for
+     * {@link #kiviKeySums}. A row's words are taken in passes of their own rather than by an inner loop per token,
+     * which C2 compiled 3x slower (measured). {@code tokens} is even.
      */
     private static void kiviKeyRows(ByteBuffer codes, int row0, int tokens, int packed, int bits, float[] scratch,
-            int qs, int q1, int q2, float qz0, float qz1, float qz2, float[] scores, int n, int j0, boolean first) {
+            int qs, int q1, int q2, int table, boolean first) {
         int perLane = 32 / bits;
         int mask = (1 << bits) - 1;
-        for (int t = 0; t < tokens; t++) {
+        for (int t = 0; t < tokens; t += 2) {
             IntVector words = IntVector.fromByteBuffer(WORDS, codes, row0 + t * packed, ORDER);
+            IntVector next = IntVector.fromByteBuffer(WORDS, codes, row0 + (t + 1) * packed, ORDER);
             FloatVector a0 = FloatVector.zero(S);
             FloatVector a1 = a0;
             FloatVector a2 = a0;
+            FloatVector b0 = a0;
+            FloatVector b1 = a0;
+            FloatVector b2 = a0;
             for (int k = 0; k < perLane; k++) {
                 FloatVector c = unsignedCode(words, bits * k, mask);
+                FloatVector d = unsignedCode(next, bits * k, mask);
                 int at = qs + k * S.length();
-                a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
-                a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
-                a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+                FloatVector x = FloatVector.fromArray(S, scratch, at);
+                a0 = x.fma(c, a0);
+                b0 = x.fma(d, b0);
+                x = FloatVector.fromArray(S, scratch, q1 + at);
+                a1 = x.fma(c, a1);
+                b1 = x.fma(d, b1);
+                x = FloatVector.fromArray(S, scratch, q2 + at);
+                a2 = x.fma(c, a2);
+                b2 = x.fma(d, b2);
             }
-            int j = j0 + t;
-            scores[j] = VectorMath.sum(a0) + (first ? qz0 : scores[j]);
-            scores[n + j] = VectorMath.sum(a1) + (first ? qz1 : scores[n + j]);
-            scores[2 * n + j] = VectorMath.sum(a2) + (first ? qz2 : scores[2 * n + j]);
+            int at = table + t * 3 * S.length();
+            if (!first) {
+                a0 = a0.add(FloatVector.fromArray(S, scratch, at));
+                a1 = a1.add(FloatVector.fromArray(S, scratch, at + 8));
+                a2 = a2.add(FloatVector.fromArray(S, scratch, at + 16));
+                b0 = b0.add(FloatVector.fromArray(S, scratch, at + 24));
+                b1 = b1.add(FloatVector.fromArray(S, scratch, at + 32));
+                b2 = b2.add(FloatVector.fromArray(S, scratch, at + 40));
+            }
+            a0.intoArray(scratch, at);
+            a1.intoArray(scratch, at + 8);
+            a2.intoArray(scratch, at + 16);
+            b0.intoArray(scratch, at + 24);
+            b1.intoArray(scratch, at + 32);
+            b2.intoArray(scratch, at + 40);
+        }
+    }
+
+    /**
+     * The scores {@code [j0, j0 + tokens)} of three heads from {@link #kiviKeyRows}'s accumulators plus the zeros' dots
+     * {@code qz}: eight tokens' vectors of a head are summed at once by a transposing tree (halves, pairs, neighbours:
+     * seven rearrangements and adds, and blends, where eight lane sums take 24 rearrangements), whose result is the
+     * eight scores in order. A tail of fewer than eight tokens is summed one by one.
+     */
+    private static void kiviKeySums(float[] scratch, int table, int tokens, float qz0, float qz1, float qz2,
+            float[] scores, int n, int j0) {
+        int t = 0;
+        for (; t + S.length() <= tokens; t += S.length()) {
+            for (int h = 0; h < 3; h++) {
+                int at = table + t * 3 * S.length() + h * S.length();
+                int step = 3 * S.length();
+                FloatVector v0 = FloatVector.fromArray(S, scratch, at);
+                FloatVector v4 = FloatVector.fromArray(S, scratch, at + 4 * step);
+                FloatVector x0 = v0.blend(v4, HIGH_LANES).add(v4.blend(v0, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector v2 = FloatVector.fromArray(S, scratch, at + 2 * step);
+                FloatVector v6 = FloatVector.fromArray(S, scratch, at + 6 * step);
+                FloatVector x2 = v2.blend(v6, HIGH_LANES).add(v6.blend(v2, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector y0 = x0.blend(x2, ODD_PAIRS).add(x2.blend(x0, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector v1 = FloatVector.fromArray(S, scratch, at + step);
+                FloatVector v5 = FloatVector.fromArray(S, scratch, at + 5 * step);
+                FloatVector x1 = v1.blend(v5, HIGH_LANES).add(v5.blend(v1, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector v3 = FloatVector.fromArray(S, scratch, at + 3 * step);
+                FloatVector v7 = FloatVector.fromArray(S, scratch, at + 7 * step);
+                FloatVector x3 = v3.blend(v7, HIGH_LANES).add(v7.blend(v3, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector y1 = x1.blend(x3, ODD_PAIRS).add(x3.blend(x1, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector sums = y0.blend(y1, ODD_LANES).add(y1.blend(y0, ODD_LANES).rearrange(NEIGHBOURS));
+                float qz = h == 0 ? qz0 : h == 1 ? qz1 : qz2;
+                sums.add(qz).intoArray(scores, h * n + j0 + t);
+            }
+        }
+        for (; t < tokens; t++) {
+            int at = table + t * 3 * S.length();
+            scores[j0 + t] = VectorMath.sum(FloatVector.fromArray(S, scratch, at)) + qz0;
+            scores[n + j0 + t] = VectorMath.sum(FloatVector.fromArray(S, scratch, at + 8)) + qz1;
+            scores[2 * n + j0 + t] = VectorMath.sum(FloatVector.fromArray(S, scratch, at + 16)) + qz2;
         }
     }
 
@@ -1088,6 +1167,8 @@ final class VectorAttention {
         VectorShuffle<Float> byToken = expand(lanesPerToken);
         int words = tokens * lanesPerToken / S.length();
         int zRow = wordsPerToken * S.length();
+        int groupBits = Integer.numberOfTrailingZeros(lanesPerGroup); // powers of 2: shifts, not divisions
+        int tokenBits = Integer.numberOfTrailingZeros(lanesPerToken);
         for (int u = 0; u < wordsPerToken; u++) {
             int z = zAcc + u * S.length();
             FloatVector z0 = FloatVector.fromArray(S, scratch, z);
@@ -1095,9 +1176,10 @@ final class VectorAttention {
             FloatVector z2 = FloatVector.fromArray(S, scratch, z + 2 * zRow);
             for (int w = u; w < words; w += wordsPerToken) {
                 int lane = w * S.length(); // of the chunk
-                FloatVector ls = FloatVector.fromArray(S, scratch, sf + lane / lanesPerGroup).rearrange(byGroup);
-                FloatVector lz = FloatVector.fromArray(S, scratch, zf + lane / lanesPerGroup).rearrange(byGroup);
-                int t = pf + lane / lanesPerToken;
+                int group = lane >>> groupBits;
+                FloatVector ls = FloatVector.fromArray(S, scratch, sf + group).rearrange(byGroup);
+                FloatVector lz = FloatVector.fromArray(S, scratch, zf + group).rearrange(byGroup);
+                int t = pf + (lane >>> tokenBits);
                 FloatVector p0 = FloatVector.fromArray(S, scratch, t).rearrange(byToken);
                 FloatVector p1 = FloatVector.fromArray(S, scratch, t + pRow).rearrange(byToken);
                 FloatVector p2 = FloatVector.fromArray(S, scratch, t + 2 * pRow).rearrange(byToken);
@@ -1198,16 +1280,15 @@ final class VectorAttention {
 
     /**
      * Whether {@link #attendKiviWords} takes a layout: token rows of whole 32-byte words or of half a word, a lane's
-     * codes in one value group, and lanes per value group (and per row) a power of 2 up to 4 or a multiple of 8, which
-     * {@link #expand} spreads.
+     * codes in one value group, and lanes per value group and per row powers of 2 (shifts rather than divisions in the
+     * loops; {@link #expand} spreads them).
      */
     static boolean kiviWordsFit(int e, int bits, int groupSize) {
         int packed = e * bits / 8;
         int perLane = 32 / bits;
         int lanesPerGroup = groupSize / perLane;
         return kiviLayoutFits(e, bits, groupSize) && (packed % WORD_BYTES == 0 || packed == WORD_BYTES / 2)
-                && groupSize % perLane == 0
-                && (lanesPerGroup % S.length() == 0 || (lanesPerGroup <= 4 && Integer.bitCount(lanesPerGroup) == 1));
+                && groupSize % perLane == 0 && Integer.bitCount(lanesPerGroup) == 1 && Integer.bitCount(packed) == 1;
     }
 
     /** Whether {@link #attendInt8} takes an int8 store of head dim {@code e}: whole vectors per row. */
