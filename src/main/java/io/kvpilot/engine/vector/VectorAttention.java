@@ -901,9 +901,13 @@ final class VectorAttention {
             for (int g0 = 0; g0 < groups; g0 += 3) {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
-                for (int j0 = 0; j0 < nq; j0 += groupSize) {
+                for (int g = 0; g < 3; g++) { // the queries in phaseLane order, in the value accumulators' place
+                    int from = qOff + (h0 + (g < m ? g : 0)) * e; // a missing head repeats head 0
+                    toPhaseLanes(q, from, e, perLane, lanesPerToken, scratch, acc + g * qw);
+                }
+                for (int j0 = 0; j0 < nq; j0 += groupSize) { // the group's scales in the lane-scale table's place
                     kiviKeyGroup(q, qOff + h0 * e, m, store, kh, cap, j0, Math.min(j0 + groupSize, nq), bits,
-                            groupSize, n, e, scores, scratch, qw, tq);
+                            groupSize, n, e, scores, scratch, qw, acc, sv, tq);
                 }
                 int qa = qOff + h0 * e;
                 windowScores(q, qa, m > 1 ? qa + e : qa, m > 2 ? qa + 2 * e : qa, store[6], kh, window, quantized,
@@ -947,6 +951,22 @@ final class VectorAttention {
         }
     }
 
+    /**
+     * {@code src[from, +e)}, in channel order, into {@code dst} from {@code at} in {@link #phaseLane} order (each lane
+     * twice where a word holds two tokens' rows). Shifts only: {@code perLane} and {@code lanesPerToken} are powers of 2.
+     */
+    private static void toPhaseLanes(float[] src, int from, int e, int perLane, int lanesPerToken, float[] dst,
+            int at) {
+        int perLaneBits = Integer.numberOfTrailingZeros(perLane);
+        int twin = lanesPerToken < S.length() ? lanesPerToken : 0; // the word's second token
+        for (int c = 0; c < e; c++) {
+            int lane = c >>> perLaneBits;
+            int to = at + ((((lane >>> 3) << perLaneBits) + (c & (perLane - 1))) << 3) + (lane & 7);
+            dst[to] = src[from + c];
+            dst[to + twin] = src[from + c];
+        }
+    }
+
     /** Where word {@code u} of a row, phase {@code k}, lane {@code L} sits in a head's scaled query or accumulators. */
     private static int phaseLane(int u, int k, int lane, int perLane) {
         return (u * perLane + k) * S.length() + lane;
@@ -960,7 +980,7 @@ final class VectorAttention {
      * method it stops at NodeCountInliningCutoff and boxes).
      */
     private static void kiviKeyGroup(float[] q, int qh, int m, ByteBuffer[] store, int kh, int cap, int j0, int end,
-            int bits, int groupSize, int n, int e, float[] scores, float[] scratch, int qw, int tq) {
+            int bits, int groupSize, int n, int e, float[] scores, float[] scratch, int qw, int qt, int st, int tq) {
         int perLane = 32 / bits;
         int packed = e * bits / 8;
         int lanesPerToken = packed / 4;
@@ -970,30 +990,22 @@ final class VectorAttention {
         FloatVector z0 = FloatVector.zero(S);
         FloatVector z1 = z0;
         FloatVector z2 = z0;
-        for (int c = 0; c < e; c += S.length()) { // in channel order into scratch[tq, +3e)
-            FloatVector scale = halves(store[1], param + 2 * c);
+        for (int c = 0; c < e; c += S.length()) { // scales in channel order into scratch[tq, +e); zeros' dots
+            halves(store[1], param + 2 * c).intoArray(scratch, tq + c);
             FloatVector zero = halves(store[2], param + 2 * c);
-            FloatVector qa = FloatVector.fromArray(S, q, qh + c);
-            FloatVector qv = FloatVector.fromArray(S, q, qb + c);
-            FloatVector qx = FloatVector.fromArray(S, q, qc + c);
-            qa.mul(scale).intoArray(scratch, tq + c);
-            qv.mul(scale).intoArray(scratch, tq + e + c);
-            qx.mul(scale).intoArray(scratch, tq + 2 * e + c);
-            z0 = qa.fma(zero, z0);
-            z1 = qv.fma(zero, z1);
-            z2 = qx.fma(zero, z2);
+            z0 = FloatVector.fromArray(S, q, qh + c).fma(zero, z0);
+            z1 = FloatVector.fromArray(S, q, qb + c).fma(zero, z1);
+            z2 = FloatVector.fromArray(S, q, qc + c).fma(zero, z2);
         }
         float qz0 = VectorMath.sum(z0);
         float qz1 = VectorMath.sum(z1);
         float qz2 = VectorMath.sum(z2);
-        int perLaneBits = Integer.numberOfTrailingZeros(perLane); // powers of 2: no divisions per channel
-        for (int c = 0; c < e; c++) { // to phaseLane order
-            int lane = c >>> perLaneBits;
-            int at = ((((lane >>> 3) << perLaneBits) + (c & (perLane - 1))) << 3) + (lane & 7);
-            int twin = lanesPerToken < S.length() ? at + lanesPerToken : at; // the word's second token
-            scratch[at] = scratch[twin] = scratch[tq + c];
-            scratch[qw + at] = scratch[qw + twin] = scratch[tq + e + c];
-            scratch[2 * qw + at] = scratch[2 * qw + twin] = scratch[tq + 2 * e + c];
+        toPhaseLanes(scratch, tq, e, perLane, lanesPerToken, scratch, st);
+        for (int v = 0; v < qw; v += S.length()) { // the queries, already in phaseLane order, times the scales
+            FloatVector scale = FloatVector.fromArray(S, scratch, st + v);
+            FloatVector.fromArray(S, scratch, qt + v).mul(scale).intoArray(scratch, v);
+            FloatVector.fromArray(S, scratch, qt + qw + v).mul(scale).intoArray(scratch, qw + v);
+            FloatVector.fromArray(S, scratch, qt + 2 * qw + v).mul(scale).intoArray(scratch, 2 * qw + v);
         }
         int q1 = m > 1 ? qw : 0; // a missing head repeats head 0: same work, result unused
         int q2 = m > 2 ? 2 * qw : 0;
