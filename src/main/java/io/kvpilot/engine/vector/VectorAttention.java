@@ -481,6 +481,11 @@ final class VectorAttention {
         return lanes;
     }
 
+    /** The {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats. */
+    private static FloatVector code(IntVector words, int shift, int mask) {
+        return (FloatVector) words.lanewise(VectorOperators.LSHR, shift).and(mask).convert(VectorOperators.I2F, 0);
+    }
+
     /**
      * Eight packed bytes from {@code byteAt}, one per int lane: codes are shifted and masked as ints, since AVX2 has
      * no byte-lane shifts (a byte-vector shift would leave C2's intrinsics for boxed vector objects).
@@ -656,12 +661,22 @@ final class VectorAttention {
 
     /** {@code scores[from, from + n)} → their softmax's numerators in place; returns 1 / their sum. */
     private static float softmaxRow(float[] scores, int from, int n) {
+        int j = from;
         float max = Float.NEGATIVE_INFINITY;
-        for (int j = from; j < from + n; j++) {
+        if (n >= S.length()) { // lanes apart: a scalar max chain waited on its own latency, 10 % of a KIVI call
+            FloatVector m = FloatVector.fromArray(S, scores, j);
+            for (j += S.length(); j + S.length() <= from + n; j += S.length()) {
+                m = m.max(FloatVector.fromArray(S, scores, j));
+            }
+            m = m.max(m.rearrange(SWAP_HALVES));
+            m = m.max(m.rearrange(PAIRS));
+            max = m.max(m.rearrange(NEIGHBOURS)).lane(0);
+        }
+        for (; j < from + n; j++) {
             max = Math.max(max, scores[j]);
         }
         float sum = 0;
-        int j = from;
+        j = from;
         for (; j + S.length() <= from + n; j += S.length()) {
             FloatVector p = VectorMath.exp(FloatVector.fromArray(S, scores, j).sub(max));
             p.intoArray(scores, j);
@@ -923,7 +938,7 @@ final class VectorAttention {
                             lanesPerToken, wordsPerToken, scores, n, j0, scratch, sf, zf, pf, sv, zAcc);
                     int codes = (kh * cap + j0) * packed;
                     for (int u = 0; u < wordsPerToken; u++) {
-                        for (int k = 0; k < perLane; k += 2) {
+                        for (int k = 0; k < perLane; k += 4) {
                             kiviValueBlock(store[3], codes + u * WORD_BYTES, words / wordsPerToken,
                                     wordsPerToken * WORD_BYTES, scratch, sv + u * 3 * S.length(),
                                     wordsPerToken * 3 * S.length(), bits, k, acc + phaseLane(u, k, 0, perLane), qw);
@@ -1042,8 +1057,8 @@ final class VectorAttention {
             FloatVector b1 = a0;
             FloatVector b2 = a0;
             for (int k = 0; k < perLane; k++) {
-                FloatVector c = unsignedCode(words, bits * k, mask);
-                FloatVector d = unsignedCode(next, bits * k, mask);
+                FloatVector c = code(words, bits * k, mask);
+                FloatVector d = code(next, bits * k, mask);
                 int at = qs + k * S.length();
                 FloatVector x = FloatVector.fromArray(S, scratch, at);
                 a0 = x.fma(c, a0);
@@ -1225,29 +1240,45 @@ final class VectorAttention {
             int svStride, int bits, int k, int acc, int qw) {
         int mask = (1 << bits) - 1;
         int shift0 = bits * k;
-        int shift1 = shift0 + bits;
         FloatVector x0 = FloatVector.zero(S);
         FloatVector x1 = x0;
+        FloatVector x2 = x0;
+        FloatVector x3 = x0;
         FloatVector y0 = x0;
         FloatVector y1 = x0;
+        FloatVector y2 = x0;
+        FloatVector y3 = x0;
         FloatVector z0 = x0;
         FloatVector z1 = x0;
+        FloatVector z2 = x0;
+        FloatVector z3 = x0;
         for (int w = 0; w < words; w++) {
             IntVector word = IntVector.fromByteBuffer(WORDS, codes, at + w * stride, ORDER);
             int s = sv + w * svStride;
-            FloatVector s0 = FloatVector.fromArray(S, scratch, s);
-            FloatVector s1 = FloatVector.fromArray(S, scratch, s + S.length());
-            FloatVector s2 = FloatVector.fromArray(S, scratch, s + 2 * S.length());
-            FloatVector c = unsignedCode(word, shift0, mask);
-            x0 = c.fma(s0, x0);
-            y0 = c.fma(s1, y0);
-            z0 = c.fma(s2, z0);
-            c = unsignedCode(word, shift1, mask);
-            x1 = c.fma(s0, x1);
-            y1 = c.fma(s1, y1);
-            z1 = c.fma(s2, z1);
+            FloatVector c = code(word, shift0, mask);
+            x0 = c.fma(FloatVector.fromArray(S, scratch, s), x0);
+            y0 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y0);
+            z0 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z0);
+            c = code(word, shift0 + bits, mask);
+            x1 = c.fma(FloatVector.fromArray(S, scratch, s), x1);
+            y1 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y1);
+            z1 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z1);
+            c = code(word, shift0 + 2 * bits, mask);
+            x2 = c.fma(FloatVector.fromArray(S, scratch, s), x2);
+            y2 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y2);
+            z2 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z2);
+            c = code(word, shift0 + 3 * bits, mask);
+            x3 = c.fma(FloatVector.fromArray(S, scratch, s), x3);
+            y3 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y3);
+            z3 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z3);
         }
         int a = acc;
+        FloatVector.fromArray(S, scratch, a + 16).add(x2).intoArray(scratch, a + 16);
+        FloatVector.fromArray(S, scratch, a + 24).add(x3).intoArray(scratch, a + 24);
+        FloatVector.fromArray(S, scratch, a + qw + 16).add(y2).intoArray(scratch, a + qw + 16);
+        FloatVector.fromArray(S, scratch, a + qw + 24).add(y3).intoArray(scratch, a + qw + 24);
+        FloatVector.fromArray(S, scratch, a + 2 * qw + 16).add(z2).intoArray(scratch, a + 2 * qw + 16);
+        FloatVector.fromArray(S, scratch, a + 2 * qw + 24).add(z3).intoArray(scratch, a + 2 * qw + 24);
         FloatVector.fromArray(S, scratch, a).add(x0).intoArray(scratch, a);
         FloatVector.fromArray(S, scratch, a + S.length()).add(x1).intoArray(scratch, a + S.length());
         a += qw;
