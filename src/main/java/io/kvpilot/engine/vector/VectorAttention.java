@@ -49,6 +49,7 @@ final class VectorAttention {
     private static final VectorShuffle<Float> SWAP_HALVES = VectorShuffle.fromValues(S, 4, 5, 6, 7, 0, 1, 2, 3);
     private static final VectorMask<Float> ODD_PAIRS = VectorMask.fromLong(S, 0xCCL);
     private static final VectorMask<Float> ODD_LANES = VectorMask.fromLong(S, 0xAAL);
+    private static final VectorShuffle<Float> UNZIP = VectorShuffle.fromValues(S, 0, 4, 1, 5, 2, 6, 3, 7);
     private static final VectorShuffle<Float> PAIRS = VectorShuffle.fromValues(S, 2, 3, 0, 1, 6, 7, 4, 5);
     private static final VectorShuffle<Float> NEIGHBOURS = VectorShuffle.fromValues(S, 1, 0, 3, 2, 5, 4, 7, 6);
     /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
@@ -1026,7 +1027,8 @@ final class VectorAttention {
         int q2 = m > 2 ? 2 * qw : 0;
         int row = (kh * cap + j0) * packed;
         if (lanesPerToken < S.length()) {
-            kiviKeyPairs(store[0], row, end - j0, bits, scratch, q1, q2, qz0, qz1, qz2, scores, n, j0);
+            kiviKeyPairs(store[0], row, end - j0, bits, scratch, q1, q2, tq);
+            kiviKeyPairSums(scratch, tq, end - j0, qz0, qz1, qz2, scores, n, j0);
         } else {
             for (int i = 0; i < packed; i += WORD_BYTES) {
                 kiviKeyRows(store[0], row + i, end - j0, packed, bits, scratch, i / WORD_BYTES * perLane * S.length(),
@@ -1130,10 +1132,11 @@ final class VectorAttention {
 
     /**
      * {@link #kiviKeyGroup}'s dots for 16-byte rows, two tokens a word: lanes 0-3 and 4-7 of each accumulator are the
-     * two tokens' partial dots, summed apart.
+     * two tokens' partial dots, left in {@code scratch[table + 24w + 8h]} for word {@code w} and summed by
+     * {@link #kiviKeyPairSums}. Even and odd phases accumulate apart (six FMA chains, not three).
      */
     private static void kiviKeyPairs(ByteBuffer codes, int row0, int tokens, int bits, float[] scratch, int q1, int q2,
-            float qz0, float qz1, float qz2, float[] scores, int n, int j0) {
+            int table) {
         int perLane = 32 / bits;
         int mask = (1 << bits) - 1;
         for (int t = 0; t < tokens; t += 2) {
@@ -1141,25 +1144,58 @@ final class VectorAttention {
             FloatVector a0 = FloatVector.zero(S);
             FloatVector a1 = a0;
             FloatVector a2 = a0;
-            for (int k = 0; k < perLane; k++) {
-                FloatVector c = unsignedCode(words, bits * k, mask);
+            FloatVector b0 = a0;
+            FloatVector b1 = a0;
+            FloatVector b2 = a0;
+            for (int k = 0; k < perLane; k += 2) {
+                FloatVector c = code(words, bits * k, mask);
+                FloatVector d = code(words, bits * k + bits, mask);
                 int at = k * S.length();
                 a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
                 a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
                 a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+                b0 = FloatVector.fromArray(S, scratch, at + 8).fma(d, b0);
+                b1 = FloatVector.fromArray(S, scratch, q1 + at + 8).fma(d, b1);
+                b2 = FloatVector.fromArray(S, scratch, q2 + at + 8).fma(d, b2);
             }
-            a0 = a0.add(a0.rearrange(PAIRS));
-            a1 = a1.add(a1.rearrange(PAIRS));
-            a2 = a2.add(a2.rearrange(PAIRS));
-            a0 = a0.add(a0.rearrange(NEIGHBOURS));
-            a1 = a1.add(a1.rearrange(NEIGHBOURS));
-            a2 = a2.add(a2.rearrange(NEIGHBOURS));
-            scores[j0 + t] = a0.lane(0) + qz0;
-            scores[j0 + t + 1] = a0.lane(4) + qz0;
-            scores[n + j0 + t] = a1.lane(0) + qz1;
-            scores[n + j0 + t + 1] = a1.lane(4) + qz1;
-            scores[2 * n + j0 + t] = a2.lane(0) + qz2;
-            scores[2 * n + j0 + t + 1] = a2.lane(4) + qz2;
+            int at = table + t / 2 * 3 * S.length();
+            a0.add(b0).intoArray(scratch, at);
+            a1.add(b1).intoArray(scratch, at + 8);
+            a2.add(b2).intoArray(scratch, at + 16);
+        }
+    }
+
+    /**
+     * {@link #kiviKeySums} for {@link #kiviKeyPairs}' accumulators: four words (eight tokens) of a head at once by
+     * pairs and neighbours, which leaves the scores in order 0, 2, 4, 6, 1, 3, 5, 7, put right by one rearrangement.
+     */
+    private static void kiviKeyPairSums(float[] scratch, int table, int tokens, float qz0, float qz1, float qz2,
+            float[] scores, int n, int j0) {
+        int t = 0;
+        int step = 3 * S.length(); // a word's three vectors
+        for (; t + S.length() <= tokens; t += S.length()) {
+            for (int h = 0; h < 3; h++) {
+                int at = table + t / 2 * step + h * S.length();
+                FloatVector v0 = FloatVector.fromArray(S, scratch, at);
+                FloatVector v2 = FloatVector.fromArray(S, scratch, at + 2 * step);
+                FloatVector y0 = v0.blend(v2, ODD_PAIRS).add(v2.blend(v0, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector v1 = FloatVector.fromArray(S, scratch, at + step);
+                FloatVector v3 = FloatVector.fromArray(S, scratch, at + 3 * step);
+                FloatVector y1 = v1.blend(v3, ODD_PAIRS).add(v3.blend(v1, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector sums = y0.blend(y1, ODD_LANES).add(y1.blend(y0, ODD_LANES).rearrange(NEIGHBOURS));
+                float qz = h == 0 ? qz0 : h == 1 ? qz1 : qz2;
+                sums.rearrange(UNZIP).add(qz).intoArray(scores, h * n + j0 + t);
+            }
+        }
+        for (; t < tokens; t += 2) {
+            for (int h = 0; h < 3; h++) {
+                FloatVector a = FloatVector.fromArray(S, scratch, table + t / 2 * step + h * S.length());
+                a = a.add(a.rearrange(PAIRS));
+                a = a.add(a.rearrange(NEIGHBOURS));
+                float qz = h == 0 ? qz0 : h == 1 ? qz1 : qz2;
+                scores[h * n + j0 + t] = a.lane(0) + qz;
+                scores[h * n + j0 + t + 1] = a.lane(4) + qz;
+            }
         }
     }
 
