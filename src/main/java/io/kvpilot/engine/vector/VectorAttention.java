@@ -33,9 +33,6 @@ final class VectorAttention {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final VectorSpecies<Integer> WORDS = IntVector.SPECIES_256; // 32 code bytes, 4 per int lane
     private static final int WORD_BYTES = 32;
-    /** A code {@code c < 2²³} or'ed into this float's mantissa reads as {@code 2²³ + c}. */
-    private static final int MAGIC = 0x4B000000;
-    private static final FloatVector MAGIC_VALUE = FloatVector.broadcast(S, 0x1p23f);
     private static final VectorMask<Float> HIGH_LANES = VectorMask.fromLong(S, 0xF0L);
     /** Channels whose accumulators the blocked kernels keep in registers across entries: four vectors. */
     private static final int BLOCK = 32;
@@ -76,11 +73,12 @@ final class VectorAttention {
         }
         // the quantized kernels too, so that the first int8 or KIVI request does not decode on interpreted vectors:
         // one KV head of head dim 64, 8 int8 entries; KIVI 4 and 2 bits, 32 quantized + 8 window entries, group 32
+        // (unpadded: the word kernel's rows of one word and of two tokens a word; at head dim 128, of two words)
         int d = 64;
         float[] qd = new float[2 * d];
         float[] outd = new float[2 * d];
         float[] scoresd = new float[3 * 40];
-        float[] scratch = new float[7 * d];
+        float[] scratch = new float[7 * 2 * d];
         ByteBuffer zeros = ByteBuffer.allocateDirect(64 * d * Float.BYTES).order(ORDER);
         ByteBuffer[] int8 = {zeros, zeros, zeros, zeros};
         ByteBuffer[] kivi = {zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros};
@@ -88,6 +86,8 @@ final class VectorAttention {
         HeadPadding kiviPadding = new HeadPadding(new int[] {30}, 34);
         ByteBuffer denseKv = ByteBuffer.allocateDirect(40 * d * Float.BYTES).order(ORDER);
         float[] q3 = new float[3 * d];
+        float[] q128 = new float[3 * 2 * d];
+        float[] out128 = new float[3 * 2 * d];
         float[] out3 = new float[3 * d];
         for (int i = 0; i < 5_000; i++) {
             attend(q3, 0, denseKv, denseKv, 40, 40, 1, 3, d, out3, 0, scoresd, null, 0, 0,
@@ -98,6 +98,9 @@ final class VectorAttention {
                     i % 2 == 0 ? null : kiviPadding);
             attendKivi(qd, 0, kivi, 32, 32, 64, 2, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
                     i % 2 == 0 ? null : kiviPadding);
+            if (i % 4 == 0) {
+                attendKivi(q128, 0, kivi, 32, 32, 64, 4, 32, 40, 1, 3, 2 * d, out128, 0, scoresd, scratch, null);
+            }
             attendLowRank(qd, 0, lowRank, 40, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
                     i % 2 == 0 ? null : kiviPadding);
         }
@@ -462,15 +465,6 @@ final class VectorAttention {
                 .convertShape(VectorOperators.B2F, S, 0);
     }
 
-    /**
-     * The unsigned {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats: the code
-     * is or'ed into the mantissa of 2²³ and the float subtracted, which takes only shifts, logic and a subtraction
-     * (no byte-to-int widening, which KIVI's byte-per-lane path needs).
-     */
-    private static FloatVector unsignedCode(IntVector words, int shift, int mask) {
-        return words.lanewise(VectorOperators.LSHR, shift).and(mask).or(MAGIC).reinterpretAsFloats()
-                .sub(MAGIC_VALUE);
-    }
 
     /** This thread's scratch of at least {@code floats}. */
     private static float[] lanes(int floats) {
@@ -637,17 +631,6 @@ final class VectorAttention {
         }
     }
 
-    /**
-     * Where channel {@code c} sits in phase-major order when each 32-byte word holds {@code perLane} codes per int
-     * lane: lane {@code L} of the word from channel {@code w} holds channels {@code w + L·perLane + k}, and phase
-     * {@code k} is the float vector of all lanes' {@code k}-th code.
-     */
-    private static int phaseMajor(int c, int perLane) {
-        int wordChannels = S.length() * perLane;
-        int w = c - c % wordChannels;
-        int inWord = c - w;
-        return w + (inWord % perLane) * S.length() + inWord / perLane;
-    }
 
     /** {@code scores[from, from + n) *= inv}, each product as {@code scores[i] * inv} would round it. */
     private static void normalize(float[] scores, int from, int n, float inv) {
@@ -706,6 +689,8 @@ final class VectorAttention {
      * {@code i·per .. i·per+per−1}, lowest in the low bits), so the scaled query and the output accumulate in
      * "phase-major" order and are put back in channel order at the end. The query heads sharing a KV head are taken
      * up to three at a time, so each code vector is unpacked once for all of them. The fp16 window is read as fp16.
+     * Unpadded stores of the layouts {@link #kiviWordsFit} takes (kvpilot-mini's int4 and int2 among them) go to
+     * {@link #attendKiviWords}, 6-10x faster; this byte-per-lane kernel takes the rest and padded (AdaKV) stores.
      *
      * @param n entries visible: the first {@code min(n, quantized)} quantized, the rest from the window (padding,
      *     which may lie in either, skipped)
@@ -715,6 +700,7 @@ final class VectorAttention {
     static void attendKivi(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
             int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores,
             float[] scratch, HeadPadding pad) {
+        // the word kernel takes quantized tokens two at a time (a word of two rows, or two rows sharing query reads)
         if (pad == null && kiviWordsFit(e, bits, groupSize) && Math.min(n, quantized) % 2 == 0) {
             attendKiviWords(q, qOff, store, cap, quantized, window, bits, groupSize, n, kvHeads, groups, e, out,
                     outOff, scores);
@@ -882,14 +868,18 @@ final class VectorAttention {
      * eight int lanes each: a token's row spans one or more whole words, or (a row of 16 bytes: int2 at head dim 64,
      * int4 at 32) a word holds two tokens, lanes 0-3 and 4-7. Lane {@code ℓ} of a row holds channels
      * {@code ℓ·perLane + k}, code {@code k} at bit {@code bits·k}, and "phase" {@code k} is the float vector of the
-     * lanes' {@code k}-th codes ({@link #unsignedCode}: shifts and logic, no conversion). Scaled queries and value
+     * lanes' {@code k}-th codes ({@link #code}: a shift, a mask and a conversion). Scaled queries and value
      * accumulators are laid out by word, phase and lane ({@link #phaseLane}) and put back in channel order at the end.
      *
-     * <p>The value sum is where the time went: it had accumulated every phase of three heads into memory once per token,
-     * a load, FMA and store per vector. Now the probabilities are normalized in place, each quantized token's lane
-     * scales times its three probabilities (and its lane zeros into {@code Σ p z}) are formed once into a small
-     * per-chunk table ({@link #kiviLaneScales}), and {@link #kiviValueBlock} sums two phases of three heads over the
-     * chunk's words in six register accumulators, reading only the codes and that table (in L1) per word.
+     * <p>Where the time went (AttentionKernelBenchmark: 300-450 ns per entry of kvpilot-mini's head group, 5-8x
+     * dense): the value sum accumulated every phase of three heads into memory once per token, a load, FMA and store
+     * per vector; each token's key dot ended in three lane sums; int2 at head dim 64 fell to the byte-per-lane path.
+     * Now the probabilities are normalized in place; each chunk's lane scales times its probabilities (and lane zeros
+     * into {@code Σ p z}) are formed once into a small table that stays in L1 ({@link #kiviLaneScales}), and
+     * {@link #kiviValueBlock} sums four phases of three heads over the chunk's words in twelve registers; key dots run
+     * six FMA chains into an accumulator table that {@link #kiviKeySums} sums eight tokens at a time. 45-47 ns per
+     * entry, int4 and int2, about dense's. Every vector stays inside the method that makes it: a vector passed to or
+     * returned from a call C2 does not inline is boxed, and the boxing reaches into the loop.
      */
     private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window,
             int bits, int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
@@ -1266,11 +1256,12 @@ final class VectorAttention {
     }
 
     /**
-     * Phases {@code k, k+1} of three heads' value sums over {@code words} words of codes from byte {@code at}, every
-     * {@code stride} bytes, in six register accumulators added at the end to {@code scratch[acc]} (heads {@code qw}
-     * apart): each word is one code read, its three lane-scale vectors ({@link #kiviLaneScales}) three L1 reads, and
-     * each phase one decode and three FMAs. Two phases, not four: the six accumulators, three lane-scale vectors, the
-     * word, a code and the decode's constants fit AVX2's 16 registers.
+     * Phases {@code k .. k+3} of three heads' value sums over {@code words} words of codes from byte {@code at}, every
+     * {@code stride} bytes, in twelve register accumulators added at the end to {@code scratch[acc]} (heads {@code qw}
+     * apart; phases 8 floats apart): each word is one code read and its three lane-scale vectors
+     * ({@link #kiviLaneScales}) L1 reads, and each phase one decode and three FMAs. Four phases: the one FMA per
+     * accumulator and word waits on the last, so four give it twice two phases' work per FMA latency (measured 0-5 %
+     * faster than two, about the noise here; six would not fit the registers).
      */
     private static void kiviValueBlock(ByteBuffer codes, int at, int words, int stride, float[] scratch, int sv,
             int svStride, int bits, int k, int acc, int qw) {
@@ -1308,21 +1299,21 @@ final class VectorAttention {
             y3 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y3);
             z3 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z3);
         }
-        int a = acc;
+        int a = acc; // the stores are inline: a vector passed to a call that is not inlined is boxed (see above)
+        FloatVector.fromArray(S, scratch, a).add(x0).intoArray(scratch, a);
+        FloatVector.fromArray(S, scratch, a + 8).add(x1).intoArray(scratch, a + 8);
         FloatVector.fromArray(S, scratch, a + 16).add(x2).intoArray(scratch, a + 16);
         FloatVector.fromArray(S, scratch, a + 24).add(x3).intoArray(scratch, a + 24);
-        FloatVector.fromArray(S, scratch, a + qw + 16).add(y2).intoArray(scratch, a + qw + 16);
-        FloatVector.fromArray(S, scratch, a + qw + 24).add(y3).intoArray(scratch, a + qw + 24);
-        FloatVector.fromArray(S, scratch, a + 2 * qw + 16).add(z2).intoArray(scratch, a + 2 * qw + 16);
-        FloatVector.fromArray(S, scratch, a + 2 * qw + 24).add(z3).intoArray(scratch, a + 2 * qw + 24);
-        FloatVector.fromArray(S, scratch, a).add(x0).intoArray(scratch, a);
-        FloatVector.fromArray(S, scratch, a + S.length()).add(x1).intoArray(scratch, a + S.length());
         a += qw;
         FloatVector.fromArray(S, scratch, a).add(y0).intoArray(scratch, a);
-        FloatVector.fromArray(S, scratch, a + S.length()).add(y1).intoArray(scratch, a + S.length());
+        FloatVector.fromArray(S, scratch, a + 8).add(y1).intoArray(scratch, a + 8);
+        FloatVector.fromArray(S, scratch, a + 16).add(y2).intoArray(scratch, a + 16);
+        FloatVector.fromArray(S, scratch, a + 24).add(y3).intoArray(scratch, a + 24);
         a += qw;
         FloatVector.fromArray(S, scratch, a).add(z0).intoArray(scratch, a);
-        FloatVector.fromArray(S, scratch, a + S.length()).add(z1).intoArray(scratch, a + S.length());
+        FloatVector.fromArray(S, scratch, a + 8).add(z1).intoArray(scratch, a + 8);
+        FloatVector.fromArray(S, scratch, a + 16).add(z2).intoArray(scratch, a + 16);
+        FloatVector.fromArray(S, scratch, a + 24).add(z3).intoArray(scratch, a + 24);
     }
 
     /** The scores of the fp16 window's entries {@code [nq, n)} for up to 3 query heads at {@code qa, qb, qc}. */
