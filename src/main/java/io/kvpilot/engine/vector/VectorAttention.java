@@ -1141,9 +1141,11 @@ final class VectorAttention {
             FloatVector b0 = a0;
             FloatVector b1 = a0;
             FloatVector b2 = a0;
-            for (int k = 0; k < perLane; k += 2) {
-                FloatVector c = code(words, bits * k, mask);
-                FloatVector d = code(words, bits * k + bits, mask);
+            for (int k = 0; k < perLane; k += 2) { // the word shifts down two codes a step: one shift count
+                FloatVector c = (FloatVector) words.and(mask).convert(VectorOperators.I2F, 0);
+                FloatVector d = (FloatVector) words.lanewise(VectorOperators.LSHR, bits).and(mask)
+                        .convert(VectorOperators.I2F, 0);
+                words = words.lanewise(VectorOperators.LSHR, 2 * bits);
                 int at = k * S.length();
                 a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
                 a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
@@ -1284,21 +1286,26 @@ final class VectorAttention {
         FloatVector z2 = x0;
         FloatVector z3 = x0;
         for (int w = 0; w < words; w++) {
-            IntVector word = IntVector.fromByteBuffer(WORDS, codes, at + w * stride, ORDER);
+            // the word shifts down a code a phase: one shift count in a register, not four
+            IntVector word = IntVector.fromByteBuffer(WORDS, codes, at + w * stride, ORDER)
+                    .lanewise(VectorOperators.LSHR, shift0);
             int s = sv + w * svStride;
-            FloatVector c = code(word, shift0, mask);
+            FloatVector c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
             x0 = c.fma(FloatVector.fromArray(S, scratch, s), x0);
             y0 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y0);
             z0 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z0);
-            c = code(word, shift0 + bits, mask);
+            word = word.lanewise(VectorOperators.LSHR, bits);
+            c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
             x1 = c.fma(FloatVector.fromArray(S, scratch, s), x1);
             y1 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y1);
             z1 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z1);
-            c = code(word, shift0 + 2 * bits, mask);
+            word = word.lanewise(VectorOperators.LSHR, bits);
+            c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
             x2 = c.fma(FloatVector.fromArray(S, scratch, s), x2);
             y2 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y2);
             z2 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z2);
-            c = code(word, shift0 + 3 * bits, mask);
+            word = word.lanewise(VectorOperators.LSHR, bits);
+            c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
             x3 = c.fma(FloatVector.fromArray(S, scratch, s), x3);
             y3 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y3);
             z3 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z3);
