@@ -1239,9 +1239,18 @@ final class VectorAttention {
                 FloatVector ls = FloatVector.fromArray(S, scratch, sf + group).rearrange(byGroup);
                 FloatVector lz = FloatVector.fromArray(S, scratch, zf + group).rearrange(byGroup);
                 int t = pf + (lane >>> tokenBits);
-                FloatVector p0 = FloatVector.fromArray(S, scratch, t).rearrange(byToken);
-                FloatVector p1 = FloatVector.fromArray(S, scratch, t + pRow).rearrange(byToken);
-                FloatVector p2 = FloatVector.fromArray(S, scratch, t + 2 * pRow).rearrange(byToken);
+                FloatVector p0;
+                FloatVector p1;
+                FloatVector p2;
+                if (lanesPerToken >= S.length()) { // a word of one token: its probabilities broadcast
+                    p0 = FloatVector.broadcast(S, scratch[t]);
+                    p1 = FloatVector.broadcast(S, scratch[t + pRow]);
+                    p2 = FloatVector.broadcast(S, scratch[t + 2 * pRow]);
+                } else {
+                    p0 = FloatVector.fromArray(S, scratch, t).rearrange(byToken);
+                    p1 = FloatVector.fromArray(S, scratch, t + pRow).rearrange(byToken);
+                    p2 = FloatVector.fromArray(S, scratch, t + 2 * pRow).rearrange(byToken);
+                }
                 int s = sv + w * 3 * S.length();
                 ls.mul(p0).intoArray(scratch, s);
                 ls.mul(p1).intoArray(scratch, s + S.length());
