@@ -984,10 +984,11 @@ final class VectorAttention {
 
     /**
      * The scores of quantized tokens {@code [j0, end)} of one key group for up to 3 query heads from {@code qh}: the
-     * queries scaled by the group's per-channel scales ({@link #phaseLane} order, into {@code scratch[0, 3·qw)}; a word
-     * of two tokens has each lane's query twice), then a dot with each token's raw codes, plus the query's dot with the
-     * group's zeros. Kept apart from the caller so that C2 inlines every vector operation of the loops (in one large
-     * method it stops at NodeCountInliningCutoff and boxes).
+     * queries (in {@link #phaseLane} order once per call, at {@code scratch[qt]}) times the group's per-channel scales
+     * (moved into that order at {@code st}: e scalar moves a group rather than 3e, one set per head) into
+     * {@code scratch[0, 3·qw)}, then a dot with each token's raw codes, plus the query's dot with the group's zeros.
+     * Kept apart from the caller so that C2 inlines every vector operation of the loops (in one large method it stops
+     * at NodeCountInliningCutoff and boxes).
      */
     private static void kiviKeyGroup(float[] q, int qh, int m, ByteBuffer[] store, int kh, int cap, int j0, int end,
             int bits, int groupSize, int n, int e, float[] scores, float[] scratch, int qw, int qt, int st, int tq) {
