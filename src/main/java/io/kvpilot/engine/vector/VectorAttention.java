@@ -955,8 +955,8 @@ final class VectorAttention {
                         }
                         out[oh + c] = v + zero;
                     }
-                    windowValues(store[7], kh, window, quantized, nq, n, e, scores, g * n, 1f, out, oh);
                 }
+                windowValues(store[7], kh, window, quantized, nq, n, e, scores, m, out, outOff + h0 * e);
             }
         }
     }
@@ -1357,14 +1357,45 @@ final class VectorAttention {
         }
     }
 
-    /** Adds the fp16 window's values {@code [nq, n)}, weighted by {@code scores[from + j] · inv}, to {@code out}. */
+    /**
+     * Adds the fp16 window's values {@code [nq, n)}, weighted by the normalized {@code scores} rows {@code 0, n, 2n},
+     * to the outputs of {@code heads} query heads from {@code o} (heads {@code e} apart): 16 channels of three heads
+     * in six registers across the entries, each fp16 vector converted once for all three (as {@link #weighInt8}).
+     */
     private static void windowValues(ByteBuffer values, int kh, int window, int quantized, int nq, int n, int e,
-            float[] scores, int from, float inv, float[] out, int oh) {
-        for (int j = nq; j < n; j++) {
-            int row = (kh * window + j - quantized) * e * 2;
-            FloatVector pv = FloatVector.broadcast(S, scores[from + j] * inv);
-            for (int c = 0; c < e; c += S.length()) {
-                halves(values, row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c)).intoArray(out, oh + c);
+            float[] scores, int heads, float[] out, int o) {
+        int o1 = heads > 1 ? o + e : o; // a missing head's sums go unstored
+        int o2 = heads > 2 ? o + 2 * e : o;
+        for (int c = 0; c < e; c += 16) {
+            FloatVector x0 = FloatVector.fromArray(S, out, o + c);
+            FloatVector x1 = FloatVector.fromArray(S, out, o + c + 8);
+            FloatVector y0 = FloatVector.fromArray(S, out, o1 + c);
+            FloatVector y1 = FloatVector.fromArray(S, out, o1 + c + 8);
+            FloatVector z0 = FloatVector.fromArray(S, out, o2 + c);
+            FloatVector z1 = FloatVector.fromArray(S, out, o2 + c + 8);
+            for (int j = nq; j < n; j++) {
+                int row = (kh * window + j - quantized) * e * 2;
+                FloatVector p0 = FloatVector.broadcast(S, scores[j]);
+                FloatVector p1 = FloatVector.broadcast(S, scores[n + j]);
+                FloatVector p2 = FloatVector.broadcast(S, scores[2 * n + j]);
+                FloatVector v = halves(values, row + 2 * c);
+                x0 = v.fma(p0, x0);
+                y0 = v.fma(p1, y0);
+                z0 = v.fma(p2, z0);
+                v = halves(values, row + 2 * c + 16);
+                x1 = v.fma(p0, x1);
+                y1 = v.fma(p1, y1);
+                z1 = v.fma(p2, z1);
+            }
+            x0.intoArray(out, o + c);
+            x1.intoArray(out, o + c + 8);
+            if (heads > 1) {
+                y0.intoArray(out, o1 + c);
+                y1.intoArray(out, o1 + c + 8);
+            }
+            if (heads > 2) {
+                z0.intoArray(out, o2 + c);
+                z1.intoArray(out, o2 + c + 8);
             }
         }
     }
