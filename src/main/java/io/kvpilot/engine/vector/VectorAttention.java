@@ -10,6 +10,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -32,12 +33,25 @@ final class VectorAttention {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final VectorSpecies<Integer> WORDS = IntVector.SPECIES_256; // 32 code bytes, 4 per int lane
     private static final int WORD_BYTES = 32;
-    /** A code {@code c < 2²³} or'ed into this float's mantissa reads as {@code 2²³ + c}. */
-    private static final int MAGIC = 0x4B000000;
-    private static final FloatVector MAGIC_VALUE = FloatVector.broadcast(S, 0x1p23f);
     private static final VectorMask<Float> HIGH_LANES = VectorMask.fromLong(S, 0xF0L);
     /** Channels whose accumulators the blocked kernels keep in registers across entries: four vectors. */
     private static final int BLOCK = 32;
+    /** Quantized tokens whose value lane scales {@link #kiviLaneScales} forms at a time (a table that stays in L1). */
+    private static final int CHUNK = 32;
+    /** {@link #expand}'s spreads: lane {@code L} takes element {@code L / r}, r = 1, 2, 4, and 8 (a broadcast). */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] EXPAND = new VectorShuffle[] {
+        VectorShuffle.iota(S, 0, 1, false), VectorShuffle.fromValues(S, 0, 0, 1, 1, 2, 2, 3, 3),
+        VectorShuffle.fromValues(S, 0, 0, 0, 0, 1, 1, 1, 1), VectorShuffle.fromValues(S, 0, 0, 0, 0, 0, 0, 0, 0)};
+    private static final VectorShuffle<Float> SWAP_HALVES = VectorShuffle.fromValues(S, 4, 5, 6, 7, 0, 1, 2, 3);
+    private static final VectorMask<Float> LOW_LANES = VectorMask.fromLong(S, 0x0FL);
+    private static final VectorMask<Float> ODD_PAIRS = VectorMask.fromLong(S, 0xCCL);
+    private static final VectorMask<Float> EVEN_PAIRS = VectorMask.fromLong(S, 0x33L);
+    private static final VectorMask<Float> ODD_LANES = VectorMask.fromLong(S, 0xAAL);
+    private static final VectorMask<Float> EVEN_LANES = VectorMask.fromLong(S, 0x55L);
+    private static final VectorShuffle<Float> UNZIP = VectorShuffle.fromValues(S, 0, 4, 1, 5, 2, 6, 3, 7);
+    private static final VectorShuffle<Float> PAIRS = VectorShuffle.fromValues(S, 2, 3, 0, 1, 6, 7, 4, 5);
+    private static final VectorShuffle<Float> NEIGHBOURS = VectorShuffle.fromValues(S, 1, 0, 3, 2, 5, 4, 7, 6);
     /** Per-thread scratch of the word-layout kernels: phase-major queries, accumulators, lane scales. */
     private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -62,11 +76,12 @@ final class VectorAttention {
         }
         // the quantized kernels too, so that the first int8 or KIVI request does not decode on interpreted vectors:
         // one KV head of head dim 64, 8 int8 entries; KIVI 4 and 2 bits, 32 quantized + 8 window entries, group 32
+        // (unpadded: the word kernel's rows of one word and of two tokens a word; at head dim 128, of two words)
         int d = 64;
         float[] qd = new float[2 * d];
         float[] outd = new float[2 * d];
         float[] scoresd = new float[3 * 40];
-        float[] scratch = new float[7 * d];
+        float[] scratch = new float[7 * 2 * d];
         ByteBuffer zeros = ByteBuffer.allocateDirect(64 * d * Float.BYTES).order(ORDER);
         ByteBuffer[] int8 = {zeros, zeros, zeros, zeros};
         ByteBuffer[] kivi = {zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros};
@@ -74,6 +89,8 @@ final class VectorAttention {
         HeadPadding kiviPadding = new HeadPadding(new int[] {30}, 34);
         ByteBuffer denseKv = ByteBuffer.allocateDirect(40 * d * Float.BYTES).order(ORDER);
         float[] q3 = new float[3 * d];
+        float[] q128 = new float[3 * 2 * d];
+        float[] out128 = new float[3 * 2 * d];
         float[] out3 = new float[3 * d];
         for (int i = 0; i < 5_000; i++) {
             attend(q3, 0, denseKv, denseKv, 40, 40, 1, 3, d, out3, 0, scoresd, null, 0, 0,
@@ -85,6 +102,9 @@ final class VectorAttention {
                     i % 2 == 0 ? null : kiviPadding);
             attendKivi(qd, 0, kivi, 32, 32, 64, 2, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
                     i % 2 == 0 ? null : kiviPadding);
+            if (i % 4 == 0) {
+                attendKivi(q128, 0, kivi, 32, 32, 64, 4, 32, 40, 1, 3, 2 * d, out128, 0, scoresd, scratch, null);
+            }
             attendLowRank(qd, 0, lowRank, 40, 32, 40, 1, 2, d, outd, 0, scoresd, scratch,
                     i % 2 == 0 ? null : kiviPadding);
         }
@@ -449,13 +469,14 @@ final class VectorAttention {
 
     /** {@code scores[0, n)} → {@code exp(score − max)} in place; returns their sum. */
     private static float exponentiate(float[] scores, int n, float max) {
-        float sum = 0;
+        FloatVector lanes = FloatVector.zero(S); // lane sums, folded once (softmaxRow sums the same way)
         int j = 0;
         for (; j + S.length() <= n; j += S.length()) {
             FloatVector p = VectorMath.exp(FloatVector.fromArray(S, scores, j).sub(max));
             p.intoArray(scores, j);
-            sum += VectorMath.sum(p);
+            lanes = lanes.add(p);
         }
+        float sum = VectorMath.sum(lanes);
         for (; j < n; j++) {
             scores[j] = VectorMath.exp(scores[j] - max);
             sum += scores[j];
@@ -469,15 +490,6 @@ final class VectorAttention {
                 .convertShape(VectorOperators.B2F, S, 0);
     }
 
-    /**
-     * The unsigned {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats: the code
-     * is or'ed into the mantissa of 2²³ and the float subtracted, which takes only shifts, logic and a subtraction
-     * (no byte-to-int widening, which KIVI's byte-per-lane path needs).
-     */
-    private static FloatVector unsignedCode(IntVector words, int shift, int mask) {
-        return words.lanewise(VectorOperators.LSHR, shift).and(mask).or(MAGIC).reinterpretAsFloats()
-                .sub(MAGIC_VALUE);
-    }
 
     /** This thread's scratch of at least {@code floats}. */
     private static float[] lanes(int floats) {
@@ -487,6 +499,11 @@ final class VectorAttention {
             LANES.set(lanes);
         }
         return lanes;
+    }
+
+    /** The {@code mask}-wide codes at bit {@code shift} of each int lane of {@code words}, as floats. */
+    private static FloatVector code(IntVector words, int shift, int mask) {
+        return (FloatVector) words.lanewise(VectorOperators.LSHR, shift).and(mask).convert(VectorOperators.I2F, 0);
     }
 
     /**
@@ -699,17 +716,6 @@ final class VectorAttention {
         }
     }
 
-    /**
-     * Where channel {@code c} sits in phase-major order when each 32-byte word holds {@code perLane} codes per int
-     * lane: lane {@code L} of the word from channel {@code w} holds channels {@code w + L·perLane + k}, and phase
-     * {@code k} is the float vector of all lanes' {@code k}-th code.
-     */
-    private static int phaseMajor(int c, int perLane) {
-        int wordChannels = S.length() * perLane;
-        int w = c - c % wordChannels;
-        int inWord = c - w;
-        return w + (inWord % perLane) * S.length() + inWord / perLane;
-    }
 
     /** {@code scores[from, from + n) *= inv}, each product as {@code scores[i] * inv} would round it. */
     private static void normalize(float[] scores, int from, int n, float inv) {
@@ -724,17 +730,30 @@ final class VectorAttention {
 
     /** {@code scores[from, from + n)} → their softmax's numerators in place; returns 1 / their sum. */
     private static float softmaxRow(float[] scores, int from, int n) {
+        int j = from;
         float max = Float.NEGATIVE_INFINITY;
-        for (int j = from; j < from + n; j++) {
+        if (n >= S.length()) { // lanes apart: a scalar max chain waited on its own latency, 10 % of a KIVI call
+            FloatVector m = FloatVector.fromArray(S, scores, j);
+            for (j += S.length(); j + S.length() <= from + n; j += S.length()) {
+                m = m.max(FloatVector.fromArray(S, scores, j));
+            }
+            m = m.max(m.rearrange(SWAP_HALVES));
+            m = m.max(m.rearrange(PAIRS));
+            max = m.max(m.rearrange(NEIGHBOURS)).lane(0);
+        }
+        for (; j < from + n; j++) {
             max = Math.max(max, scores[j]);
         }
-        float sum = 0;
-        int j = from;
+        // lane sums, folded once: a fold per vector (three rearrangements) into one scalar chain was 5-8 % of a KIVI
+        // call; the per-head kernel's exponentiate sums in the same order, so the blocked kernels keep its bits
+        FloatVector lanes = FloatVector.zero(S);
+        j = from;
         for (; j + S.length() <= from + n; j += S.length()) {
             FloatVector p = VectorMath.exp(FloatVector.fromArray(S, scores, j).sub(max));
             p.intoArray(scores, j);
-            sum += VectorMath.sum(p);
+            lanes = lanes.add(p);
         }
+        float sum = VectorMath.sum(lanes);
         for (; j < from + n; j++) {
             scores[j] = VectorMath.exp(scores[j] - max);
             sum += scores[j];
@@ -758,6 +777,8 @@ final class VectorAttention {
      * {@code i·per .. i·per+per−1}, lowest in the low bits), so the scaled query and the output accumulate in
      * "phase-major" order and are put back in channel order at the end. The query heads sharing a KV head are taken
      * up to three at a time, so each code vector is unpacked once for all of them. The fp16 window is read as fp16.
+     * Unpadded stores of the layouts {@link #kiviWordsFit} takes (kvpilot-mini's int4 and int2 among them) go to
+     * {@link #attendKiviWords}, 6-10x faster; this byte-per-lane kernel takes the rest and padded (AdaKV) stores.
      *
      * @param n entries visible: the first {@code min(n, quantized)} quantized, the rest from the window (padding,
      *     which may lie in either, skipped)
@@ -767,7 +788,8 @@ final class VectorAttention {
     static void attendKivi(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window, int bits,
             int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores,
             float[] scratch, HeadPadding pad) {
-        if (pad == null && kiviWordsFit(e, bits, groupSize)) {
+        // the word kernel takes quantized tokens two at a time (a word of two rows, or two rows sharing query reads)
+        if (pad == null && kiviWordsFit(e, bits, groupSize) && Math.min(n, quantized) % 2 == 0) {
             attendKiviWords(q, qOff, store, cap, quantized, window, bits, groupSize, n, kvHeads, groups, e, out,
                     outOff, scores);
             return;
@@ -930,107 +952,519 @@ final class VectorAttention {
     }
 
     /**
-     * {@link #attendKivi} for layouts {@link #kiviWordsFit} takes: the codes are read 32 bytes at a time as int
-     * vectors and each code position of the lanes becomes one float vector without a conversion instruction
-     * ({@link #unsignedCode}; JDK 17 boxes the byte-to-int conversion {@link #widened} needs). Code {@code k} of lane
-     * {@code L} in the word from byte {@code i} is channel {@code i·per + L·perLane + k} ({@link #phaseMajor}); the
-     * value scale of each lane is one vector per word, since a lane's channels share a value group.
+     * {@link #attendKivi} for layouts {@link #kiviWordsFit} takes. A head's codes are read as a stream of 32-byte words,
+     * eight int lanes each: a token's row spans one or more whole words, or (a row of 16 bytes: int2 at head dim 64,
+     * int4 at 32) a word holds two tokens, lanes 0-3 and 4-7. Lane {@code ℓ} of a row holds channels
+     * {@code ℓ·perLane + k}, code {@code k} at bit {@code bits·k}, and "phase" {@code k} is the float vector of the
+     * lanes' {@code k}-th codes ({@link #code}: a shift, a mask and a conversion). Scaled queries and value
+     * accumulators are laid out by word, phase and lane ({@link #phaseLane}) and put back in channel order at the end.
+     *
+     * <p>Where the time went (AttentionKernelBenchmark: 300-450 ns per entry of kvpilot-mini's head group, 5-8x
+     * dense): the value sum accumulated every phase of three heads into memory once per token, a load, FMA and store
+     * per vector; each token's key dot ended in three lane sums; int2 at head dim 64 fell to the byte-per-lane path.
+     * Now the probabilities are normalized in place; each chunk's lane scales times its probabilities (and lane zeros
+     * into {@code Σ p z}) are formed once into a small table that stays in L1 ({@link #kiviLaneScales}), and
+     * {@link #kiviValueBlock} sums four phases of three heads over the chunk's words in twelve registers; key dots run
+     * six FMA chains into an accumulator table that {@link #kiviKeySums} sums eight tokens at a time. 45-47 ns per
+     * entry, int4 and int2, about dense's. Every vector stays inside the method that makes it: a vector passed to or
+     * returned from a call C2 does not inline is boxed, and the boxing reaches into the loop.
      */
     private static void attendKiviWords(float[] q, int qOff, ByteBuffer[] store, int cap, int quantized, int window,
             int bits, int groupSize, int n, int kvHeads, int groups, int e, float[] out, int outOff, float[] scores) {
-        int perLane = 32 / bits; // codes per int lane of a 32-byte word
+        int perLane = 32 / bits; // codes per int lane
+        int packed = e * bits / 8; // bytes per token row
+        int lanesPerToken = packed / 4;
+        int tokensPerWord = Math.max(1, S.length() / lanesPerToken); // 1, or 2 for 16-byte rows
+        int wordsPerToken = Math.max(1, lanesPerToken / S.length());
+        int qw = wordsPerToken * perLane * S.length(); // floats of one head's scaled query or value accumulators
         int channelGroups = e / groupSize;
         int nq = Math.min(n, quantized);
-        // scaled queries (3 heads, phase-major), value accumulators (3, phase-major), Σ p z (3 × groups), lane scales
-        int acc = 3 * e;
-        int zAcc = 6 * e;
-        float[] scratch = lanes(zAcc + 3 * channelGroups + S.length());
+        int chunkWords = CHUNK * packed / WORD_BYTES;
+        // scratch: scaled queries (3 heads), value accumulators (3), lane Σ p z (3), the chunk's value scales and
+        // zeros as floats, its probabilities (3 rows), its lane scales times probabilities (3 vectors a word), and
+        // the scaled queries in channel order, or a key group's accumulators
+        int acc = 3 * qw;
+        int zAcc = 6 * qw;
+        int sf = zAcc + 3 * wordsPerToken * S.length();
+        int zf = sf + CHUNK * channelGroups + S.length();
+        int pf = zf + CHUNK * channelGroups + S.length();
+        int sv = pf + 3 * (CHUNK + S.length());
+        int tq = sv + chunkWords * 3 * S.length();
+        float[] scratch = lanes(tq + 3 * Math.max(e, groupSize * S.length()));
         for (int kh = 0; kh < kvHeads; kh++) {
             for (int g0 = 0; g0 < groups; g0 += 3) {
                 int m = Math.min(3, groups - g0);
                 int h0 = kh * groups + g0;
-                for (int j0 = 0; j0 < nq; j0 += groupSize) {
+                for (int g = 0; g < 3; g++) { // the queries in phaseLane order, in the value accumulators' place
+                    int from = qOff + (h0 + (g < m ? g : 0)) * e; // a missing head repeats head 0
+                    toPhaseLanes(q, from, e, perLane, lanesPerToken, scratch, acc + g * qw);
+                }
+                for (int j0 = 0; j0 < nq; j0 += groupSize) { // the group's scales in the lane-scale table's place
                     kiviKeyGroup(q, qOff + h0 * e, m, store, kh, cap, j0, Math.min(j0 + groupSize, nq), bits,
-                            groupSize, n, e, scores, scratch);
+                            groupSize, n, e, scores, scratch, qw, acc, sv, tq);
                 }
                 int qa = qOff + h0 * e;
                 windowScores(q, qa, m > 1 ? qa + e : qa, m > 2 ? qa + 2 * e : qa, store[6], kh, window, quantized,
                         nq, n, e, scores);
-                float i0 = softmaxRow(scores, 0, n);
-                float i1 = softmaxRow(scores, n, n);
-                float i2 = softmaxRow(scores, 2 * n, n);
-                java.util.Arrays.fill(scratch, acc, zAcc + 3 * channelGroups, 0f);
-                for (int j = 0; j < nq; j++) {
-                    kiviValue(store, kh * cap + j, scores[j] * i0, scores[n + j] * i1, scores[2 * n + j] * i2, m,
-                            bits, groupSize, e, scratch);
+                for (int g = 0; g < 3; g++) { // rows of missing heads hold copies: same work, result unused
+                    normalize(scores, g * n, n, softmaxRow(scores, g * n, n));
+                }
+                java.util.Arrays.fill(scratch, acc, sf, 0f);
+                for (int j0 = 0; j0 < nq; j0 += CHUNK) {
+                    int tokens = Math.min(CHUNK, nq - j0);
+                    int words = tokens * packed / WORD_BYTES;
+                    kiviLaneScales(store[4], store[5], kh * cap + j0, tokens, channelGroups, groupSize / perLane,
+                            lanesPerToken, wordsPerToken, scores, n, j0, scratch, sf, zf, pf, sv, zAcc);
+                    int codes = (kh * cap + j0) * packed;
+                    for (int u = 0; u < wordsPerToken; u++) {
+                        for (int k = 0; k < perLane; k += 4) {
+                            kiviValueBlock(store[3], codes + u * WORD_BYTES, words / wordsPerToken,
+                                    wordsPerToken * WORD_BYTES, scratch, sv + u * 3 * S.length(),
+                                    wordsPerToken * 3 * S.length(), bits, k, acc + phaseLane(u, k, 0, perLane), qw);
+                        }
+                    }
                 }
                 for (int g = 0; g < m; g++) {
                     int oh = outOff + (h0 + g) * e;
-                    int ag = acc + g * e;
-                    int zg = zAcc + g * channelGroups;
                     for (int c = 0; c < e; c++) {
-                        out[oh + c] = scratch[ag + phaseMajor(c, perLane)] + scratch[zg + c / groupSize];
+                        int lane = c / perLane; // of the token's row
+                        int u = lane / S.length();
+                        int at = acc + g * qw + phaseLane(u, c % perLane, lane % S.length(), perLane);
+                        int z = zAcc + g * wordsPerToken * S.length() + u * S.length() + lane % S.length();
+                        float v = scratch[at];
+                        float zero = scratch[z];
+                        if (tokensPerWord == 2) { // the word's second token's lanes
+                            v += scratch[at + lanesPerToken];
+                            zero += scratch[z + lanesPerToken];
+                        }
+                        out[oh + c] = v + zero;
                     }
-                    windowValues(store[7], kh, window, quantized, nq, n, e, scores, g * n,
-                            g == 0 ? i0 : g == 1 ? i1 : i2, out, oh);
                 }
+                windowValues(store[7], kh, window, quantized, nq, n, e, scores, m, out, outOff + h0 * e);
             }
         }
     }
 
     /**
+     * {@code src[from, +e)}, in channel order, into {@code dst} from {@code at} in {@link #phaseLane} order (each lane
+     * twice where a word holds two tokens' rows). Shifts only: {@code perLane} and {@code lanesPerToken} are powers of 2.
+     */
+    private static void toPhaseLanes(float[] src, int from, int e, int perLane, int lanesPerToken, float[] dst,
+            int at) {
+        int perLaneBits = Integer.numberOfTrailingZeros(perLane);
+        int twin = lanesPerToken < S.length() ? lanesPerToken : 0; // the word's second token
+        for (int c = 0; c < e; c++) {
+            int lane = c >>> perLaneBits;
+            int to = at + ((((lane >>> 3) << perLaneBits) + (c & (perLane - 1))) << 3) + (lane & 7);
+            dst[to] = src[from + c];
+            dst[to + twin] = src[from + c];
+        }
+    }
+
+    /**
+     * {@code dst[at + 8k + L] = src[from + 8L + k]}: an 8x8 transpose in registers (swapping halves, pairs and
+     * neighbours between rows: 24 rearrangements and 24 blends), which is {@link #toPhaseLanes} for eight codes a lane
+     * and one word a row, where the scalar moves of a key group's scales were 7-10 % of an int4 call.
+     */
+    private static void transposeEight(float[] src, int from, float[] dst, int at) {
+        FloatVector r0 = FloatVector.fromArray(S, src, from);
+        FloatVector r1 = FloatVector.fromArray(S, src, from + 8);
+        FloatVector r2 = FloatVector.fromArray(S, src, from + 16);
+        FloatVector r3 = FloatVector.fromArray(S, src, from + 24);
+        FloatVector r4 = FloatVector.fromArray(S, src, from + 32);
+        FloatVector r5 = FloatVector.fromArray(S, src, from + 40);
+        FloatVector r6 = FloatVector.fromArray(S, src, from + 48);
+        FloatVector r7 = FloatVector.fromArray(S, src, from + 56);
+        FloatVector a0 = r0.blend(r4.rearrange(SWAP_HALVES), HIGH_LANES);
+        FloatVector a4 = r4.blend(r0.rearrange(SWAP_HALVES), LOW_LANES);
+        FloatVector a1 = r1.blend(r5.rearrange(SWAP_HALVES), HIGH_LANES);
+        FloatVector a5 = r5.blend(r1.rearrange(SWAP_HALVES), LOW_LANES);
+        FloatVector a2 = r2.blend(r6.rearrange(SWAP_HALVES), HIGH_LANES);
+        FloatVector a6 = r6.blend(r2.rearrange(SWAP_HALVES), LOW_LANES);
+        FloatVector a3 = r3.blend(r7.rearrange(SWAP_HALVES), HIGH_LANES);
+        FloatVector a7 = r7.blend(r3.rearrange(SWAP_HALVES), LOW_LANES);
+        FloatVector b0 = a0.blend(a2.rearrange(PAIRS), ODD_PAIRS);
+        FloatVector b2 = a2.blend(a0.rearrange(PAIRS), EVEN_PAIRS);
+        FloatVector b1 = a1.blend(a3.rearrange(PAIRS), ODD_PAIRS);
+        FloatVector b3 = a3.blend(a1.rearrange(PAIRS), EVEN_PAIRS);
+        FloatVector b4 = a4.blend(a6.rearrange(PAIRS), ODD_PAIRS);
+        FloatVector b6 = a6.blend(a4.rearrange(PAIRS), EVEN_PAIRS);
+        FloatVector b5 = a5.blend(a7.rearrange(PAIRS), ODD_PAIRS);
+        FloatVector b7 = a7.blend(a5.rearrange(PAIRS), EVEN_PAIRS);
+        b0.blend(b1.rearrange(NEIGHBOURS), ODD_LANES).intoArray(dst, at);
+        b1.blend(b0.rearrange(NEIGHBOURS), EVEN_LANES).intoArray(dst, at + 8);
+        b2.blend(b3.rearrange(NEIGHBOURS), ODD_LANES).intoArray(dst, at + 16);
+        b3.blend(b2.rearrange(NEIGHBOURS), EVEN_LANES).intoArray(dst, at + 24);
+        b4.blend(b5.rearrange(NEIGHBOURS), ODD_LANES).intoArray(dst, at + 32);
+        b5.blend(b4.rearrange(NEIGHBOURS), EVEN_LANES).intoArray(dst, at + 40);
+        b6.blend(b7.rearrange(NEIGHBOURS), ODD_LANES).intoArray(dst, at + 48);
+        b7.blend(b6.rearrange(NEIGHBOURS), EVEN_LANES).intoArray(dst, at + 56);
+    }
+
+    /** Where word {@code u} of a row, phase {@code k}, lane {@code L} sits in a head's scaled query or accumulators. */
+    private static int phaseLane(int u, int k, int lane, int perLane) {
+        return (u * perLane + k) * S.length() + lane;
+    }
+
+    /**
      * The scores of quantized tokens {@code [j0, end)} of one key group for up to 3 query heads from {@code qh}: the
-     * queries scaled by the group's per-channel scales (phase-major, into {@code scratch[0, 3e)}), then a dot with each
-     * token's raw codes, plus the query's dot with the group's zeros. Kept apart from the caller so that C2 inlines
-     * every vector operation of the loop (in one large method it stops at NodeCountInliningCutoff and boxes).
+     * queries (in {@link #phaseLane} order once per call, at {@code scratch[qt]}) times the group's per-channel scales
+     * (moved into that order at {@code st}: e scalar moves a group rather than 3e, one set per head) into
+     * {@code scratch[0, 3·qw)}, then a dot with each token's raw codes, plus the query's dot with the group's zeros.
+     * Kept apart from the caller so that C2 inlines every vector operation of the loops (in one large method it stops
+     * at NodeCountInliningCutoff and boxes).
      */
     private static void kiviKeyGroup(float[] q, int qh, int m, ByteBuffer[] store, int kh, int cap, int j0, int end,
-            int bits, int groupSize, int n, int e, float[] scores, float[] scratch) {
+            int bits, int groupSize, int n, int e, float[] scores, float[] scratch, int qw, int qt, int st, int tq) {
         int perLane = 32 / bits;
-        int per = 8 / bits;
-        int packed = e / per;
-        int mask = (1 << bits) - 1;
+        int packed = e * bits / 8;
+        int lanesPerToken = packed / 4;
         int param = (kh * cap + j0) / groupSize * e * 2; // bytes into the key scales and zeros
-        float qz0 = 0;
-        float qz1 = 0;
-        float qz2 = 0;
-        for (int c = 0; c < e; c++) {
-            float scale = Half.toFloat(store[1].getShort(param + 2 * c));
-            float zero = Half.toFloat(store[2].getShort(param + 2 * c));
-            int at = phaseMajor(c, perLane);
-            scratch[at] = q[qh + c] * scale;
-            qz0 += q[qh + c] * zero;
-            if (m > 1) {
-                scratch[e + at] = q[qh + e + c] * scale;
-                qz1 += q[qh + e + c] * zero;
-            }
-            if (m > 2) {
-                scratch[2 * e + at] = q[qh + 2 * e + c] * scale;
-                qz2 += q[qh + 2 * e + c] * zero;
-            }
+        int qb = m > 1 ? qh + e : qh; // a missing head repeats head 0: same work, result unused
+        int qc = m > 2 ? qh + 2 * e : qh;
+        FloatVector z0 = FloatVector.zero(S);
+        FloatVector z1 = z0;
+        FloatVector z2 = z0;
+        for (int c = 0; c < e; c += S.length()) { // scales in channel order into scratch[tq, +e); zeros' dots
+            halves(store[1], param + 2 * c).intoArray(scratch, tq + c);
+            FloatVector zero = halves(store[2], param + 2 * c);
+            z0 = FloatVector.fromArray(S, q, qh + c).fma(zero, z0);
+            z1 = FloatVector.fromArray(S, q, qb + c).fma(zero, z1);
+            z2 = FloatVector.fromArray(S, q, qc + c).fma(zero, z2);
         }
-        int q1 = m > 1 ? e : 0; // a missing head repeats head 0: same work, result unused
-        int q2 = m > 2 ? 2 * e : 0;
-        ByteBuffer codes = store[0];
-        for (int j = j0; j < end; j++) {
-            int row = (kh * cap + j) * packed;
+        float qz0 = VectorMath.sum(z0);
+        float qz1 = VectorMath.sum(z1);
+        float qz2 = VectorMath.sum(z2);
+        if (perLane == S.length() && lanesPerToken >= S.length()) { // int4, one token a word: 8x8 blocks
+            for (int c = 0; c < e; c += S.length() * S.length()) {
+                transposeEight(scratch, tq + c, scratch, st + c);
+            }
+        } else {
+            toPhaseLanes(scratch, tq, e, perLane, lanesPerToken, scratch, st);
+        }
+        for (int v = 0; v < qw; v += S.length()) { // the queries, already in phaseLane order, times the scales
+            FloatVector scale = FloatVector.fromArray(S, scratch, st + v);
+            FloatVector.fromArray(S, scratch, qt + v).mul(scale).intoArray(scratch, v);
+            FloatVector.fromArray(S, scratch, qt + qw + v).mul(scale).intoArray(scratch, qw + v);
+            FloatVector.fromArray(S, scratch, qt + 2 * qw + v).mul(scale).intoArray(scratch, 2 * qw + v);
+        }
+        int q1 = m > 1 ? qw : 0; // a missing head repeats head 0: same work, result unused
+        int q2 = m > 2 ? 2 * qw : 0;
+        int row = (kh * cap + j0) * packed;
+        if (lanesPerToken < S.length()) {
+            kiviKeyPairs(store[0], row, end - j0, bits, scratch, q1, q2, tq);
+            kiviKeyPairSums(scratch, tq, end - j0, qz0, qz1, qz2, scores, n, j0);
+        } else {
+            for (int i = 0; i < packed; i += WORD_BYTES) {
+                kiviKeyRows(store[0], row + i, end - j0, packed, bits, scratch, i / WORD_BYTES * perLane * S.length(),
+                        q1, q2, tq, i == 0); // the table overwrites the channel-order queries, no longer needed
+            }
+            kiviKeySums(scratch, tq, end - j0, qz0, qz1, qz2, scores, n, j0);
+        }
+    }
+
+    /**
+     * {@link #kiviKeyGroup}'s dots for rows of whole words, word {@code u} of each row ({@code scratch}'s scaled
+     * queries from {@code qs}), two tokens at a time (six FMA chains, each query vector read once for both), left as
+     * accumulator vectors in {@code scratch[table + 24t + 8h]} (written for the first word, added for the rest) for
+     * {@link #kiviKeySums}. A row's words are taken in passes of their own rather than by an inner loop per token,
+     * which C2 compiled 3x slower (measured). {@code tokens} is even.
+     */
+    private static void kiviKeyRows(ByteBuffer codes, int row0, int tokens, int packed, int bits, float[] scratch,
+            int qs, int q1, int q2, int table, boolean first) {
+        int perLane = 32 / bits;
+        int mask = (1 << bits) - 1;
+        for (int t = 0; t < tokens; t += 2) {
+            IntVector words = IntVector.fromByteBuffer(WORDS, codes, row0 + t * packed, ORDER);
+            IntVector next = IntVector.fromByteBuffer(WORDS, codes, row0 + (t + 1) * packed, ORDER);
             FloatVector a0 = FloatVector.zero(S);
             FloatVector a1 = a0;
             FloatVector a2 = a0;
-            for (int i = 0; i < packed; i += WORD_BYTES) {
-                IntVector words = IntVector.fromByteBuffer(WORDS, codes, row + i, ORDER);
-                for (int k = 0; k < perLane; k++) {
-                    FloatVector c = unsignedCode(words, bits * k, mask);
-                    int at = i * per + k * S.length();
-                    a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
-                    a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
-                    a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
-                }
+            FloatVector b0 = a0;
+            FloatVector b1 = a0;
+            FloatVector b2 = a0;
+            for (int k = 0; k < perLane; k++) {
+                FloatVector c = code(words, bits * k, mask);
+                FloatVector d = code(next, bits * k, mask);
+                int at = qs + k * S.length();
+                FloatVector x = FloatVector.fromArray(S, scratch, at);
+                a0 = x.fma(c, a0);
+                b0 = x.fma(d, b0);
+                x = FloatVector.fromArray(S, scratch, q1 + at);
+                a1 = x.fma(c, a1);
+                b1 = x.fma(d, b1);
+                x = FloatVector.fromArray(S, scratch, q2 + at);
+                a2 = x.fma(c, a2);
+                b2 = x.fma(d, b2);
             }
-            scores[j] = VectorMath.sum(a0) + qz0;
-            scores[n + j] = VectorMath.sum(a1) + qz1;
-            scores[2 * n + j] = VectorMath.sum(a2) + qz2;
+            int at = table + t * 3 * S.length();
+            if (!first) {
+                a0 = a0.add(FloatVector.fromArray(S, scratch, at));
+                a1 = a1.add(FloatVector.fromArray(S, scratch, at + 8));
+                a2 = a2.add(FloatVector.fromArray(S, scratch, at + 16));
+                b0 = b0.add(FloatVector.fromArray(S, scratch, at + 24));
+                b1 = b1.add(FloatVector.fromArray(S, scratch, at + 32));
+                b2 = b2.add(FloatVector.fromArray(S, scratch, at + 40));
+            }
+            a0.intoArray(scratch, at);
+            a1.intoArray(scratch, at + 8);
+            a2.intoArray(scratch, at + 16);
+            b0.intoArray(scratch, at + 24);
+            b1.intoArray(scratch, at + 32);
+            b2.intoArray(scratch, at + 40);
         }
+    }
+
+    /**
+     * The scores {@code [j0, j0 + tokens)} of three heads from {@link #kiviKeyRows}'s accumulators plus the zeros' dots
+     * {@code qz}: eight tokens' vectors of a head are summed at once by a transposing tree (halves, pairs, neighbours:
+     * seven rearrangements and adds, and blends, where eight lane sums take 24 rearrangements), whose result is the
+     * eight scores in order. A tail of fewer than eight tokens is summed one by one.
+     */
+    private static void kiviKeySums(float[] scratch, int table, int tokens, float qz0, float qz1, float qz2,
+            float[] scores, int n, int j0) {
+        int t = 0;
+        for (; t + S.length() <= tokens; t += S.length()) {
+            for (int h = 0; h < 3; h++) {
+                int at = table + t * 3 * S.length() + h * S.length();
+                int step = 3 * S.length();
+                FloatVector v0 = FloatVector.fromArray(S, scratch, at);
+                FloatVector v4 = FloatVector.fromArray(S, scratch, at + 4 * step);
+                FloatVector x0 = v0.blend(v4, HIGH_LANES).add(v4.blend(v0, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector v2 = FloatVector.fromArray(S, scratch, at + 2 * step);
+                FloatVector v6 = FloatVector.fromArray(S, scratch, at + 6 * step);
+                FloatVector x2 = v2.blend(v6, HIGH_LANES).add(v6.blend(v2, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector y0 = x0.blend(x2, ODD_PAIRS).add(x2.blend(x0, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector v1 = FloatVector.fromArray(S, scratch, at + step);
+                FloatVector v5 = FloatVector.fromArray(S, scratch, at + 5 * step);
+                FloatVector x1 = v1.blend(v5, HIGH_LANES).add(v5.blend(v1, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector v3 = FloatVector.fromArray(S, scratch, at + 3 * step);
+                FloatVector v7 = FloatVector.fromArray(S, scratch, at + 7 * step);
+                FloatVector x3 = v3.blend(v7, HIGH_LANES).add(v7.blend(v3, HIGH_LANES).rearrange(SWAP_HALVES));
+                FloatVector y1 = x1.blend(x3, ODD_PAIRS).add(x3.blend(x1, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector sums = y0.blend(y1, ODD_LANES).add(y1.blend(y0, ODD_LANES).rearrange(NEIGHBOURS));
+                float qz = h == 0 ? qz0 : h == 1 ? qz1 : qz2;
+                sums.add(qz).intoArray(scores, h * n + j0 + t);
+            }
+        }
+        for (; t < tokens; t++) {
+            int at = table + t * 3 * S.length();
+            scores[j0 + t] = VectorMath.sum(FloatVector.fromArray(S, scratch, at)) + qz0;
+            scores[n + j0 + t] = VectorMath.sum(FloatVector.fromArray(S, scratch, at + 8)) + qz1;
+            scores[2 * n + j0 + t] = VectorMath.sum(FloatVector.fromArray(S, scratch, at + 16)) + qz2;
+        }
+    }
+
+    /**
+     * {@link #kiviKeyGroup}'s dots for 16-byte rows, two tokens a word: lanes 0-3 and 4-7 of each accumulator are the
+     * two tokens' partial dots, left in {@code scratch[table + 24w + 8h]} for word {@code w} and summed by
+     * {@link #kiviKeyPairSums}. Even and odd phases accumulate apart (six FMA chains, not three).
+     */
+    private static void kiviKeyPairs(ByteBuffer codes, int row0, int tokens, int bits, float[] scratch, int q1, int q2,
+            int table) {
+        int perLane = 32 / bits;
+        int mask = (1 << bits) - 1;
+        for (int t = 0; t < tokens; t += 2) {
+            IntVector words = IntVector.fromByteBuffer(WORDS, codes, row0 + t * (WORD_BYTES / 2), ORDER);
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector b0 = a0;
+            FloatVector b1 = a0;
+            FloatVector b2 = a0;
+            for (int k = 0; k < perLane; k += 2) { // the word shifts down two codes a step: one shift count
+                FloatVector c = (FloatVector) words.and(mask).convert(VectorOperators.I2F, 0);
+                FloatVector d = (FloatVector) words.lanewise(VectorOperators.LSHR, bits).and(mask)
+                        .convert(VectorOperators.I2F, 0);
+                words = words.lanewise(VectorOperators.LSHR, 2 * bits);
+                int at = k * S.length();
+                a0 = FloatVector.fromArray(S, scratch, at).fma(c, a0);
+                a1 = FloatVector.fromArray(S, scratch, q1 + at).fma(c, a1);
+                a2 = FloatVector.fromArray(S, scratch, q2 + at).fma(c, a2);
+                b0 = FloatVector.fromArray(S, scratch, at + 8).fma(d, b0);
+                b1 = FloatVector.fromArray(S, scratch, q1 + at + 8).fma(d, b1);
+                b2 = FloatVector.fromArray(S, scratch, q2 + at + 8).fma(d, b2);
+            }
+            int at = table + t / 2 * 3 * S.length();
+            a0.add(b0).intoArray(scratch, at);
+            a1.add(b1).intoArray(scratch, at + 8);
+            a2.add(b2).intoArray(scratch, at + 16);
+        }
+    }
+
+    /**
+     * {@link #kiviKeySums} for {@link #kiviKeyPairs}' accumulators: four words (eight tokens) of a head at once by
+     * pairs and neighbours, which leaves the scores in order 0, 2, 4, 6, 1, 3, 5, 7, put right by one rearrangement.
+     */
+    private static void kiviKeyPairSums(float[] scratch, int table, int tokens, float qz0, float qz1, float qz2,
+            float[] scores, int n, int j0) {
+        int t = 0;
+        int step = 3 * S.length(); // a word's three vectors
+        for (; t + S.length() <= tokens; t += S.length()) {
+            for (int h = 0; h < 3; h++) {
+                int at = table + t / 2 * step + h * S.length();
+                FloatVector v0 = FloatVector.fromArray(S, scratch, at);
+                FloatVector v2 = FloatVector.fromArray(S, scratch, at + 2 * step);
+                FloatVector y0 = v0.blend(v2, ODD_PAIRS).add(v2.blend(v0, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector v1 = FloatVector.fromArray(S, scratch, at + step);
+                FloatVector v3 = FloatVector.fromArray(S, scratch, at + 3 * step);
+                FloatVector y1 = v1.blend(v3, ODD_PAIRS).add(v3.blend(v1, ODD_PAIRS).rearrange(PAIRS));
+                FloatVector sums = y0.blend(y1, ODD_LANES).add(y1.blend(y0, ODD_LANES).rearrange(NEIGHBOURS));
+                float qz = h == 0 ? qz0 : h == 1 ? qz1 : qz2;
+                sums.rearrange(UNZIP).add(qz).intoArray(scores, h * n + j0 + t);
+            }
+        }
+        for (; t < tokens; t += 2) {
+            for (int h = 0; h < 3; h++) {
+                FloatVector a = FloatVector.fromArray(S, scratch, table + t / 2 * step + h * S.length());
+                a = a.add(a.rearrange(PAIRS));
+                a = a.add(a.rearrange(NEIGHBOURS));
+                float qz = h == 0 ? qz0 : h == 1 ? qz1 : qz2;
+                scores[h * n + j0 + t] = a.lane(0) + qz;
+                scores[h * n + j0 + t + 1] = a.lane(4) + qz;
+            }
+        }
+    }
+
+    /**
+     * For {@code tokens} quantized tokens from slot {@code slot0} (a chunk of at most {@value #CHUNK}, scores from
+     * {@code j0}): each word's lane scales times the three heads' normalized probabilities into
+     * {@code scratch[sv + 24w, +24)}, and the lane zeros times the probabilities added to the lane sums
+     * {@code scratch[zAcc, +24·wordsPerToken)}. A lane's scale is value group {@code lane / lanesPerGroup} of the row
+     * and its probability that of token {@code lane / lanesPerToken}: a read of consecutive floats spread by a
+     * rearrangement ({@link #expand}), after the chunk's fp16 scales, zeros and probabilities are copied to floats
+     * (so those reads stay in bounds).
+     */
+    private static void kiviLaneScales(ByteBuffer scales, ByteBuffer zeros, int slot0, int tokens, int channelGroups,
+            int lanesPerGroup, int lanesPerToken, int wordsPerToken, float[] scores, int n, int j0, float[] scratch,
+            int sf, int zf, int pf, int sv, int zAcc) {
+        int count = tokens * channelGroups;
+        int param = slot0 * channelGroups * 2; // bytes
+        int i = 0;
+        for (; i + S.length() <= count; i += S.length()) {
+            halves(scales, param + 2 * i).intoArray(scratch, sf + i);
+            halves(zeros, param + 2 * i).intoArray(scratch, zf + i);
+        }
+        for (; i < count; i++) {
+            scratch[sf + i] = Half.toFloat(scales.getShort(param + 2 * i));
+            scratch[zf + i] = Half.toFloat(zeros.getShort(param + 2 * i));
+        }
+        int pRow = CHUNK + S.length();
+        for (int h = 0; h < 3; h++) {
+            System.arraycopy(scores, h * n + j0, scratch, pf + h * pRow, tokens);
+        }
+        VectorShuffle<Float> byGroup = expand(lanesPerGroup);
+        VectorShuffle<Float> byToken = expand(lanesPerToken);
+        int words = tokens * lanesPerToken / S.length();
+        int zRow = wordsPerToken * S.length();
+        int groupBits = Integer.numberOfTrailingZeros(lanesPerGroup); // powers of 2: shifts, not divisions
+        int tokenBits = Integer.numberOfTrailingZeros(lanesPerToken);
+        for (int u = 0; u < wordsPerToken; u++) {
+            int z = zAcc + u * S.length();
+            FloatVector z0 = FloatVector.fromArray(S, scratch, z);
+            FloatVector z1 = FloatVector.fromArray(S, scratch, z + zRow);
+            FloatVector z2 = FloatVector.fromArray(S, scratch, z + 2 * zRow);
+            for (int w = u; w < words; w += wordsPerToken) {
+                int lane = w * S.length(); // of the chunk
+                int group = lane >>> groupBits;
+                FloatVector ls = FloatVector.fromArray(S, scratch, sf + group).rearrange(byGroup);
+                FloatVector lz = FloatVector.fromArray(S, scratch, zf + group).rearrange(byGroup);
+                int t = pf + (lane >>> tokenBits);
+                FloatVector p0;
+                FloatVector p1;
+                FloatVector p2;
+                if (lanesPerToken >= S.length()) { // a word of one token: its probabilities broadcast
+                    p0 = FloatVector.broadcast(S, scratch[t]);
+                    p1 = FloatVector.broadcast(S, scratch[t + pRow]);
+                    p2 = FloatVector.broadcast(S, scratch[t + 2 * pRow]);
+                } else {
+                    p0 = FloatVector.fromArray(S, scratch, t).rearrange(byToken);
+                    p1 = FloatVector.fromArray(S, scratch, t + pRow).rearrange(byToken);
+                    p2 = FloatVector.fromArray(S, scratch, t + 2 * pRow).rearrange(byToken);
+                }
+                int s = sv + w * 3 * S.length();
+                ls.mul(p0).intoArray(scratch, s);
+                ls.mul(p1).intoArray(scratch, s + S.length());
+                ls.mul(p2).intoArray(scratch, s + 2 * S.length());
+                z0 = lz.fma(p0, z0);
+                z1 = lz.fma(p1, z1);
+                z2 = lz.fma(p2, z2);
+            }
+            z0.intoArray(scratch, z);
+            z1.intoArray(scratch, z + zRow);
+            z2.intoArray(scratch, z + 2 * zRow);
+        }
+    }
+
+    /** Lane {@code L} takes element {@code L / r} of the vector read ({@code r} a power of 2; 8 or more: element 0). */
+    private static VectorShuffle<Float> expand(int r) {
+        return r >= 8 ? EXPAND[3] : r == 4 ? EXPAND[2] : r == 2 ? EXPAND[1] : EXPAND[0];
+    }
+
+    /**
+     * Phases {@code k .. k+3} of three heads' value sums over {@code words} words of codes from byte {@code at}, every
+     * {@code stride} bytes, in twelve register accumulators added at the end to {@code scratch[acc]} (heads {@code qw}
+     * apart; phases 8 floats apart): each word is one code read and its three lane-scale vectors
+     * ({@link #kiviLaneScales}) L1 reads, and each phase one decode and three FMAs. Four phases: the one FMA per
+     * accumulator and word waits on the last, so four give it twice two phases' work per FMA latency (measured 0-5 %
+     * faster than two, about the noise here; six would not fit the registers).
+     */
+    private static void kiviValueBlock(ByteBuffer codes, int at, int words, int stride, float[] scratch, int sv,
+            int svStride, int bits, int k, int acc, int qw) {
+        int mask = (1 << bits) - 1;
+        int shift0 = bits * k;
+        FloatVector x0 = FloatVector.zero(S);
+        FloatVector x1 = x0;
+        FloatVector x2 = x0;
+        FloatVector x3 = x0;
+        FloatVector y0 = x0;
+        FloatVector y1 = x0;
+        FloatVector y2 = x0;
+        FloatVector y3 = x0;
+        FloatVector z0 = x0;
+        FloatVector z1 = x0;
+        FloatVector z2 = x0;
+        FloatVector z3 = x0;
+        for (int w = 0; w < words; w++) {
+            // the word shifts down a code a phase: one shift count in a register, not four
+            IntVector word = IntVector.fromByteBuffer(WORDS, codes, at + w * stride, ORDER)
+                    .lanewise(VectorOperators.LSHR, shift0);
+            int s = sv + w * svStride;
+            FloatVector c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
+            x0 = c.fma(FloatVector.fromArray(S, scratch, s), x0);
+            y0 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y0);
+            z0 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z0);
+            word = word.lanewise(VectorOperators.LSHR, bits);
+            c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
+            x1 = c.fma(FloatVector.fromArray(S, scratch, s), x1);
+            y1 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y1);
+            z1 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z1);
+            word = word.lanewise(VectorOperators.LSHR, bits);
+            c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
+            x2 = c.fma(FloatVector.fromArray(S, scratch, s), x2);
+            y2 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y2);
+            z2 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z2);
+            word = word.lanewise(VectorOperators.LSHR, bits);
+            c = (FloatVector) word.and(mask).convert(VectorOperators.I2F, 0);
+            x3 = c.fma(FloatVector.fromArray(S, scratch, s), x3);
+            y3 = c.fma(FloatVector.fromArray(S, scratch, s + 8), y3);
+            z3 = c.fma(FloatVector.fromArray(S, scratch, s + 16), z3);
+        }
+        int a = acc; // the stores are inline: a vector passed to a call that is not inlined is boxed (see above)
+        FloatVector.fromArray(S, scratch, a).add(x0).intoArray(scratch, a);
+        FloatVector.fromArray(S, scratch, a + 8).add(x1).intoArray(scratch, a + 8);
+        FloatVector.fromArray(S, scratch, a + 16).add(x2).intoArray(scratch, a + 16);
+        FloatVector.fromArray(S, scratch, a + 24).add(x3).intoArray(scratch, a + 24);
+        a += qw;
+        FloatVector.fromArray(S, scratch, a).add(y0).intoArray(scratch, a);
+        FloatVector.fromArray(S, scratch, a + 8).add(y1).intoArray(scratch, a + 8);
+        FloatVector.fromArray(S, scratch, a + 16).add(y2).intoArray(scratch, a + 16);
+        FloatVector.fromArray(S, scratch, a + 24).add(y3).intoArray(scratch, a + 24);
+        a += qw;
+        FloatVector.fromArray(S, scratch, a).add(z0).intoArray(scratch, a);
+        FloatVector.fromArray(S, scratch, a + 8).add(z1).intoArray(scratch, a + 8);
+        FloatVector.fromArray(S, scratch, a + 16).add(z2).intoArray(scratch, a + 16);
+        FloatVector.fromArray(S, scratch, a + 24).add(z3).intoArray(scratch, a + 24);
     }
 
     /** The scores of the fp16 window's entries {@code [nq, n)} for up to 3 query heads at {@code qa, qb, qc}. */
@@ -1054,83 +1488,59 @@ final class VectorAttention {
     }
 
     /**
-     * One quantized token's value into the phase-major accumulators {@code scratch[3e, 6e)} and its zeros into
-     * {@code Σ p z} per channel group ({@code scratch[6e, ...)}), for up to 3 query heads of probabilities
-     * {@code p0..p2}. The value scale of each lane is one vector per word (a lane's channels share a value group): a
-     * broadcast, or two blended when the word holds two groups. Apart from the caller for the same reason as
-     * {@link #kiviKeyGroup}.
+     * Adds the fp16 window's values {@code [nq, n)}, weighted by the normalized {@code scores} rows {@code 0, n, 2n},
+     * to the outputs of {@code heads} query heads from {@code o} (heads {@code e} apart): 16 channels of three heads
+     * in six registers across the entries, each fp16 vector converted once for all three (as {@link #weighInt8}).
      */
-    private static void kiviValue(ByteBuffer[] store, int slot, float p0, float p1, float p2, int m, int bits,
-            int groupSize, int e, float[] scratch) {
-        int perLane = 32 / bits;
-        int per = 8 / bits;
-        int packed = e / per;
-        int mask = (1 << bits) - 1;
-        int channelGroups = e / groupSize;
-        int acc = 3 * e;
-        int acc1 = acc + e;
-        int acc2 = acc + 2 * e;
-        int zAcc = 6 * e;
-        int laneScales = zAcc + 3 * channelGroups;
-        int lanesPerGroup = groupSize / perLane;
-        int row = slot * packed;
-        int param = slot * channelGroups * 2;
-        ByteBuffer scales = store[4];
-        for (int i = 0; i < packed; i += WORD_BYTES) {
-            int cg = i * per / groupSize; // the group of the word's lane 0
-            FloatVector scale;
-            if (lanesPerGroup >= S.length()) {
-                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)));
-            } else if (2 * lanesPerGroup == S.length()) { // KvFormat's int4 at head dim 64: two groups a word
-                scale = FloatVector.broadcast(S, Half.toFloat(scales.getShort(param + 2 * cg)))
-                        .blend(Half.toFloat(scales.getShort(param + 2 * cg + 2)), HIGH_LANES);
-            } else { // gathered through memory: a store-to-load stall per word, ~25 % of int4's kernel time
-                for (int l = 0; l < S.length(); l++) {
-                    scratch[laneScales + l] = Half.toFloat(scales.getShort(param + 2 * (cg + l / lanesPerGroup)));
-                }
-                scale = FloatVector.fromArray(S, scratch, laneScales);
-            }
-            FloatVector s0 = scale.mul(p0);
-            FloatVector s1 = scale.mul(p1);
-            FloatVector s2 = scale.mul(p2);
-            IntVector words = IntVector.fromByteBuffer(WORDS, store[3], row + i, ORDER);
-            for (int k = 0; k < perLane; k++) {
-                FloatVector c = unsignedCode(words, bits * k, mask);
-                int at = i * per + k * S.length();
-                c.fma(s0, FloatVector.fromArray(S, scratch, acc + at)).intoArray(scratch, acc + at);
-                if (m > 1) {
-                    c.fma(s1, FloatVector.fromArray(S, scratch, acc1 + at)).intoArray(scratch, acc1 + at);
-                }
-                if (m > 2) {
-                    c.fma(s2, FloatVector.fromArray(S, scratch, acc2 + at)).intoArray(scratch, acc2 + at);
-                }
-            }
-        }
-        ByteBuffer zeros = store[5];
-        for (int cg = 0; cg < channelGroups; cg++) {
-            float zero = Half.toFloat(zeros.getShort(param + 2 * cg));
-            scratch[zAcc + cg] += p0 * zero;
-            scratch[zAcc + channelGroups + cg] += p1 * zero;
-            scratch[zAcc + 2 * channelGroups + cg] += p2 * zero;
-        }
-    }
-
-    /** Adds the fp16 window's values {@code [nq, n)}, weighted by {@code scores[from + j] · inv}, to {@code out}. */
     private static void windowValues(ByteBuffer values, int kh, int window, int quantized, int nq, int n, int e,
-            float[] scores, int from, float inv, float[] out, int oh) {
-        for (int j = nq; j < n; j++) {
-            int row = (kh * window + j - quantized) * e * 2;
-            FloatVector pv = FloatVector.broadcast(S, scores[from + j] * inv);
-            for (int c = 0; c < e; c += S.length()) {
-                halves(values, row + 2 * c).fma(pv, FloatVector.fromArray(S, out, oh + c)).intoArray(out, oh + c);
+            float[] scores, int heads, float[] out, int o) {
+        int o1 = heads > 1 ? o + e : o; // a missing head's sums go unstored
+        int o2 = heads > 2 ? o + 2 * e : o;
+        for (int c = 0; c < e; c += 16) {
+            FloatVector x0 = FloatVector.fromArray(S, out, o + c);
+            FloatVector x1 = FloatVector.fromArray(S, out, o + c + 8);
+            FloatVector y0 = FloatVector.fromArray(S, out, o1 + c);
+            FloatVector y1 = FloatVector.fromArray(S, out, o1 + c + 8);
+            FloatVector z0 = FloatVector.fromArray(S, out, o2 + c);
+            FloatVector z1 = FloatVector.fromArray(S, out, o2 + c + 8);
+            for (int j = nq; j < n; j++) {
+                int row = (kh * window + j - quantized) * e * 2;
+                FloatVector p0 = FloatVector.broadcast(S, scores[j]);
+                FloatVector p1 = FloatVector.broadcast(S, scores[n + j]);
+                FloatVector p2 = FloatVector.broadcast(S, scores[2 * n + j]);
+                FloatVector v = halves(values, row + 2 * c);
+                x0 = v.fma(p0, x0);
+                y0 = v.fma(p1, y0);
+                z0 = v.fma(p2, z0);
+                v = halves(values, row + 2 * c + 16);
+                x1 = v.fma(p0, x1);
+                y1 = v.fma(p1, y1);
+                z1 = v.fma(p2, z1);
+            }
+            x0.intoArray(out, o + c);
+            x1.intoArray(out, o + c + 8);
+            if (heads > 1) {
+                y0.intoArray(out, o1 + c);
+                y1.intoArray(out, o1 + c + 8);
+            }
+            if (heads > 2) {
+                z0.intoArray(out, o2 + c);
+                z1.intoArray(out, o2 + c + 8);
             }
         }
     }
 
-    /** Whether {@link #attendKiviWords} takes a layout: whole 32-byte words of codes per row, a lane in one group. */
+    /**
+     * Whether {@link #attendKiviWords} takes a layout: token rows of whole 32-byte words or of half a word, a lane's
+     * codes in one value group, and lanes per value group and per row powers of 2 (shifts rather than divisions in the
+     * loops; {@link #expand} spreads them).
+     */
     static boolean kiviWordsFit(int e, int bits, int groupSize) {
-        int per = 8 / bits;
-        return kiviLayoutFits(e, bits, groupSize) && (e / per) % WORD_BYTES == 0 && groupSize % (4 * per) == 0;
+        int packed = e * bits / 8;
+        int perLane = 32 / bits;
+        int lanesPerGroup = groupSize / perLane;
+        return kiviLayoutFits(e, bits, groupSize) && (packed % WORD_BYTES == 0 || packed == WORD_BYTES / 2)
+                && groupSize % perLane == 0 && Integer.bitCount(lanesPerGroup) == 1 && Integer.bitCount(packed) == 1;
     }
 
     /** Whether {@link #attendInt8} takes an int8 store of head dim {@code e}: whole vectors per row. */

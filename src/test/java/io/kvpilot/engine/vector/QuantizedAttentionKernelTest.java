@@ -6,13 +6,16 @@ import io.kvpilot.kvcache.quant.Half;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Random;
+import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The int8 and KIVI decode kernels against a plain double-precision reference that dequantizes every entry of the
  * same buffers and attends over them: each layout path (32-byte words, and the byte-per-lane path for the rest), GQA
- * groups of 1 to 4 query heads, entries inside the KIVI window and not.
+ * groups of 1 to 7 query heads, entries inside the KIVI window and not.
  */
 class QuantizedAttentionKernelTest {
 
@@ -43,10 +46,48 @@ class QuantizedAttentionKernelTest {
     @CsvSource({"64,4,2,3,2000", "64,4,2,3,70", "64,2,2,3,130", "128,2,1,4,100", "128,4,1,2,64", "64,4,1,1,40",
         "32,4,1,3,90"})
     void kiviMatchesDequantizedReference(int e, int bits, int kvHeads, int groups, int n) {
-        Random random = new Random(e * 7L + bits * 131L + n);
         int g = 32;
         int residual = 32;
         int quantized = n - residual < g ? 0 : (n - residual) / g * g; // as KiviKvStore.quantizedAt
+        assertKiviMatches(e, bits, g, kvHeads, groups, n, quantized);
+    }
+
+    /**
+     * The 32-byte-word kernel in each of its layouts: rows of one word (int4 at head dim 64, int2 at 128), two words
+     * (int4 at 128) and half a word, two tokens a word (int2 at 64), for 1 to 7 query heads per KV head (whole groups of
+     * three and the rest), value groups of 32 and 64 channels.
+     */
+    @ParameterizedTest(name = "{1} bits, head dim {0}, group {2}, {3} query heads")
+    @MethodSource("wordLayouts")
+    void kiviWordKernelMatchesDequantizedReference(int e, int bits, int g, int groups) {
+        assertThat(VectorAttention.kiviWordsFit(e, bits, g)).isTrue();
+        int n = 3 * g + 45; // three quantized groups and a window of 45
+        assertKiviMatches(e, bits, g, 2, groups, n, 3 * g);
+    }
+
+    static Stream<Arguments> wordLayouts() {
+        Stream.Builder<Arguments> layouts = Stream.builder();
+        for (int[] layout : new int[][] {{64, 4, 32}, {64, 2, 32}, {128, 4, 32}, {128, 2, 32}, {128, 4, 64}}) {
+            for (int groups = 1; groups <= 7; groups++) {
+                layouts.add(Arguments.of(layout[0], layout[1], layout[2], groups));
+            }
+        }
+        return layouts.build();
+    }
+
+    /**
+     * Fewer entries than quantized tokens (a part chunk of value scales, a key group cut short), an even count (the
+     * word kernel) and an odd one (the byte-per-lane path, since a word of two tokens would be cut in half).
+     */
+    @ParameterizedTest(name = "{1} bits, head dim {0}, n {2} of 96 quantized")
+    @CsvSource({"64,4,50", "64,2,50", "128,4,70", "64,2,51", "64,4,51"})
+    void kiviMatchesReferenceOverPartOfTheQuantizedTokens(int e, int bits, int n) {
+        assertKiviMatches(e, bits, 32, 1, 3, n, 96);
+    }
+
+    private static void assertKiviMatches(int e, int bits, int g, int kvHeads, int groups, int n, int quantized) {
+        Random random = new Random(e * 7L + bits * 131L + n + groups * 977L + g);
+        int residual = 32;
         int cap = Math.max(g, quantized);
         int window = residual + g;
         int packed = e * bits / 8;
