@@ -34,13 +34,6 @@ public interface KvCompressor {
         return false;
     }
 
-    /**
-     * Refuses, with {@link IllegalArgumentException}, a model whose head dimension this compressor cannot store (KIVI's
-     * channel groups must divide it): checked before admission, so that such a request is a 400 and not a failure at
-     * the end of its prefill.
-     */
-    default void checkHeadDim(int headDim) {}
-
     /** Compresses the freshly prefilled cache. Tensors in {@code observation} are freed after the call. */
     void afterPrefill(SequenceKvCache cache, PrefillObservation observation);
 

@@ -61,7 +61,8 @@ class ChunkedPrefillSchedulingTest {
                     new SamplingParams(0.0, 1.0, 0, 0L, 8, List.of(), true), new KvCompressionSpec("snapkv", 0.5, 16),
                     "request")).doOnNext(e -> order.add("long")).collectList().block(Duration.ofMinutes(2));
 
-            List<String> sinceSubmit = order.subList(before, order.size());
+            List<String> snapshot = List.copyOf(order); // the running stream is still appending to order
+            List<String> sinceSubmit = snapshot.subList(before, snapshot.size());
             int duringPrefill = sinceSubmit.indexOf("long");
             if (chunk == 0) {
                 assertThat(duringPrefill).as("running-stream events before the long prompt's first token")

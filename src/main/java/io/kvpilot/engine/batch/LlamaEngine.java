@@ -18,6 +18,7 @@ import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KeptPositions;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.KvCompressor;
+import io.kvpilot.kvcache.quant.KvFormat;
 import io.kvpilot.kvcache.KvLayout;
 import io.kvpilot.kvcache.PrefillObservation;
 import io.kvpilot.kvcache.SequenceKvCache;
@@ -151,7 +152,9 @@ public final class LlamaEngine implements GenerationEngine {
 
     @Override
     public void checkServable(KvCompressionSpec compression) {
-        options.compressors().forSpec(compression).checkHeadDim(cfg.headDim());
+        // the format a spec's bits select (the compressor lookup is not asked here: a lookup may hand its compressor out
+        // once, as the evaluation harness's hooks do)
+        KvFormat.forBits(compression.bits()).checkHeadDim(cfg.headDim());
         if (compression.ratio() > 0 && cfg.slidingWindow() > 0 && cfg.slidingWindow() < cfg.contextLength()) {
             // decode reads a windowed model's last W cache slots; after eviction those are not the last W positions
             throw new IllegalArgumentException("eviction (ratio > 0) is not supported on a model with a sliding window"
