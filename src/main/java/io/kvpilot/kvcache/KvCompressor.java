@@ -34,6 +34,13 @@ public interface KvCompressor {
         return false;
     }
 
+    /**
+     * Refuses, with {@link IllegalArgumentException}, a model whose head dimension this compressor cannot store (KIVI's
+     * channel groups must divide it): checked at admission, so that such a request is a 400 and not a failure at the
+     * end of its prefill.
+     */
+    default void checkHeadDim(int headDim) {}
+
     /** Compresses the freshly prefilled cache. Tensors in {@code observation} are freed after the call. */
     void afterPrefill(SequenceKvCache cache, PrefillObservation observation);
 

@@ -18,7 +18,6 @@ import io.kvpilot.kvcache.KvBlockPool;
 import io.kvpilot.kvcache.KeptPositions;
 import io.kvpilot.kvcache.KvCompressionSpec;
 import io.kvpilot.kvcache.KvCompressor;
-import io.kvpilot.kvcache.quant.KvFormat;
 import io.kvpilot.kvcache.KvLayout;
 import io.kvpilot.kvcache.PrefillObservation;
 import io.kvpilot.kvcache.SequenceKvCache;
@@ -146,15 +145,22 @@ public final class LlamaEngine implements GenerationEngine {
                 throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
             }
         }
-        checkServable(compression);
+        checkWindow(compression);
         return new Sequence(id, promptIds, sampling, compression);
     }
 
     @Override
     public void checkServable(KvCompressionSpec compression) {
-        // the format a spec's bits select (the compressor lookup is not asked here: a lookup may hand its compressor out
-        // once, as the evaluation harness's hooks do)
-        KvFormat.forBits(compression.bits()).checkHeadDim(cfg.headDim());
+        options.compressors().forSpec(compression).checkHeadDim(cfg.headDim());
+        checkWindow(compression);
+    }
+
+    /**
+     * The part of {@link #checkServable} a new sequence is held to. The head-dimension check is left to admission: it
+     * asks the compressor lookup, and a lookup may hand its compressor out once (the evaluation harness's hooks); a
+     * sequence that gets past it anyway fails alone at the end of its prefill.
+     */
+    private void checkWindow(KvCompressionSpec compression) {
         if (compression.ratio() > 0 && cfg.slidingWindow() > 0 && cfg.slidingWindow() < cfg.contextLength()) {
             // decode reads a windowed model's last W cache slots; after eviction those are not the last W positions
             throw new IllegalArgumentException("eviction (ratio > 0) is not supported on a model with a sliding window"

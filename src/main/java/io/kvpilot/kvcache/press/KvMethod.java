@@ -36,6 +36,11 @@ public record KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int
         }
     }
 
+    @Override
+    public void checkHeadDim(int headDim) {
+        format.checkHeadDim(headDim);
+    }
+
     /** A method compressed after prefill only. */
     public KvMethod(KvCompressionSpec spec, Press press, KvFormat format, int observationWindow) {
         this(spec, press, format, observationWindow, 0);
