@@ -15,6 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.BiPredicate;
 import java.util.function.Predicate;
 
 /** Aggregates the per-trial rows into cells; writes cells.csv, the PNG plots and the markdown table. */
@@ -411,21 +412,7 @@ final class Report {
             md.append(' ').append(pct(agg(rows, BASE, r -> r.task().equals("passkey") && r.length() == l).acc())).append(" |");
         }
         md.append('\n');
-        for (double ratio : ratios) {
-            if (ratio == 0) {
-                continue;
-            }
-            for (String m : methods) {
-                KvCompressionSpec s = new KvCompressionSpec(m, ratio, 16);
-                md.append("| ").append(m).append(" | ").append(CompressionEval.fmtRatio(ratio)).append(" |");
-                for (int l : lengths) {
-                    md.append(' ').append(pct(agg(rows, s, r -> r.task().equals("passkey") && r.length() == l).acc()))
-                            .append(" |");
-                }
-                md.append('\n');
-            }
-        }
-        md.append('\n');
+        passkeyRows(md, rows, methods, ratios, lengths, (r, l) -> r.length() == l);
         TreeSet<Integer> depths = new TreeSet<>();
         rows.stream().filter(task("passkey")).forEach(r -> depths.add(r.depth()));
         md.append("## Passkey accuracy by depth (16 bits, all lengths pooled)\n\n| method | ratio |");
@@ -433,6 +420,15 @@ final class Report {
         md.append("\n|---|---|");
         depths.forEach(d -> md.append("---|"));
         md.append('\n');
+        passkeyRows(md, rows, methods, ratios, depths, (r, d) -> r.depth() == d);
+    }
+
+    /**
+     * One row per method and ratio above 0 (16 bits): passkey accuracy in each of {@code columns}, a row counting for
+     * the column {@code inColumn} says; then a blank line.
+     */
+    private static void passkeyRows(StringBuilder md, List<Row> rows, List<String> methods, TreeSet<Double> ratios,
+            TreeSet<Integer> columns, BiPredicate<Row, Integer> inColumn) {
         for (double ratio : ratios) {
             if (ratio == 0) {
                 continue;
@@ -440,9 +436,9 @@ final class Report {
             for (String m : methods) {
                 KvCompressionSpec s = new KvCompressionSpec(m, ratio, 16);
                 md.append("| ").append(m).append(" | ").append(CompressionEval.fmtRatio(ratio)).append(" |");
-                for (int d : depths) {
-                    md.append(' ').append(pct(agg(rows, s, r -> r.task().equals("passkey") && r.depth() == d).acc()))
-                            .append(" |");
+                for (int col : columns) {
+                    md.append(' ').append(pct(agg(rows, s, r -> r.task().equals("passkey") && inColumn.test(r, col))
+                            .acc())).append(" |");
                 }
                 md.append('\n');
             }

@@ -50,4 +50,21 @@ class ReportTest {
         assertThat(CompressionEval.readRaw(old).get(0).bytesUncompressed()).isEqualTo(8192);
         assertThat(CompressionEval.readRaw(current).get(0).bytesUncompressed()).isEqualTo(4096);
     }
+
+    @Test
+    void passkeyTablesByLengthAndByDepthCountEachRowInItsColumn() {
+        List<Row> rows = List.of(
+                new Row("passkey", "synthetic", 512, 10, 0, "h2o", 0.5, 16, 1, Double.NaN, 0, 0, 0, ""),
+                new Row("passkey", "synthetic", 512, 50, 1, "h2o", 0.5, 16, 0, Double.NaN, 0, 0, 0, ""),
+                new Row("passkey", "synthetic", 1024, 10, 0, "h2o", 0.5, 16, 1, Double.NaN, 0, 0, 0, ""),
+                new Row("passkey", "synthetic", 1024, 50, 1, "h2o", 0.5, 16, 1, Double.NaN, 0, 0, 0, ""),
+                new Row("passkey", "synthetic", 512, 10, 0, "none", 0.0, 16, 1, Double.NaN, 0, 0, 0, ""));
+        StringBuilder md = new StringBuilder();
+        Report.byLength(md, rows, List.of("h2o"), new java.util.TreeSet<>(List.of(512, 1024)),
+                new java.util.TreeSet<>(List.of(0.0, 0.5)));
+        String out = md.toString();
+        assertThat(out).contains("| h2o | 0.50 | 50 % | 100 % |\n") // by length: 1 of 2 at 512, 2 of 2 at 1,024
+                .contains("| depth 10 % | depth 50 % |")
+                .contains("| h2o | 0.50 | 100 % | 50 % |\n"); // by depth: 2 of 2 at 10 %, 1 of 2 at 50 %
+    }
 }

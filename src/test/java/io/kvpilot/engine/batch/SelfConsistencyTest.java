@@ -44,12 +44,7 @@ class SelfConsistencyTest {
     }
 
     static int[] prompt(int length, long seed) {
-        Random r = new Random(seed);
-        int[] ids = new int[length];
-        for (int i = 0; i < length; i++) {
-            ids[i] = 3 + r.nextInt(90);
-        }
-        return ids;
+        return new Random(seed).ints(length, 3, 93).toArray(); // 3 + nextInt(90) each, as before
     }
 
     Sequence seq(String id, int[] prompt, int maxTokens) {
